@@ -1,0 +1,60 @@
+"""Appending audit records for sign-in and security events.
+
+Each record is structured (JSON in ``data``), so a value a user typed, with CR, LF or any
+control character, can never split or forge a record. Secrets never appear: tokens and
+codes only as keyed hashes. The request context (request id, source address, user agent)
+is set once per request by the web layer and read here.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from bastion.store.schema import audit_events
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str | None = None
+    source: str | None = None
+    user_agent: str | None = None
+
+
+current_request: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
+    "bastion_request", default=RequestContext()
+)
+
+
+def record(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    type: str,
+    outcome: str,
+    now: float,
+    actor_id: str | None = None,
+    actor_name: str | None = None,
+    client_id: str | None = None,
+    **data: Any,
+) -> None:
+    ctx = current_request.get()
+    if ctx.user_agent:
+        data.setdefault("user_agent", ctx.user_agent[:512])
+    conn.execute(
+        insert(audit_events).values(
+            tenant_id=tenant_id,
+            time=now,
+            type=type,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            client_id=client_id,
+            source=ctx.source,
+            request_id=ctx.request_id,
+            outcome=outcome,
+            data=data,
+        )
+    )

@@ -1,0 +1,197 @@
+"""Registered OAuth clients and redirect URI matching.
+
+Redirect URIs match by exact string comparison (RFC 9700 section 4.1.3), with the one
+exception RFC 8252 section 7.3 requires for native apps: a loopback redirect
+(``http://127.0.0.1``, ``http://[::1]``, and ``http://localhost`` for MSAL's sake) matches a
+registered loopback URI with any port, the rest of the URI still compared exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, insert, select
+
+from bastion.errors import Conflict, InvalidClient, UsageError
+from bastion.secrets_at_rest import Keyring, constant_time_equals, random_token
+from bastion.store.schema import clients, users
+
+CLI_CLIENT_ID = "bastion-cli"
+
+GRANT_AUTHORIZATION_CODE = "authorization_code"
+GRANT_REFRESH_TOKEN = "refresh_token"
+GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+KNOWN_GRANTS = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_DEVICE_CODE)
+
+LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "localhost")
+
+CLI_REDIRECT_URIS = [
+    f"http://{host}{path}" for host in LOOPBACK_HOSTS for path in ("/", "/callback")
+]
+
+_SECRET_PURPOSE = "client-secret"
+
+
+@dataclass(frozen=True)
+class Client:
+    tenant_id: str
+    client_id: str
+    name: str
+    secret_hash: str | None
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    first_party: bool
+
+    @property
+    def public(self) -> bool:
+        return self.secret_hash is None
+
+    def allows_grant(self, grant: str) -> bool:
+        return grant in self.grant_types
+
+    def redirect_uri_matches(self, candidate: str) -> bool:
+        return any(redirect_uri_matches(r, candidate) for r in self.redirect_uris)
+
+
+def _split_loopback(uri: str) -> tuple[str, str, str, str] | None:
+    """(host, path, query, fragment) of an ``http`` loopback URI, else None."""
+    try:
+        parts = urlsplit(uri)
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        return None
+    if parts.scheme != "http" or parts.username is not None or parts.password is not None:
+        return None
+    if parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+        return None
+    return parts.hostname, parts.path or "/", parts.query, parts.fragment
+
+
+def redirect_uri_matches(registered: str, candidate: str) -> bool:
+    if constant_time_equals(registered, candidate):
+        return True
+    reg = _split_loopback(registered)
+    cand = _split_loopback(candidate)
+    return reg is not None and cand is not None and reg == cand
+
+
+def check_redirect_uri(uri: str) -> None:
+    """Refuse a redirect URI at registration unless it is https or a loopback http URI."""
+    parts = urlsplit(uri)
+    if parts.fragment:
+        raise UsageError(f"redirect URI '{uri}' has a fragment (RFC 6749 section 3.1.2).")
+    if parts.scheme == "https" and parts.netloc:
+        return
+    if parts.scheme == "http" and _split_loopback(uri) is not None:
+        return
+    raise UsageError(
+        f"redirect URI '{uri}' is refused.",
+        hint="Use https, or http only on a loopback address (127.0.0.1, [::1]).",
+    )
+
+
+def _to_client(row: Any) -> Client:
+    return Client(
+        tenant_id=row.tenant_id,
+        client_id=row.client_id,
+        name=row.name,
+        secret_hash=row.secret_hash,
+        redirect_uris=tuple(row.redirect_uris),
+        grant_types=tuple(row.grant_types),
+        first_party=row.first_party,
+    )
+
+
+def find_client(conn: Connection, tenant_id: str, client_id: str) -> Client | None:
+    row = conn.execute(
+        select(clients).where(clients.c.tenant_id == tenant_id, clients.c.client_id == client_id)
+    ).first()
+    return _to_client(row) if row else None
+
+
+def register_client(
+    conn: Connection,
+    keyring: Keyring,
+    *,
+    tenant_id: str,
+    client_id: str,
+    name: str,
+    redirect_uris: list[str],
+    grant_types: list[str],
+    confidential: bool,
+    first_party: bool,
+    now: float,
+) -> str | None:
+    """Register a client; returns its generated secret (shown once) if confidential."""
+    if not client_id or len(client_id) > 128 or not client_id.isprintable():
+        raise UsageError("client id must be 1-128 printable characters.")
+    if find_client(conn, tenant_id, client_id) is not None:
+        raise Conflict(f"client '{client_id}' already exists.")
+    # R4: a client may never take an id that is also a user's subject.
+    if conn.execute(select(users.c.id).where(users.c.id == client_id)).first():
+        raise UsageError("a client id may not equal a user's id.")
+    unknown = set(grant_types) - set(KNOWN_GRANTS)
+    if unknown:
+        raise UsageError(
+            f"unknown grant type(s): {', '.join(sorted(unknown))}.",
+            hint=f"Known: {', '.join(KNOWN_GRANTS)}. Implicit and password grants do not exist.",
+        )
+    for uri in redirect_uris:
+        check_redirect_uri(uri)
+    secret = random_token(32) if confidential else None
+    conn.execute(
+        insert(clients).values(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            name=name,
+            secret_hash=keyring.lookup_hash(_SECRET_PURPOSE, secret) if secret else None,
+            redirect_uris=redirect_uris,
+            grant_types=grant_types,
+            first_party=first_party,
+            created_at=now,
+        )
+    )
+    return secret
+
+
+def register_cli_client(conn: Connection, keyring: Keyring, tenant_id: str, now: float) -> None:
+    register_client(
+        conn,
+        keyring,
+        tenant_id=tenant_id,
+        client_id=CLI_CLIENT_ID,
+        name="Bastion command line",
+        redirect_uris=CLI_REDIRECT_URIS,
+        grant_types=list(KNOWN_GRANTS),
+        confidential=False,
+        first_party=True,
+        now=now,
+    )
+
+
+def authenticate_client(
+    conn: Connection,
+    keyring: Keyring,
+    tenant_id: str,
+    *,
+    client_id: str | None,
+    client_secret: str | None,
+    require_secret: bool = False,
+) -> Client:
+    """RFC 6749 section 2.3: a public client names itself; a confidential one proves it."""
+    if not client_id:
+        raise InvalidClient("The request does not name a client.", hint="Send client_id.")
+    client = find_client(conn, tenant_id, client_id)
+    if client is None:
+        raise InvalidClient(f"Client '{client_id}' is not registered in this tenant.")
+    if client.secret_hash is None:
+        if require_secret or client_secret:
+            raise InvalidClient("This endpoint needs client authentication.")
+        return client
+    if not client_secret or not constant_time_equals(
+        client.secret_hash, keyring.lookup_hash(_SECRET_PURPOSE, client_secret)
+    ):
+        raise InvalidClient("Client authentication failed.")
+    return client

@@ -1,0 +1,47 @@
+"""The authority's long-lived parts, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bastion.authority.keys import SigningKeys
+from bastion.authority.passwords import PasswordHasher
+from bastion.clock import Clock, OffsetFileClock, SystemClock
+from bastion.config import Settings
+from bastion.secrets_at_rest import Keyring, load_or_create_master_key
+from bastion.store.engine import Store, open_store
+
+
+@dataclass
+class Authority:
+    settings: Settings
+    store: Store
+    keyring: Keyring
+    clock: Clock
+    hasher: PasswordHasher
+    keys: SigningKeys
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Authority:
+        settings.check()
+        store = open_store(settings.resolved_database_url, migrate=migrate)
+        keyring = Keyring(load_or_create_master_key(settings.resolved_master_key_file))
+        clock: Clock = (
+            OffsetFileClock(settings.clock_offset_file)
+            if settings.clock_offset_file
+            else SystemClock()
+        )
+        return cls(
+            settings=settings,
+            store=store,
+            keyring=keyring,
+            clock=clock,
+            hasher=PasswordHasher(settings.argon2),
+            keys=SigningKeys(keyring),
+        )
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def close(self) -> None:
+        self.store.dispose()

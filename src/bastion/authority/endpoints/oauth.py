@@ -1,0 +1,240 @@
+"""The token, device authorization, revocation and introspection endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bastion.authority.clients import (
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_DEVICE_CODE,
+    GRANT_REFRESH_TOKEN,
+    Client,
+    authenticate_client,
+)
+from bastion.authority.context import Authority
+from bastion.authority.grants import authorization_code, device_code, refresh_token
+from bastion.authority.sessions import end_reason, find_session
+from bastion.authority.token_validation import validate_access_token
+from bastion.authority.tokens import refresh_token_hash, revoke_family
+from bastion.directory.tenants import Tenant
+from bastion.directory.users import get_user
+from bastion.errors import (
+    BastionError,
+    InvalidClient,
+    InvalidRequest,
+    InvalidToken,
+    NotFound,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from bastion.store.schema import refresh_tokens, revoked_access_tokens
+from bastion.web.common import (
+    NO_STORE,
+    audiences_of,
+    authority_of,
+    basic_credentials,
+    in_thread,
+    issuer_of,
+    load_tenant,
+    oauth_error,
+)
+
+
+def _client(
+    auth: Authority, conn: Connection, tenant: Tenant, request: Request, form: dict[str, Any],
+    *, require_secret: bool = False,
+) -> Client:
+    basic = basic_credentials(request)
+    if basic is not None:
+        client_id, secret = basic
+        if form.get("client_id") and form["client_id"] != client_id:
+            raise InvalidRequest("client_id differs from the Authorization header.")
+    else:
+        client_id, secret = form.get("client_id", ""), form.get("client_secret")
+    return authenticate_client(
+        conn, auth.keyring, tenant.id, client_id=client_id, client_secret=secret,
+        require_secret=require_secret,
+    )
+
+
+def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=NO_STORE)
+
+
+def token(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    try:
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            client = _client(auth, conn, tenant, request, form)
+            grant = form.get("grant_type")
+            issuer = issuer_of(request, tenant)
+            if grant == GRANT_REFRESH_TOKEN:
+                body = refresh_token.refresh(
+                    auth, conn, tenant=tenant, issuer=issuer, audiences=audiences_of(request),
+                    client=client, form=form, now=now,
+                )
+            elif grant == GRANT_DEVICE_CODE:
+                body = device_code.poll(
+                    auth, conn, tenant=tenant, issuer=issuer, client=client,
+                    device_code=str(form.get("device_code", "")), now=now,
+                )
+            elif grant == GRANT_AUTHORIZATION_CODE:
+                body = authorization_code.exchange(
+                    auth, conn, tenant=tenant, issuer=issuer, audiences=audiences_of(request),
+                    client=client, form=form, now=now,
+                )
+            elif not grant:
+                raise InvalidRequest("grant_type is required.")
+            else:
+                raise UnsupportedGrantType(
+                    f"grant_type '{str(grant)[:64]}' is not supported.",
+                    hint="Use authorization_code (with PKCE), the device code grant, or "
+                    "refresh_token.",
+                )
+        return _json(body)
+    except BastionError as exc:
+        return oauth_error(exc)
+
+
+def device_authorization(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    try:
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            client = _client(auth, conn, tenant, request, form)
+            body = device_code.start(
+                auth, conn, tenant=tenant, client=client, scope=form.get("scope"),
+                resources=form.get("resource_list") or [], audiences=audiences_of(request),
+                verification_uri=f"{issuer_of(request, tenant)}/device", now=now,
+            )
+        return _json(body)
+    except BastionError as exc:
+        return oauth_error(exc)
+
+
+def revoke(request: Request, form: dict[str, Any]) -> Response:
+    """RFC 7009: revoke a refresh token (its whole family) or an access token."""
+    auth = authority_of(request)
+    now = auth.now()
+    try:
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            client = _client(auth, conn, tenant, request, form)
+            value = str(form.get("token", ""))
+            if not value:
+                raise InvalidRequest("token is required.")
+            row = conn.execute(
+                select(refresh_tokens).where(
+                    refresh_tokens.c.token_hash == refresh_token_hash(auth.keyring, value),
+                    refresh_tokens.c.tenant_id == tenant.id,
+                )
+            ).first()
+            if row is not None:
+                if row.client_id != client.client_id:
+                    raise UnauthorizedClient("The token was issued to another client.")
+                revoke_family(conn, row.family_id, now)
+                return _json({})
+            claims = _access_token_claims(auth, conn, request, tenant, value, now)
+            if claims is not None:
+                if claims.get("client_id") != client.client_id:
+                    raise UnauthorizedClient("The token was issued to another client.")
+                conn.execute(
+                    insert(revoked_access_tokens).values(
+                        jti=claims["jti"], tenant_id=tenant.id, expires_at=claims["exp"]
+                    )
+                )
+        # Section 2.2: an unknown or already invalid token is answered with 200 too.
+        return _json({})
+    except BastionError as exc:
+        return oauth_error(exc)
+
+
+def _access_token_claims(
+    auth: Authority, conn: Connection, request: Request, tenant: Tenant, value: str, now: float
+) -> dict[str, Any] | None:
+    """The claims of a valid access token of this tenant, for any of its audiences."""
+    issuer = issuer_of(request, tenant)
+    for audience in [issuer, *audiences_of(request).values()]:
+        try:
+            return validate_access_token(
+                value, issuer=issuer, audience=audience, now=now,
+                keys=lambda refresh: auth.keys.public_keys(conn, tenant.id, refresh=refresh),
+            )
+        except InvalidToken as exc:
+            if "audience" not in exc.detail:
+                return None
+    return None
+
+
+def introspect(request: Request, form: dict[str, Any]) -> Response:
+    """RFC 7662: only authenticated (confidential) clients may ask."""
+    auth = authority_of(request)
+    now = auth.now()
+    try:
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            if basic_credentials(request) is None and not form.get("client_secret"):
+                raise InvalidClient("Introspection needs client authentication.")
+            _client(auth, conn, tenant, request, form, require_secret=True)
+            value = str(form.get("token", ""))
+            return _json(_introspect(auth, conn, request, tenant, value, now))
+    except NotFound:
+        return _json({"active": False})
+    except BastionError as exc:
+        return oauth_error(exc)
+
+
+def _introspect(
+    auth: Authority, conn: Connection, request: Request, tenant: Tenant, value: str, now: float
+) -> dict[str, Any]:
+    inactive = {"active": False}
+    row = conn.execute(
+        select(refresh_tokens).where(
+            refresh_tokens.c.token_hash == refresh_token_hash(auth.keyring, value),
+            refresh_tokens.c.tenant_id == tenant.id,
+        )
+    ).first()
+    if row is not None:
+        if row.revoked_at is not None or row.used_at is not None:
+            return inactive
+        session_id = row.session_id
+        answer: dict[str, Any] = {
+            "active": True, "token_type": "refresh_token", "client_id": row.client_id,
+            "scope": " ".join(row.scopes), "iss": issuer_of(request, tenant),
+        }
+    else:
+        claims = _access_token_claims(auth, conn, request, tenant, value, now)
+        if claims is None:
+            return inactive
+        revoked = conn.execute(
+            select(revoked_access_tokens.c.jti).where(revoked_access_tokens.c.jti == claims["jti"])
+        ).first()
+        if revoked is not None:
+            return inactive
+        session_id = claims.get("sid", "")
+        answer = {"active": True, "token_type": "Bearer", **claims}
+    session = find_session(conn, tenant.id, session_id)
+    if session is None or end_reason(session, tenant.policy, now):
+        return inactive
+    user = get_user(conn, tenant.id, session.user_id)
+    if not user.enabled:
+        return inactive
+    answer.setdefault("sub", user.id)
+    answer.setdefault("username", user.upn)
+    return answer
+
+
+routes = [
+    Route("/t/{tenant}/oauth2/token", in_thread(token), methods=["POST"]),
+    Route("/t/{tenant}/oauth2/devicecode", in_thread(device_authorization), methods=["POST"]),
+    Route("/t/{tenant}/oauth2/revoke", in_thread(revoke), methods=["POST"]),
+    Route("/t/{tenant}/oauth2/introspect", in_thread(introspect), methods=["POST"]),
+]

@@ -1,0 +1,256 @@
+"""The sign-in pages: password, second factor, and factor registration.
+
+Server-rendered, usable without JavaScript. Every POST carries the session-bound CSRF token
+and answers with a 303 on success. Each step that authenticates replaces the cookie (S3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bastion import qr
+from bastion.audit import events
+from bastion.authority import factor_store, signin
+from bastion.authority.context import Authority
+from bastion.authority.endpoints.flow import finish, redirect
+from bastion.authority.factors import totp
+from bastion.authority.sessions import (
+    create_session,
+    end_reason,
+    find_session,
+    record_second_factor,
+)
+from bastion.directory.tenants import Tenant
+from bastion.directory.users import User, get_user, set_mfa_state
+from bastion.errors import SignInFailed
+from bastion.web import web_session
+from bastion.web.common import authority_of, in_thread, load_tenant, render
+from bastion.web.web_session import WebSession
+
+TOTP_AMR = ["pwd", "otp", "mfa"]
+
+
+def _context(auth: Authority, tenant: Tenant, ws: WebSession, **extra: Any) -> dict[str, Any]:
+    return {"tenant": tenant, "csrf": web_session.csrf_token(auth, ws), **extra}
+
+
+def _cookie(tenant: Tenant, ws: WebSession) -> tuple[str, str]:
+    return web_session.cookie_name(tenant), ws.cookie
+
+
+def _signed_in(
+    auth: Authority, conn: Any, tenant: Tenant, ws: WebSession, user: User, amr: list[str], now: float
+) -> WebSession:
+    """Open the sign-in session and hand the browser a new cookie for it."""
+    session = create_session(conn, tenant_id=tenant.id, user_id=user.id, amr=amr, now=now)
+    signin.record_success(conn, tenant, user, amr=amr, session_id=session.id, now=now)
+    return web_session.save(
+        auth, conn, tenant, now, previous=ws, lifetime=tenant.policy.session_lifetime,
+        stage="authenticated", user_id=user.id, session_id=session.id, pending_secret=None,
+    )
+
+
+def login_page(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    with auth.store.begin() as conn:
+        tenant = load_tenant(conn, request)
+        ws = web_session.load(auth, conn, tenant, request, now)
+        if ws is None or ws.stage != "anonymous":
+            continuation = ws.continuation if ws else None
+            ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="anonymous",
+                                  user_id=None, session_id=None, continuation=continuation)
+    return render("login.html", _context(auth, tenant, ws), cookie=_cookie(tenant, ws))
+
+
+def login_submit(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    upn = str(form.get("username", ""))[:320]
+    try:
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            ws = web_session.check_csrf(
+                auth, web_session.load(auth, conn, tenant, request, now), form
+            )
+            user = signin.check_password(
+                auth, conn, tenant, upn=upn, password=str(form.get("password", "")), now=now
+            )
+            if not signin.needs_second_factor(user):
+                ws = _signed_in(auth, conn, tenant, ws, user, ["pwd"], now)
+                return finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
+            if factor_store.has_factor(conn, user.id):
+                ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="password",
+                                      user_id=user.id)
+                return redirect(f"/t/{tenant.name}/login/mfa", _cookie(tenant, ws))
+            if "totp" not in tenant.policy.allowed_methods:
+                raise SignInFailed(
+                    "Your account needs a second factor, but this tenant allows no method "
+                    "you can register.",
+                    hint="Ask an administrator to allow the authenticator app (TOTP).",
+                )
+            ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="enroll",
+                                  user_id=user.id)
+            return redirect(f"/t/{tenant.name}/login/enroll", _cookie(tenant, ws))
+    except SignInFailed as exc:
+        return render(
+            "login.html",
+            _context(auth, tenant, ws, error=exc.detail, hint=exc.hint, username=upn),
+            status=401,
+        )
+
+
+def mfa_page(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    with auth.store.begin() as conn:
+        tenant = load_tenant(conn, request)
+        ws = web_session.load(auth, conn, tenant, request, now)
+        if ws is None or ws.stage not in ("password", "stepup"):
+            return redirect(f"/t/{tenant.name}/login")
+        user = get_user(conn, tenant.id, ws.user_id or "")
+    return render("mfa.html", _context(auth, tenant, ws, user=user, stepup=ws.stage == "stepup"))
+
+
+def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    code = str(form.get("code", "")).strip()
+    recovery_code = str(form.get("recovery_code", "")).strip()
+    try:
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            ws = web_session.check_csrf(
+                auth, web_session.load(auth, conn, tenant, request, now), form
+            )
+            if ws.stage not in ("password", "stepup") or ws.user_id is None:
+                return redirect(f"/t/{tenant.name}/login")
+            user = get_user(conn, tenant.id, ws.user_id)
+            if recovery_code:
+                signin.check_recovery_code(auth, conn, tenant, user, code=recovery_code, now=now)
+                method = "mfa"
+            else:
+                signin.check_totp(auth, conn, tenant, user, code=code, now=now)
+                method = "otp"
+            if ws.stage == "stepup" and ws.session_id:
+                session = find_session(conn, tenant.id, ws.session_id)
+                if session is None or end_reason(session, tenant.policy, now):
+                    return redirect(f"/t/{tenant.name}/login")
+                record_second_factor(conn, session, method, now)
+                events.record(
+                    conn, tenant_id=tenant.id, type="sign_in.step_up", outcome="success",
+                    now=now, actor_id=user.id, actor_name=user.upn, session_id=session.id,
+                )
+                ws = web_session.save(
+                    auth, conn, tenant, now, previous=ws,
+                    lifetime=tenant.policy.session_lifetime, stage="authenticated",
+                )
+            else:
+                amr = TOTP_AMR if method == "otp" else ["pwd", "mfa"]
+                ws = _signed_in(auth, conn, tenant, ws, user, amr, now)
+            return finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
+    except SignInFailed as exc:
+        return render(
+            "mfa.html",
+            _context(auth, tenant, ws, user=user, error=exc.detail, hint=exc.hint,
+                     stepup=ws.stage == "stepup"),
+            status=401,
+        )
+
+
+def _pending_secret(auth: Authority, conn: Any, tenant: Tenant, ws: WebSession) -> tuple[WebSession, bytes]:
+    if ws.pending_secret is not None:
+        return ws, factor_store.open_seed(auth.keyring, ws.pending_secret, ws.user_id or "")
+    secret = totp.generate_secret()
+    sealed = factor_store.seal_seed(auth.keyring, secret, ws.user_id or "")
+    return web_session.set_pending_secret(auth, conn, ws, sealed), secret
+
+
+def _enroll_context(auth: Authority, tenant: Tenant, ws: WebSession, user: User, secret: bytes, **extra: Any) -> dict[str, Any]:
+    uri = totp.provisioning_uri(secret, account=user.upn, issuer=f"Bastion {tenant.display_name}")
+    return _context(
+        auth, tenant, ws, user=user, qr_svg=qr.svg(uri), otpauth_uri=uri,
+        secret=totp.secret_to_base32(secret), **extra,
+    )
+
+
+def enroll_page(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    with auth.store.begin() as conn:
+        tenant = load_tenant(conn, request)
+        ws = web_session.load(auth, conn, tenant, request, now)
+        if ws is None or ws.stage != "enroll" or ws.user_id is None:
+            return redirect(f"/t/{tenant.name}/login")
+        user = get_user(conn, tenant.id, ws.user_id)
+        ws, secret = _pending_secret(auth, conn, tenant, ws)
+    return render("enroll.html", _enroll_context(auth, tenant, ws, user, secret))
+
+
+def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    with auth.store.begin() as conn:
+        tenant = load_tenant(conn, request)
+        ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+        if ws.stage != "enroll" or ws.user_id is None:
+            return redirect(f"/t/{tenant.name}/login")
+        user = get_user(conn, tenant.id, ws.user_id)
+        ws, secret = _pending_secret(auth, conn, tenant, ws)
+        step = totp.matching_step(secret, str(form.get("code", "")), now)
+        if step is None:
+            return render(
+                "enroll.html",
+                _enroll_context(auth, tenant, ws, user, secret,
+                                error="That code is not correct.",
+                                hint="Enter the 6-digit code the app shows for Bastion now."),
+                status=400,
+            )
+        factor_store.add_totp(
+            conn, auth.keyring, tenant_id=tenant.id, user_id=user.id, secret=secret,
+            accepted_step=step, now=now,
+        )
+        if user.mfa_state == "enabled":
+            set_mfa_state(conn, user, "enforced", reset_factors=False)
+        codes = factor_store.replace_recovery_codes(
+            conn, auth.hasher, tenant_id=tenant.id, user_id=user.id, now=now
+        )
+        events.record(
+            conn, tenant_id=tenant.id, type="notify.factor_registered", outcome="success",
+            now=now, actor_id=user.id, actor_name=user.upn, method="totp",
+        )
+        ws = _signed_in(auth, conn, tenant, ws, user, TOTP_AMR, now)
+    return render(
+        "recovery_codes.html",
+        _context(auth, tenant, ws, codes=codes),
+        cookie=_cookie(tenant, ws),
+    )
+
+
+def continue_page(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    with auth.store.begin() as conn:
+        tenant = load_tenant(conn, request)
+        ws = web_session.load(auth, conn, tenant, request, now)
+        if ws is None or ws.stage != "authenticated" or ws.session_id is None:
+            return redirect(f"/t/{tenant.name}/login")
+        session = find_session(conn, tenant.id, ws.session_id)
+        if session is None or end_reason(session, tenant.policy, now):
+            return redirect(f"/t/{tenant.name}/login")
+        return finish(auth, conn, request, tenant, ws, now, None)
+
+
+routes = [
+    Route("/t/{tenant}/login", in_thread(login_page), methods=["GET"]),
+    Route("/t/{tenant}/login", in_thread(login_submit), methods=["POST"]),
+    Route("/t/{tenant}/login/mfa", in_thread(mfa_page), methods=["GET"]),
+    Route("/t/{tenant}/login/mfa", in_thread(mfa_submit), methods=["POST"]),
+    Route("/t/{tenant}/login/enroll", in_thread(enroll_page), methods=["GET"]),
+    Route("/t/{tenant}/login/enroll", in_thread(enroll_submit), methods=["POST"]),
+    Route("/t/{tenant}/login/continue", in_thread(continue_page), methods=["GET"]),
+]

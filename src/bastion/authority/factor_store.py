@@ -1,0 +1,161 @@
+"""Stored second factors: TOTP seeds (sealed) and recovery codes (hashed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from bastion.authority.factors import recovery
+from bastion.authority.passwords import PasswordHasher
+from bastion.ids import new_id
+from bastion.secrets_at_rest import Keyring
+from bastion.store.schema import factors, recovery_codes
+
+_SEED_PURPOSE = "totp-seed"
+
+
+@dataclass(frozen=True)
+class TotpFactor:
+    id: str
+    secret: bytes
+    last_step: int | None
+    failures: int
+
+
+def seal_seed(keyring: Keyring, seed: bytes, associated: str) -> bytes:
+    return keyring.seal(_SEED_PURPOSE, seed, associated.encode())
+
+
+def open_seed(keyring: Keyring, sealed: bytes, associated: str) -> bytes:
+    return keyring.open(_SEED_PURPOSE, sealed, associated.encode())
+
+
+def find_totp(conn: Connection, keyring: Keyring, user_id: str) -> TotpFactor | None:
+    row = conn.execute(
+        select(factors).where(
+            factors.c.user_id == user_id, factors.c.kind == "totp", factors.c.confirmed.is_(True)
+        )
+    ).first()
+    if row is None:
+        return None
+    return TotpFactor(
+        id=row.id,
+        secret=open_seed(keyring, row.secret_sealed, row.id),
+        last_step=row.last_step,
+        failures=row.failures,
+    )
+
+
+def has_factor(conn: Connection, user_id: str) -> bool:
+    return (
+        conn.execute(
+            select(factors.c.id).where(
+                factors.c.user_id == user_id, factors.c.confirmed.is_(True)
+            )
+        ).first()
+        is not None
+    )
+
+
+def add_totp(
+    conn: Connection,
+    keyring: Keyring,
+    *,
+    tenant_id: str,
+    user_id: str,
+    secret: bytes,
+    accepted_step: int | None,
+    now: float,
+) -> str:
+    """Store a confirmed TOTP factor; the confirming step counts as used (A4)."""
+    factor_id = new_id()
+    conn.execute(delete(factors).where(factors.c.user_id == user_id, factors.c.kind == "totp"))
+    conn.execute(
+        insert(factors).values(
+            id=factor_id,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            kind="totp",
+            secret_sealed=seal_seed(keyring, secret, factor_id),
+            confirmed=True,
+            last_step=accepted_step,
+            failures=0,
+            created_at=now,
+        )
+    )
+    return factor_id
+
+
+def claim_step(conn: Connection, factor_id: str, step: int) -> bool:
+    """Accept ``step`` once: true only if no step at or after it was accepted before.
+
+    A single conditional UPDATE, so two racing requests (in any processes) cannot both win.
+    """
+    result = conn.execute(
+        update(factors)
+        .where(
+            factors.c.id == factor_id,
+            (factors.c.last_step.is_(None)) | (factors.c.last_step < step),
+        )
+        .values(last_step=step, failures=0)
+    )
+    return result.rowcount == 1
+
+
+def add_failure(conn: Connection, factor_id: str) -> None:
+    conn.execute(
+        update(factors).where(factors.c.id == factor_id).values(failures=factors.c.failures + 1)
+    )
+
+
+def replace_recovery_codes(
+    conn: Connection, hasher: PasswordHasher, *, tenant_id: str, user_id: str, now: float
+) -> list[str]:
+    """Ten fresh codes, shown once; only their Argon2id hashes are kept (A6)."""
+    conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+    codes = recovery.generate_codes()
+    for code in codes:
+        normalized = recovery.normalize(code)
+        assert normalized is not None
+        lookup, full = normalized
+        conn.execute(
+            insert(recovery_codes).values(
+                id=new_id(),
+                tenant_id=tenant_id,
+                user_id=user_id,
+                lookup=lookup,
+                code_hash=hasher.hash(full),
+                used_at=None,
+                created_at=now,
+            )
+        )
+    return codes
+
+
+def use_recovery_code(
+    conn: Connection, hasher: PasswordHasher, *, user_id: str, code: str, now: float
+) -> bool:
+    normalized = recovery.normalize(code)
+    if normalized is None:
+        hasher.verify_dummy(code)
+        return False
+    lookup, full = normalized
+    row = conn.execute(
+        select(recovery_codes).where(
+            recovery_codes.c.user_id == user_id,
+            recovery_codes.c.lookup == lookup,
+            recovery_codes.c.used_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        hasher.verify_dummy(full)
+        return False
+    if not hasher.verify(row.code_hash, full):
+        return False
+    result = conn.execute(
+        update(recovery_codes)
+        .where(recovery_codes.c.id == row.id, recovery_codes.c.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,1 @@
+"""The token endpoint's grants, one module per specification."""

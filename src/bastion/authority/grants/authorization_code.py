@@ -1,0 +1,139 @@
+"""The authorization code grant, RFC 6749 section 4.1, with PKCE (RFC 7636).
+
+A code is bound to its client, redirect URI and PKCE challenge, lives at most
+:data:`CODE_LIFETIME` seconds and is redeemed once. A second redemption revokes the sign-in
+session the code came from, and with it every token issued from the code (RFC 6749 §4.1.2,
+RFC 9700 §4.5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from bastion.audit import events
+from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client
+from bastion.authority.context import Authority
+from bastion.authority.grants import pkce
+from bastion.authority.grants.issue import load_subject, token_response
+from bastion.authority.resources import ScopeRequest, parse_scope_request
+from bastion.authority.sessions import revoke_session, touch
+from bastion.directory.tenants import Tenant
+from bastion.errors import InvalidGrant, UnauthorizedClient
+from bastion.secrets_at_rest import random_token
+from bastion.store.schema import authorization_codes
+
+CODE_LIFETIME = 600
+_PURPOSE = "authorization-code"
+
+
+def issue_code(
+    auth: Authority,
+    conn: Connection,
+    *,
+    tenant: Tenant,
+    client_id: str,
+    redirect_uri: str,
+    code_challenge: str,
+    session_id: str,
+    scopes: tuple[str, ...],
+    resource: str | None,
+    nonce: str | None,
+    now: float,
+) -> str:
+    code = random_token(32)
+    conn.execute(
+        insert(authorization_codes).values(
+            code_hash=auth.keyring.lookup_hash(_PURPOSE, code),
+            tenant_id=tenant.id,
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            code_challenge=code_challenge,
+            session_id=session_id,
+            scopes=list(scopes),
+            resource=resource,
+            nonce=nonce,
+            expires_at=now + CODE_LIFETIME,
+            used_at=None,
+            family_id=None,
+        )
+    )
+    return code
+
+
+def exchange(
+    auth: Authority,
+    conn: Connection,
+    *,
+    tenant: Tenant,
+    issuer: str,
+    audiences: dict[str, str],
+    client: Client,
+    form: dict[str, Any],
+    now: float,
+) -> dict[str, Any]:
+    if not client.allows_grant(GRANT_AUTHORIZATION_CODE):
+        raise UnauthorizedClient("This client may not use the authorization code grant.")
+    code = form.get("code") or ""
+    code_hash = auth.keyring.lookup_hash(_PURPOSE, code)
+    row = conn.execute(
+        select(authorization_codes).where(
+            authorization_codes.c.code_hash == code_hash,
+            authorization_codes.c.tenant_id == tenant.id,
+        )
+    ).first()
+    if row is None:
+        raise InvalidGrant("The authorization code is not valid.")
+    if row.used_at is not None:
+        revoke_session(conn, row.session_id, now)
+        events.record(
+            conn,
+            tenant_id=tenant.id,
+            type="token.code_reuse",
+            outcome="denied",
+            now=now,
+            client_id=client.client_id,
+            session_id=row.session_id,
+            code=code_hash,
+        )
+        raise InvalidGrant(
+            "The authorization code was already used; every token issued from it is revoked.",
+            keep_changes=True,
+        )
+    if now > row.expires_at:
+        raise InvalidGrant("The authorization code has expired.", hint="Sign in again.")
+    if row.client_id != client.client_id:
+        raise InvalidGrant("The authorization code was issued to another client.")
+    if form.get("redirect_uri") != row.redirect_uri:
+        raise InvalidGrant("redirect_uri differs from the one in the authorization request.")
+    try:
+        pkce.verify(form.get("code_verifier"), row.code_challenge)
+    except InvalidGrant as exc:
+        exc.keep_changes = True
+        events.record(
+            conn,
+            tenant_id=tenant.id,
+            type="token.pkce_failure",
+            outcome="denied",
+            now=now,
+            client_id=client.client_id,
+            session_id=row.session_id,
+        )
+        raise
+    family_id = random_token(24)
+    conn.execute(
+        update(authorization_codes)
+        .where(authorization_codes.c.code_hash == code_hash)
+        .values(used_at=now, family_id=family_id)
+    )
+    resources = form.get("resource_list") or ([row.resource] if row.resource else [])
+    requested = parse_scope_request(" ".join(row.scopes), resources, audiences)
+    request = ScopeRequest(oidc_scopes=tuple(row.scopes), audience=requested.audience)
+    subject = load_subject(
+        auth, conn, tenant=tenant, issuer=issuer, client=client, session_id=row.session_id, now=now
+    )
+    touch(conn, row.session_id, now)
+    return token_response(
+        auth, conn, subject=subject, request=request, family_id=family_id, nonce=row.nonce, now=now
+    )

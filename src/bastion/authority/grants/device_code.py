@@ -1,0 +1,215 @@
+"""The device authorization grant, RFC 8628.
+
+The device asks for a code (section 3.1), the person enters the user code on the
+verification page and approves (section 3.3), and the device polls the token endpoint
+(section 3.4) until it gets tokens or one of the errors of section 3.5.
+
+User codes are 8 letters from :data:`USER_CODE_ALPHABET` (20^8, about 34.5 bits; section
+6.1); wrong entries are limited per source and per person (see ``bastion.authority.limits``).
+Device codes carry 256 bits from the CSPRNG and are stored only as keyed hashes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from bastion.authority.clients import GRANT_DEVICE_CODE, Client
+from bastion.authority.context import Authority
+from bastion.authority.grants.issue import load_subject, token_response
+from bastion.authority.resources import ScopeRequest, parse_scope_request
+from bastion.authority.sessions import touch
+from bastion.directory.tenants import Tenant
+from bastion.errors import (
+    AccessDenied,
+    AuthorizationPending,
+    ExpiredToken,
+    InvalidGrant,
+    SlowDown,
+    UnauthorizedClient,
+)
+from bastion.secrets_at_rest import random_token
+from bastion.store.schema import device_codes
+
+#: RFC 8628 section 6.1: consonants only, so no word can be spelled and none look alike
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+USER_CODE_LENGTH = 8
+SLOW_DOWN_STEP = 5
+_PURPOSE = "device-code"
+
+
+def new_user_code() -> str:
+    return "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+
+
+def display_user_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+def normalize_user_code(text: str) -> str | None:
+    """What a person typed, as stored: upper case, no dashes or spaces; None if malformed."""
+    code = "".join(c for c in text.upper() if c not in "- ")
+    if len(code) != USER_CODE_LENGTH or any(c not in USER_CODE_ALPHABET for c in code):
+        return None
+    return code
+
+
+def start(
+    auth: Authority,
+    conn: Connection,
+    *,
+    tenant: Tenant,
+    client: Client,
+    scope: str | None,
+    resources: list[str],
+    audiences: dict[str, str],
+    verification_uri: str,
+    now: float,
+) -> dict[str, Any]:
+    """Section 3.1-3.2: the device authorization request and response."""
+    if not client.allows_grant(GRANT_DEVICE_CODE):
+        raise UnauthorizedClient("This client may not use the device authorization grant.")
+    request = parse_scope_request(scope, resources, audiences)
+    device_code = random_token(32)
+    policy = tenant.policy
+    for _ in range(5):
+        user_code = new_user_code()
+        clash = conn.execute(
+            select(device_codes.c.user_code).where(
+                device_codes.c.tenant_id == tenant.id, device_codes.c.user_code == user_code
+            )
+        ).first()
+        if clash is None:
+            break
+    conn.execute(
+        insert(device_codes).values(
+            device_code_hash=auth.keyring.lookup_hash(_PURPOSE, device_code),
+            tenant_id=tenant.id,
+            user_code=user_code,
+            client_id=client.client_id,
+            scopes=list(request.oidc_scopes),
+            resource=request.audience,
+            status="pending",
+            session_id=None,
+            interval=policy.device_poll_interval,
+            last_poll_at=None,
+            created_at=now,
+            expires_at=now + policy.device_code_lifetime,
+        )
+    )
+    shown = display_user_code(user_code)
+    return {
+        "device_code": device_code,
+        "user_code": shown,
+        "verification_uri": verification_uri,
+        "verification_uri_complete": f"{verification_uri}?user_code={shown}",
+        "expires_in": policy.device_code_lifetime,
+        "interval": policy.device_poll_interval,
+        "message": f"To sign in, open {verification_uri} and enter the code {shown}.",
+    }
+
+
+@dataclass(frozen=True)
+class PendingDevice:
+    """A device code awaiting the person's decision, as the verification page shows it."""
+
+    device_code_hash: str
+    user_code: str
+    client_id: str
+    expires_at: float
+
+
+def find_pending(conn: Connection, tenant: Tenant, user_code: str, now: float) -> PendingDevice | None:
+    row = conn.execute(
+        select(device_codes).where(
+            device_codes.c.tenant_id == tenant.id,
+            device_codes.c.user_code == user_code,
+            device_codes.c.status == "pending",
+        )
+    ).first()
+    if row is None or now > row.expires_at:
+        return None
+    return PendingDevice(row.device_code_hash, row.user_code, row.client_id, row.expires_at)
+
+
+def get_pending(conn: Connection, tenant: Tenant, code_hash: str, now: float) -> PendingDevice | None:
+    row = conn.execute(
+        select(device_codes).where(
+            device_codes.c.tenant_id == tenant.id,
+            device_codes.c.device_code_hash == code_hash,
+            device_codes.c.status == "pending",
+        )
+    ).first()
+    if row is None or now > row.expires_at:
+        return None
+    return PendingDevice(row.device_code_hash, row.user_code, row.client_id, row.expires_at)
+
+
+def decide(conn: Connection, code_hash: str, *, approve: bool, session_id: str | None) -> bool:
+    """Section 3.3: the person approves or denies. False if the code is no longer pending."""
+    result = conn.execute(
+        update(device_codes)
+        .where(device_codes.c.device_code_hash == code_hash, device_codes.c.status == "pending")
+        .values(status="approved" if approve else "denied", session_id=session_id)
+    )
+    return result.rowcount == 1
+
+
+def poll(
+    auth: Authority,
+    conn: Connection,
+    *,
+    tenant: Tenant,
+    issuer: str,
+    client: Client,
+    device_code: str,
+    now: float,
+) -> dict[str, Any]:
+    """Sections 3.4-3.5: the device's token request."""
+    if not client.allows_grant(GRANT_DEVICE_CODE):
+        raise UnauthorizedClient("This client may not use the device authorization grant.")
+    code_hash = auth.keyring.lookup_hash(_PURPOSE, device_code)
+    row = conn.execute(
+        select(device_codes).where(
+            device_codes.c.device_code_hash == code_hash, device_codes.c.tenant_id == tenant.id
+        )
+    ).first()
+    if row is None or row.client_id != client.client_id:
+        raise InvalidGrant("The device code is not valid.")
+    if row.status == "consumed":
+        raise InvalidGrant("The device code was already used.")
+    if now > row.expires_at:
+        raise ExpiredToken("The device code has expired.", hint="Start the sign-in again.")
+    if row.last_poll_at is not None and now - row.last_poll_at < row.interval:
+        conn.execute(
+            update(device_codes)
+            .where(device_codes.c.device_code_hash == code_hash)
+            .values(interval=row.interval + SLOW_DOWN_STEP, last_poll_at=now)
+        )
+        raise SlowDown(
+            f"Polling too fast; wait at least {row.interval + SLOW_DOWN_STEP} seconds.",
+            keep_changes=True,
+        )
+    conn.execute(
+        update(device_codes).where(device_codes.c.device_code_hash == code_hash).values(last_poll_at=now)
+    )
+    if row.status == "pending":
+        raise AuthorizationPending(
+            "The person has not approved the sign-in yet.", keep_changes=True
+        )
+    if row.status == "denied":
+        raise AccessDenied("The person declined the sign-in.", keep_changes=True)
+    conn.execute(
+        update(device_codes).where(device_codes.c.device_code_hash == code_hash).values(status="consumed")
+    )
+    request = ScopeRequest(oidc_scopes=tuple(row.scopes), audience=row.resource)
+    subject = load_subject(
+        auth, conn, tenant=tenant, issuer=issuer, client=client, session_id=row.session_id, now=now
+    )
+    touch(conn, row.session_id, now)
+    return token_response(
+        auth, conn, subject=subject, request=request, family_id=random_token(24), now=now
+    )

@@ -1,0 +1,75 @@
+"""The refresh token grant, RFC 6749 section 6, with rotation (RFC 9700 section 4.14.2).
+
+A refresh may name any service of the tenant (RFC 8707 ``resource`` or ``/.default``): one
+sign-in covers them all (S2). It may not widen the OpenID scopes consented at sign-in,
+except ``openid``, ``profile`` and ``offline_access``, which MSAL sends on every request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from bastion.authority.clients import GRANT_REFRESH_TOKEN, Client
+from bastion.authority.context import Authority
+from bastion.authority.grants.issue import load_subject, token_response
+from bastion.authority.resources import ScopeRequest, parse_scope_request
+from bastion.authority.sessions import touch
+from bastion.authority.tokens import redeem_refresh_token
+from bastion.directory.tenants import Tenant
+from bastion.errors import InvalidRequest, InvalidScope, UnauthorizedClient
+
+ALWAYS_ALLOWED = frozenset({"openid", "profile", "offline_access"})
+
+
+def refresh(
+    auth: Authority,
+    conn: Connection,
+    *,
+    tenant: Tenant,
+    issuer: str,
+    audiences: dict[str, str],
+    client: Client,
+    form: dict[str, Any],
+    now: float,
+) -> dict[str, Any]:
+    if not client.allows_grant(GRANT_REFRESH_TOKEN):
+        raise UnauthorizedClient("This client may not use refresh tokens.")
+    raw = form.get("refresh_token")
+    if not raw:
+        raise InvalidRequest("refresh_token is required.")
+    # Validate what is asked before the token is spent, so a bad request costs nothing.
+    asked = parse_scope_request(form.get("scope"), form.get("resource_list") or [], audiences)
+    redeemed = redeem_refresh_token(
+        conn, auth.keyring, tenant=tenant, client=client, raw=raw, now=now
+    )
+    granted = set(redeemed.scopes)
+    wider = set(asked.oidc_scopes) - granted - ALWAYS_ALLOWED
+    if wider:
+        raise InvalidScope(
+            f"scope {', '.join(sorted(wider))} was not granted at sign-in.",
+            hint="Sign in again asking for it.",
+        )
+    scopes = asked.oidc_scopes if form.get("scope") else redeemed.scopes
+    request = ScopeRequest(oidc_scopes=tuple(scopes), audience=asked.audience or redeemed.resource)
+    subject = load_subject(
+        auth,
+        conn,
+        tenant=tenant,
+        issuer=issuer,
+        client=client,
+        session_id=redeemed.session_id,
+        now=now,
+    )
+    touch(conn, redeemed.session_id, now)
+    return token_response(
+        auth,
+        conn,
+        subject=subject,
+        request=request,
+        family_id=redeemed.family_id,
+        previous_hash=redeemed.token_hash,
+        granted_scopes=tuple(sorted(granted | (set(scopes) & ALWAYS_ALLOWED))),
+        now=now,
+    )

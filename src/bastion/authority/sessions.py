@@ -1,0 +1,145 @@
+"""Sign-in sessions: one per successful sign-in, server-side.
+
+A session records when and how the person authenticated (``auth_time``, ``amr``, ``acr``),
+and ends at the tenant's absolute lifetime or after its idle timeout, whichever comes first
+(NIST SP 800-63B-4 section 2.2.3). Ending a session revokes every refresh token it issued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from bastion.directory.tenants import TenantPolicy
+from bastion.errors import InvalidGrant
+from bastion.secrets_at_rest import random_token
+from bastion.store.schema import refresh_tokens, sessions
+
+#: ``acr`` values: a password alone, or a password and a second factor.
+ACR_ONE_FACTOR = "urn:bastion:acr:1fa"
+ACR_TWO_FACTORS = "urn:bastion:acr:2fa"
+SECOND_FACTOR_METHODS = frozenset({"otp", "hwk", "swk", "mfa"})
+
+
+def acr_for(amr: list[str]) -> str:
+    return ACR_TWO_FACTORS if SECOND_FACTOR_METHODS & set(amr) else ACR_ONE_FACTOR
+
+
+@dataclass(frozen=True)
+class SignInSession:
+    id: str
+    tenant_id: str
+    user_id: str
+    created_at: float
+    auth_time: float
+    mfa_time: float | None
+    amr: tuple[str, ...]
+    acr: str
+    last_active_at: float
+    revoked_at: float | None
+
+
+def _to_session(row: Any) -> SignInSession:
+    return SignInSession(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        auth_time=row.auth_time,
+        mfa_time=row.mfa_time,
+        amr=tuple(row.amr),
+        acr=row.acr,
+        last_active_at=row.last_active_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def create_session(
+    conn: Connection, *, tenant_id: str, user_id: str, amr: list[str], now: float
+) -> SignInSession:
+    sid = random_token(32)
+    two = bool(SECOND_FACTOR_METHODS & set(amr))
+    conn.execute(
+        insert(sessions).values(
+            id=sid,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            created_at=now,
+            auth_time=now,
+            mfa_time=now if two else None,
+            amr=amr,
+            acr=acr_for(amr),
+            last_active_at=now,
+            revoked_at=None,
+        )
+    )
+    found = find_session(conn, tenant_id, sid)
+    assert found is not None
+    return found
+
+
+def find_session(conn: Connection, tenant_id: str, sid: str) -> SignInSession | None:
+    row = conn.execute(
+        select(sessions).where(sessions.c.tenant_id == tenant_id, sessions.c.id == sid)
+    ).first()
+    return _to_session(row) if row else None
+
+
+def end_reason(session: SignInSession, policy: TenantPolicy, now: float) -> str | None:
+    """Why the session is over, in words for the person; None while it is alive."""
+    if session.revoked_at is not None:
+        return "Your sign-in was ended (signed out or revoked)."
+    if now - session.created_at > policy.session_lifetime:
+        hours = policy.session_lifetime / 3600
+        return f"Your sign-in reached the tenant's limit of {hours:g} hours."
+    if now - session.last_active_at > policy.idle_timeout:
+        minutes = policy.idle_timeout / 60
+        return f"Your sign-in was idle for more than {minutes:g} minutes."
+    return None
+
+
+def require_alive(session: SignInSession, policy: TenantPolicy, now: float) -> None:
+    reason = end_reason(session, policy, now)
+    if reason:
+        raise InvalidGrant(reason, hint="Sign in again.")
+
+
+def touch(conn: Connection, sid: str, now: float) -> None:
+    conn.execute(update(sessions).where(sessions.c.id == sid).values(last_active_at=now))
+
+
+def record_second_factor(conn: Connection, session: SignInSession, method: str, now: float) -> None:
+    """A step-up: the second factor again, which refreshes ``auth_time`` (RFC 9470)."""
+    amr = list(session.amr)
+    for value in ("pwd", method, "mfa"):
+        if value not in amr:
+            amr.append(value)
+    conn.execute(
+        update(sessions)
+        .where(sessions.c.id == session.id)
+        .values(auth_time=now, mfa_time=now, amr=amr, acr=acr_for(amr), last_active_at=now)
+    )
+
+
+def revoke_session(conn: Connection, sid: str, now: float) -> None:
+    conn.execute(
+        update(sessions)
+        .where(sessions.c.id == sid, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.session_id == sid, refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def revoke_user_sessions(conn: Connection, user_id: str, now: float) -> int:
+    rows = conn.execute(
+        select(sessions.c.id).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+    ).all()
+    for row in rows:
+        revoke_session(conn, row.id, now)
+    return len(rows)

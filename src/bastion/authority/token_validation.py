@@ -1,0 +1,104 @@
+"""Validating JWT access tokens (RFC 9068 section 4), as every service does.
+
+A token is accepted only if all of these hold, in this order:
+
+1. the header's ``typ`` is ``at+jwt`` (so an ID token cannot pass for an access token);
+2. ``alg`` is on the allowlist: ES256 only (``none`` and HMAC are refused);
+3. the key is the tenant's, chosen by ``kid`` from the tenant issuer's JWKS; ``jku``, ``x5u``
+   and ``jwk`` headers are ignored, never fetched or trusted;
+4. the signature verifies;
+5. ``iss`` equals the tenant issuer exactly, and ``aud`` names this service;
+6. ``exp`` and ``nbf`` hold within :data:`CLOCK_SKEW` seconds.
+
+Anything else raises :class:`~bastion.errors.InvalidToken`. The key lookup is a callable so
+that a service running alone can fetch the JWKS over HTTP and one inside ``bastion serve``
+can read it from the database; both refetch once on an unknown ``kid``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet
+
+from bastion.errors import InvalidToken
+
+ALLOWED_ALGORITHMS = ("ES256",)
+#: the documented tolerance for clocks that disagree (at most a few minutes, T8)
+CLOCK_SKEW = 60
+
+KeyLookup = Callable[[bool], KeySet]
+"""Returns the tenant's public keys; called with ``True`` to force a refetch."""
+
+
+def validate_access_token(
+    token: str,
+    *,
+    issuer: str,
+    audience: str,
+    keys: KeyLookup,
+    now: float,
+) -> dict[str, Any]:
+    """Return the claims of a valid access token, or raise :class:`InvalidToken`."""
+    try:
+        header_segment = token.split(".", 1)[0]
+        header = json.loads(_b64decode(header_segment))
+    except (ValueError, IndexError) as exc:
+        raise InvalidToken("The access token is malformed.") from exc
+    if not isinstance(header, dict) or str(header.get("typ", "")).lower() not in (
+        "at+jwt",
+        "application/at+jwt",
+    ):
+        raise InvalidToken("The token is not an access token (typ must be at+jwt).")
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
+        raise InvalidToken("The token's signing algorithm is not allowed.")
+    key = _find_key(keys, header.get("kid"))
+    try:
+        compact = jws.deserialize_compact(token, key, algorithms=list(ALLOWED_ALGORITHMS))
+    except (JoseError, ValueError) as exc:
+        raise InvalidToken("The token's signature does not verify.") from exc
+    try:
+        claims = json.loads(compact.payload)
+    except ValueError as exc:
+        raise InvalidToken("The token's claims are malformed.") from exc
+    if not isinstance(claims, dict):
+        raise InvalidToken("The token's claims are malformed.")
+    check_claims(claims, issuer=issuer, audience=audience, now=now)
+    return claims
+
+
+def check_claims(claims: dict[str, Any], *, issuer: str, audience: str, now: float) -> None:
+    if claims.get("iss") != issuer:
+        raise InvalidToken("The token was issued by another issuer.")
+    aud = claims.get("aud")
+    audiences = aud if isinstance(aud, list) else [aud]
+    if audience not in audiences:
+        raise InvalidToken("The token is meant for another audience.")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or now > exp + CLOCK_SKEW:
+        raise InvalidToken("The access token has expired.")
+    nbf = claims.get("nbf")
+    if nbf is not None and (not isinstance(nbf, int | float) or now + CLOCK_SKEW < nbf):
+        raise InvalidToken("The access token is not valid yet.")
+    if not isinstance(claims.get("sub"), str):
+        raise InvalidToken("The access token has no subject.")
+
+
+def _find_key(keys: KeyLookup, kid: object) -> ECKey:
+    if not isinstance(kid, str):
+        raise InvalidToken("The token names no key.")
+    for refresh in (False, True):
+        for key in keys(refresh).keys:
+            if key.kid == kid and isinstance(key, ECKey):
+                return key
+    raise InvalidToken("The token was signed with an unknown key.")
+
+
+def _b64decode(segment: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))

@@ -1,0 +1,141 @@
+"""``bastion serve`` and ``bastion demo``: run the server (uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bastion.cli.common import add_storage_options, settings_from
+from bastion.errors import UsageError
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run the authority and services over HTTP(S)")
+    _server_options(serve, default_port=8700)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key")
+    serve.add_argument("--insecure-http", action="store_true",
+                       help="allow plain HTTP on a non-loopback address (behind a TLS proxy)")
+    serve.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
+                       help="believe X-Forwarded-For from this address (repeatable)")
+    serve.set_defaults(handler=_serve)
+
+    demo = commands.add_parser(
+        "demo", help="create the demo tenant 'contoso' and serve it on 127.0.0.1:8700"
+    )
+    _server_options(demo, default_port=8700)
+    demo.add_argument("--tls", action="store_true",
+                      help="serve HTTPS with a local CA made in the data directory")
+    demo.add_argument("--json", action="store_true",
+                      help="print one JSON object describing the demo as the first stdout line")
+    demo.add_argument("--setup-only", action="store_true",
+                      help="create the demo data and exit without serving")
+    demo.set_defaults(handler=_demo)
+
+
+def _server_options(parser: argparse.ArgumentParser, *, default_port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=default_port)
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--clock-offset-file", type=Path, help=argparse.SUPPRESS)
+    add_storage_options(parser)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+    workers: int = 1
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_level: str = "INFO"
+
+
+def run_server(settings: Any, listen: Listen) -> int:
+    """Apply migrations once, then hand over to uvicorn with settings in the environment."""
+    import uvicorn
+
+    from bastion.authority.context import Authority
+    from bastion.web import logging as web_logging
+
+    Authority.open(settings).close()  # migrations, master key
+    os.environ["BASTION_DATA_DIR"] = str(settings.data_dir)
+    os.environ["BASTION_ATTEMPT_LIMIT"] = str(settings.attempt_limit)
+    if settings.database_url:
+        os.environ["BASTION_DATABASE_URL"] = settings.database_url
+    if settings.master_key_file:
+        os.environ["BASTION_MASTER_KEY_FILE"] = str(settings.master_key_file)
+    if settings.clock_offset_file:
+        os.environ["BASTION_CLOCK_OFFSET_FILE"] = str(settings.clock_offset_file)
+    if settings.trusted_proxies:
+        os.environ["BASTION_TRUSTED_PROXIES"] = ",".join(settings.trusted_proxies)
+    os.environ["BASTION_HTTPS"] = "1" if listen.tls_cert else "0"
+    os.environ["BASTION_LOG_LEVEL"] = listen.log_level
+    web_logging.configure(listen.log_level)
+    uvicorn.run(
+        "bastion.web.factory:create",
+        factory=True,
+        host=listen.host,
+        port=listen.port,
+        workers=listen.workers,
+        ssl_certfile=str(listen.tls_cert) if listen.tls_cert else None,
+        ssl_keyfile=str(listen.tls_key) if listen.tls_key else None,
+        # X3: forwarded headers are believed only from configured proxies.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        server_header=False,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together.")
+    if not args.tls_cert and not is_loopback(args.host) and not args.insecure_http:
+        raise UsageError(
+            f"refusing plain HTTP on {args.host}, which is not a loopback address.",
+            hint="Give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy.",
+        )
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1.")
+    settings = settings_from(
+        args, clock_offset_file=args.clock_offset_file,
+        trusted_proxies=tuple(args.trusted_proxy) or None,
+    )
+    return run_server(settings, Listen(args.host, args.port, args.workers, args.tls_cert,
+                                       args.tls_key, args.log_level))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bastion.config import default_data_dir
+    from bastion.demo import run_demo
+
+    if args.data_dir is None:
+        args.data_dir = default_data_dir() / "demo"
+    settings = settings_from(args, clock_offset_file=args.clock_offset_file)
+    if not is_loopback(args.host):
+        raise UsageError("the demo serves only on a loopback address.")
+    listen = run_demo(settings, host=args.host, port=args.port, tls=args.tls,
+                      as_json=args.json, out=sys.stdout, err=sys.stderr)
+    if args.setup_only:
+        return 0
+    return run_server(settings, listen)

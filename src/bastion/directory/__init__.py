@@ -1,0 +1,1 @@
+"""The tenant directory: tenants, users, groups (tables and queries)."""

@@ -1,0 +1,58 @@
+"""Creating a tenant with everything it needs, and its users, outside any request."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from bastion.authority.clients import register_cli_client
+from bastion.authority.context import Authority
+from bastion.authority.keys import create_signing_key
+from bastion.authority.passwords import check_new_password
+from bastion.authority.sessions import revoke_user_sessions
+from bastion.directory import users
+from bastion.directory.tenants import Tenant, TenantPolicy, create_tenant
+
+
+def new_tenant(
+    auth: Authority, conn: Connection, *, name: str, display_name: str | None,
+    policy: TenantPolicy | None = None,
+) -> Tenant:
+    """A tenant with its signing key and the ``bastion-cli`` client; no accounts (X5)."""
+    now = auth.now()
+    tenant = create_tenant(
+        conn, name=name, display_name=display_name or name, now=now, policy=policy
+    )
+    create_signing_key(conn, auth.keyring, tenant.id, now)
+    register_cli_client(conn, auth.keyring, tenant.id, now)
+    return tenant
+
+
+def new_user(
+    auth: Authority, conn: Connection, tenant: Tenant, *, upn: str, display_name: str | None,
+    password: str | None, mfa_state: str, roles: list[str] | None = None,
+) -> users.User:
+    if password is not None:
+        check_new_password(password)
+    user = users.create_user(
+        conn,
+        tenant_id=tenant.id,
+        upn=upn,
+        display_name=display_name,
+        password_hash=auth.hasher.hash(password) if password is not None else None,
+        mfa_state=mfa_state,
+        now=auth.now(),
+    )
+    for role in roles or []:
+        users.add_role(conn, user, role)
+    return user
+
+
+def set_password(auth: Authority, conn: Connection, user: users.User, password: str) -> None:
+    check_new_password(password)
+    users.set_password_hash(conn, user, auth.hasher.hash(password))
+
+
+def disable_user(auth: Authority, conn: Connection, user: users.User) -> int:
+    """Disable and end every session at once (S5); returns how many sessions ended."""
+    users.set_enabled(conn, user, False)
+    return revoke_user_sessions(conn, user.id, auth.now())

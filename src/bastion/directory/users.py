@@ -1,0 +1,174 @@
+"""Users: who they are, whether they may sign in, and what MFA asks of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from bastion.errors import Conflict, NotFound, UsageError
+from bastion.ids import new_id
+from bastion.store.schema import factors, recovery_codes, user_roles, users
+
+#: ``disabled``: a password is enough. ``enabled``: the user must register a second factor
+#: at the next sign-in, after which the state becomes ``enforced``. ``enforced``: every
+#: sign-in needs the second factor.
+MFA_STATES = ("disabled", "enabled", "enforced")
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    tenant_id: str
+    upn: str
+    display_name: str
+    enabled: bool
+    mfa_state: str
+    password_hash: str | None
+    password_failures: int
+    recovery_failures: int
+
+    def public(self) -> dict[str, Any]:
+        """The fields any reader may see: never a hash or a counter of secrets."""
+        return {
+            "id": self.id,
+            "userPrincipalName": self.upn,
+            "displayName": self.display_name,
+            "enabled": self.enabled,
+            "mfaState": self.mfa_state,
+        }
+
+
+def _to_user(row: Any) -> User:
+    return User(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        upn=row.upn,
+        display_name=row.display_name,
+        enabled=row.enabled,
+        mfa_state=row.mfa_state,
+        password_hash=row.password_hash,
+        password_failures=row.password_failures,
+        recovery_failures=row.recovery_failures,
+    )
+
+
+def normalize_upn(upn: str) -> str:
+    value = upn.strip().lower()
+    if not value or len(value) > 320 or any(c.isspace() or ord(c) < 32 for c in value):
+        raise UsageError(f"'{upn}' is not a valid user name.", hint="Use a name like alice@contoso.")
+    return value
+
+
+def check_mfa_state(state: str) -> None:
+    if state not in MFA_STATES:
+        raise UsageError(
+            f"'{state}' is not an MFA state.", hint=f"Use one of: {', '.join(MFA_STATES)}."
+        )
+
+
+def create_user(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    upn: str,
+    display_name: str | None,
+    password_hash: str | None,
+    mfa_state: str,
+    now: float,
+    enabled: bool = True,
+) -> User:
+    upn = normalize_upn(upn)
+    check_mfa_state(mfa_state)
+    if find_user(conn, tenant_id, upn) is not None:
+        raise Conflict(f"user '{upn}' already exists.")
+    user_id = new_id()
+    conn.execute(
+        insert(users).values(
+            id=user_id,
+            tenant_id=tenant_id,
+            upn=upn,
+            display_name=display_name or upn.split("@")[0],
+            enabled=enabled,
+            mfa_state=mfa_state,
+            password_hash=password_hash,
+            password_failures=0,
+            recovery_failures=0,
+            created_at=now,
+        )
+    )
+    return get_user(conn, tenant_id, user_id)
+
+
+def find_user(conn: Connection, tenant_id: str, upn: str) -> User | None:
+    row = conn.execute(
+        select(users).where(users.c.tenant_id == tenant_id, users.c.upn == upn.strip().lower())
+    ).first()
+    return _to_user(row) if row else None
+
+
+def get_user(conn: Connection, tenant_id: str, user_id: str) -> User:
+    row = conn.execute(
+        select(users).where(users.c.tenant_id == tenant_id, users.c.id == user_id)
+    ).first()
+    if row is None:
+        raise NotFound("user does not exist.")
+    return _to_user(row)
+
+
+def require_user(conn: Connection, tenant_id: str, upn: str) -> User:
+    user = find_user(conn, tenant_id, upn)
+    if user is None:
+        raise NotFound(f"user '{upn}' does not exist.", hint="Check the user principal name.")
+    return user
+
+
+def set_password_hash(conn: Connection, user: User, password_hash: str) -> None:
+    """Store a new hash; a new password also clears the failure count (admin reset, A3)."""
+    conn.execute(
+        update(users)
+        .where(users.c.id == user.id)
+        .values(password_hash=password_hash, password_failures=0)
+    )
+
+
+def set_enabled(conn: Connection, user: User, enabled: bool) -> None:
+    conn.execute(update(users).where(users.c.id == user.id).values(enabled=enabled))
+
+
+def set_mfa_state(conn: Connection, user: User, state: str, *, reset_factors: bool) -> None:
+    check_mfa_state(state)
+    conn.execute(update(users).where(users.c.id == user.id).values(mfa_state=state))
+    if reset_factors:
+        conn.execute(delete(factors).where(factors.c.user_id == user.id))
+        conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user.id))
+        conn.execute(update(users).where(users.c.id == user.id).values(recovery_failures=0))
+
+
+def unlock(conn: Connection, user: User) -> None:
+    """Clear every failure counter of a user (an administrator's reset, A3)."""
+    conn.execute(
+        update(users).where(users.c.id == user.id).values(password_failures=0, recovery_failures=0)
+    )
+    conn.execute(update(factors).where(factors.c.user_id == user.id).values(failures=0))
+
+
+def roles_of(conn: Connection, user_id: str) -> list[str]:
+    rows = conn.execute(
+        select(user_roles.c.role).where(user_roles.c.user_id == user_id).order_by(user_roles.c.role)
+    )
+    return [r.role for r in rows]
+
+
+def add_role(conn: Connection, user: User, role: str) -> None:
+    if role in roles_of(conn, user.id):
+        return
+    conn.execute(insert(user_roles).values(tenant_id=user.tenant_id, user_id=user.id, role=role))
+
+
+def count_users(conn: Connection, tenant_id: str) -> int:
+    return int(
+        conn.execute(select(func.count()).select_from(users).where(users.c.tenant_id == tenant_id))
+        .scalar_one()
+    )

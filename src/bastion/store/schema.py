@@ -1,0 +1,315 @@
+"""Every table Bastion stores, with what each field means.
+
+Every row belongs to a tenant (``tenant_id``); no query crosses tenants. Times are Unix
+seconds (float) taken from the injected clock, so tests can move them. Secrets are never
+stored as given: passwords and recovery codes as Argon2id hashes, tokens and codes as keyed
+hashes (``*_hash``, HMAC-SHA-256), TOTP seeds and signing keys sealed with AES-GCM.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_TENANT_FK = "tenants.id"
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    #: the URL name, as in ``/t/{name}``
+    Column("name", String(63), nullable=False, unique=True),
+    Column("display_name", String(256), nullable=False),
+    #: sign-in policy; see ``bastion.directory.tenants.TenantPolicy``
+    Column("policy", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: user principal name, stored lower-case; unique within the tenant
+    Column("upn", String(320), nullable=False),
+    Column("display_name", String(256), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    #: ``disabled`` | ``enabled`` (must register at next sign-in) | ``enforced``
+    Column("mfa_state", String(16), nullable=False),
+    #: Argon2id PHC string, or NULL when no password has been set (cannot sign in)
+    Column("password_hash", Text, nullable=True),
+    #: consecutive password failures; at the tenant limit the password is locked (A3)
+    Column("password_failures", Integer, nullable=False, default=0),
+    #: consecutive recovery-code failures (A6)
+    Column("recovery_failures", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "upn"),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    #: a built-in role name, e.g. ``Global Administrator``
+    Column("role", String(128), nullable=False),
+    UniqueConstraint("user_id", "role"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("group_id", String(36), ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    UniqueConstraint("group_id", "user_id"),
+)
+
+factors = Table(
+    "factors",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    #: ``totp`` (WebAuthn and push later)
+    Column("kind", String(16), nullable=False),
+    #: the TOTP seed, sealed with AES-GCM; associated data is the factor id
+    Column("secret_sealed", LargeBinary, nullable=False),
+    #: false until the first code confirms the enrollment
+    Column("confirmed", Boolean, nullable=False),
+    #: the last accepted TOTP time step; a step at or below it is refused (A4)
+    Column("last_step", Integer, nullable=True),
+    #: consecutive failures; at the tenant limit the factor is locked (A3)
+    Column("failures", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Index(None, "user_id"),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    #: the code's public lookup prefix (not secret); the rest is only in ``code_hash``
+    Column("lookup", String(8), nullable=False),
+    #: Argon2id hash of the whole code
+    Column("code_hash", Text, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index(None, "user_id", "lookup"),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), primary_key=True),
+    Column("client_id", String(128), primary_key=True),
+    Column("name", String(256), nullable=False),
+    #: NULL for public clients; keyed hash of the generated secret otherwise
+    Column("secret_hash", String(64), nullable=True),
+    #: exact redirect URIs; loopback ``http://127.0.0.1/...`` entries match any port
+    Column("redirect_uris", JSON, nullable=False),
+    #: grant types this client may use
+    Column("grant_types", JSON, nullable=False),
+    #: may this client use the authorization-challenge (terminal) sign-in
+    Column("first_party", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("alg", String(16), nullable=False),
+    #: the private JWK (JSON), sealed; associated data is the kid
+    Column("private_sealed", LargeBinary, nullable=False),
+    #: the public JWK (JSON), published in the JWKS
+    Column("public_jwk", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "tenant_id"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    #: the ``sid`` claim; not a secret (browser cookies are in ``web_sessions``)
+    Column("id", String(43), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    #: last active authentication (any factor); ``auth_time`` in tokens
+    Column("auth_time", Float, nullable=False),
+    #: last second-factor authentication, or NULL (used for step-up)
+    Column("mfa_time", Float, nullable=True),
+    #: RFC 8176 method references of the sign-in
+    Column("amr", JSON, nullable=False),
+    Column("acr", String(64), nullable=False),
+    #: last refresh or page visit; the idle timeout counts from here
+    Column("last_active_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index(None, "user_id"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    #: keyed hash of the ``__Host-bastion`` cookie value (>= 128 random bits)
+    Column("cookie_hash", String(64), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: ``anonymous`` | ``password`` (first factor done) | ``enroll`` | ``authenticated``
+    Column("stage", String(16), nullable=False),
+    Column("user_id", String(36), nullable=True),
+    Column("session_id", String(43), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=True),
+    #: the id of the pending authorization request or device code this page flow serves
+    Column("continuation", JSON, nullable=True),
+    #: the TOTP seed being enrolled, sealed; NULL outside enrollment
+    Column("pending_secret", LargeBinary, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+auth_requests = Table(
+    "auth_requests",
+    metadata,
+    #: random id carried through the sign-in pages, so no URL from a parameter is followed
+    Column("id", String(43), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: the validated authorization request (client, redirect, PKCE, scope, resource, state)
+    Column("params", JSON, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("session_id", String(43), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("resource", Text, nullable=True),
+    Column("nonce", Text, nullable=True),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    #: the refresh-token family issued on redemption, revoked on a second redemption (T3)
+    Column("family_id", String(43), nullable=True),
+)
+
+device_codes = Table(
+    "device_codes",
+    metadata,
+    Column("device_code_hash", String(64), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: 8 letters from BCDFGHJKLMNPQRSTVWXZ, stored without the dash
+    Column("user_code", String(16), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("resource", Text, nullable=True),
+    #: ``pending`` | ``approved`` | ``denied`` | ``consumed``
+    Column("status", String(16), nullable=False),
+    Column("session_id", String(43), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=True),
+    Column("interval", Integer, nullable=False),
+    Column("last_poll_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "user_code"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: every token rotated from one grant shares a family; reuse revokes the family (T5)
+    Column("family_id", String(43), nullable=False),
+    Column("session_id", String(43), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    #: scopes consented at sign-in (``openid``, ``profile``, ``offline_access``)
+    Column("scopes", JSON, nullable=False),
+    #: the audience of the last access token; a refresh naming none gets this one again
+    Column("resource", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    #: when this token was exchanged for its successor
+    Column("used_at", Float, nullable=True),
+    #: keyed hash of the successor, for the lost-response grace window
+    Column("successor_hash", String(64), nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Index(None, "family_id"),
+    Index(None, "session_id"),
+)
+
+revoked_access_tokens = Table(
+    "revoked_access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: kept until the token would have expired anyway
+    Column("expires_at", Float, nullable=False),
+)
+
+attempt_counters = Table(
+    "attempt_counters",
+    metadata,
+    #: e.g. ``user_code:source:127.0.0.1`` or ``user_code:user:{id}``
+    Column("key", String(200), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("time", Float, nullable=False),
+    #: e.g. ``sign_in.success``, ``sign_in.failure``, ``token.refresh_reuse``
+    Column("type", String(64), nullable=False),
+    Column("actor_id", String(36), nullable=True),
+    Column("actor_name", String(320), nullable=True),
+    Column("client_id", String(128), nullable=True),
+    Column("source", String(64), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    #: structured detail; never a secret (codes and tokens only as keyed hashes)
+    Column("data", JSON, nullable=False),
+    Index(None, "tenant_id", "time"),
+)

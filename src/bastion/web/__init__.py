@@ -1,0 +1,1 @@
+"""The HTTP edge: the Starlette application, templates and static files."""

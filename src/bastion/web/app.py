@@ -1,0 +1,157 @@
+"""The Starlette application: routes, request ids, logs, headers, and error answers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bastion.audit.events import RequestContext, current_request
+from bastion.authority.context import Authority
+from bastion.authority.endpoints import (
+    authorize,
+    device_pages,
+    discovery,
+    logout,
+    oauth,
+    signin_pages,
+)
+from bastion.errors import BastionError, NotFound, UsageError
+from bastion.secrets_at_rest import random_token
+from bastion.web.common import oauth_error, problem, render
+
+log = logging.getLogger("bastion.http")
+STATIC = Path(__file__).parent / "static"
+
+
+class RequestMiddleware:
+    """Gives every request an id, logs it once, and adds the headers every answer needs."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = random_token(12)
+        client = scope.get("client")
+        source = client[0] if client else None
+        user_agent = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"user-agent"), None
+        )
+        token = current_request.set(RequestContext(request_id, source, user_agent))
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if self.https:
+                    headers.append(
+                        (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+                    )
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            current_request.reset(token)
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "source": source,
+                    }
+                },
+            )
+
+
+def _wants_oauth(request: Request) -> bool:
+    return "/oauth2/" in request.url.path and request.method == "POST"
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def on_bastion_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BastionError)
+    if _wants_oauth(request):
+        return oauth_error(exc)
+    if _wants_html(request):
+        return render(
+            "message.html",
+            {"title": exc.title, "message": exc.detail, "hint": exc.hint, "tenant": None},
+            status=exc.status,
+        )
+    return problem(exc, request.url.path)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error: BastionError
+    if exc.status_code == 404:
+        error = NotFound("There is nothing at this address.")
+    elif exc.status_code == 405:
+        error = UsageError("This method is not allowed here.")
+    else:
+        error = UsageError(str(exc.detail))
+    response = await on_bastion_error(request, error)
+    response.status_code = exc.status_code
+    return response
+
+
+async def on_crash(request: Request, exc: Exception) -> Response:
+    """X6: a crash is logged with its trace; the answer carries none."""
+    log.error("unhandled error", exc_info=exc, extra={"fields": {"path": request.url.path}})
+    error = BastionError("Something went wrong on the server.", hint="Try again; if it "
+                         "persists, give the administrator the X-Request-Id of this answer.")
+    return await on_bastion_error(request, error)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(auth: Authority, *, https: bool = False) -> ASGIApp:
+    routes: list[Any] = [
+        Route("/healthz", healthz),
+        *discovery.routes,
+        *authorize.routes,
+        *oauth.routes,
+        *signin_pages.routes,
+        *device_pages.routes,
+        *logout.routes,
+        Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            BastionError: on_bastion_error,
+            HTTPException: on_http_error,
+            Exception: on_crash,
+        },
+    )
+    app.state.authority = auth
+    return RequestMiddleware(app, https=https)

@@ -1,0 +1,149 @@
+"""Helpers every endpoint shares: the tenant of a URL, its issuer, responses, errors."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from bastion.authority.context import Authority
+from bastion.authority.resources import service_audiences
+from bastion.directory.tenants import Tenant, get_tenant
+from bastion.errors import BastionError, InvalidRequest, NotFound
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+#: Pages never framed by another origin (X2) and never cached (they carry CSRF tokens).
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def authority_of(request: Request) -> Authority:
+    auth: Authority = request.app.state.authority
+    return auth
+
+
+def base_url(request: Request) -> str:
+    configured = authority_of(request).settings.base_url
+    if configured:
+        return configured
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def issuer_of(request: Request, tenant: Tenant) -> str:
+    return f"{base_url(request)}/t/{tenant.name}"
+
+
+def audiences_of(request: Request) -> dict[str, str]:
+    return service_audiences(base_url(request))
+
+
+def load_tenant(conn: Connection, request: Request) -> Tenant:
+    return get_tenant(conn, request.path_params["tenant"])
+
+
+def client_address(request: Request) -> str:
+    """The socket peer; forwarded headers are honoured only from trusted proxies (X3)."""
+    return request.client.host if request.client else "unknown"
+
+
+@lru_cache(maxsize=1)
+def _jinja() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"]),
+        auto_reload=False,
+    )
+
+
+def render(
+    name: str, context: dict[str, Any], *, status: int = 200, cookie: tuple[str, str] | None = None
+) -> HTMLResponse:
+    html = _jinja().get_template(name).render(**context)
+    response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    if cookie:
+        set_session_cookie(response, *cookie)
+    return response
+
+
+def set_session_cookie(response: Response, name: str, value: str) -> None:
+    """S4: ``__Host-`` prefix, Secure, HttpOnly, SameSite=Lax, Path=/, an opaque value."""
+    response.set_cookie(name, value, path="/", secure=True, httponly=True, samesite="lax")
+
+
+def oauth_error(exc: BastionError) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="bastion"'
+    return JSONResponse(exc.oauth_body(), status_code=exc.status, headers=headers)
+
+
+def problem(exc: BastionError, instance: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        exc.problem_details(instance),
+        status_code=exc.status,
+        media_type="application/problem+json",
+    )
+
+
+async def read_form(request: Request) -> dict[str, Any]:
+    """An x-www-form-urlencoded body as a dict; repeated ``resource`` kept as a list."""
+    content_type = request.headers.get("content-type", "")
+    if request.method != "POST":
+        return {}
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        raise InvalidRequest("the body must be application/x-www-form-urlencoded.")
+    form = await request.form()
+    data: dict[str, Any] = {}
+    for key in form:
+        values = form.getlist(key)
+        if len(values) > 1 and key not in ("resource", "device_code", "code"):
+            raise InvalidRequest(f"parameter '{key}' was sent more than once.")
+        data[key] = values[0]
+    data["resource_list"] = [str(v) for v in form.getlist("resource")]
+    return data
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        client_id, _, secret = decoded.partition(":")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("the Authorization header is malformed.") from exc
+    return unquote(client_id), unquote(secret)
+
+
+def in_thread(
+    fn: Callable[[Request, dict[str, Any]], Response],
+) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint whose work (database, Argon2) runs off the event loop."""
+
+    async def endpoint(request: Request) -> Response:
+        form = await read_form(request)
+        return await run_in_threadpool(fn, request, form)
+
+    endpoint.__name__ = fn.__name__
+    return endpoint
+
+
+__all__ = ["NotFound"]

@@ -1,0 +1,145 @@
+"""Starting and driving a real server process for tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+from bastion.authority.context import Authority
+from bastion.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def create_postgres_database() -> str:
+    """A fresh database in the test cluster; returns its SQLAlchemy URL."""
+    base = os.environ["BASTION_TEST_POSTGRES_URL"]
+    name = "bastion_" + secrets.token_hex(6)
+    url = make_url(base)
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@dataclass
+class ServerProcess:
+    base_url: str
+    data_dir: Path
+    database_url: str | None
+    clock_file: Path
+    process: subprocess.Popen[bytes]
+    log_file: Path
+    offset: float = 0.0
+    _authority: Authority | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        return Settings(
+            data_dir=self.data_dir,
+            database_url=self.database_url,
+            clock_offset_file=self.clock_file,
+        )
+
+    @property
+    def authority(self) -> Authority:
+        """The same store and keys as the server, for setting up test data in-process."""
+        if self._authority is None:
+            self._authority = Authority.open(self.settings(), migrate=False)
+        return self._authority
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the server's clock forward (every process reads the same file)."""
+        self.offset += seconds
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(repr(self.offset))
+        os.replace(tmp, self.clock_file)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["BASTION_DATA_DIR"] = str(self.data_dir)
+        env["BASTION_CLOCK_OFFSET_FILE"] = str(self.clock_file)
+        if self.database_url:
+            env["BASTION_DATABASE_URL"] = self.database_url
+        else:
+            env.pop("BASTION_DATABASE_URL", None)
+        return env
+
+    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "bastion", *args],
+            input=input, capture_output=True, text=True, env=self.env(), timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"bastion {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self._authority is not None:
+            self._authority.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_healthy(url: str, process: subprocess.Popen[Any], log_file: Path, **client: Any) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_file.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1, **client).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not start: {log_file.read_text(errors='replace')[-3000:]}")
+
+
+def start_server(data_dir: Path, *, database_url: str | None, extra: list[str] | None = None) -> ServerProcess:
+    port = free_port()
+    clock_file = data_dir / "clock-offset"
+    clock_file.write_text("0")
+    log_file = data_dir / "server.log"
+    proc = ServerProcess(
+        base_url=f"http://127.0.0.1:{port}",
+        data_dir=data_dir,
+        database_url=database_url,
+        clock_file=clock_file,
+        process=None,  # type: ignore[arg-type]
+        log_file=log_file,
+    )
+    with open(log_file, "wb") as log:
+        proc.process = subprocess.Popen(
+            [sys.executable, "-m", "bastion", "serve", "--port", str(port),
+             "--clock-offset-file", str(clock_file), *(extra or [])],
+            stdout=log, stderr=subprocess.STDOUT, env=proc.env(),
+        )
+    wait_healthy(proc.base_url, proc.process, log_file)
+    return proc
