@@ -78,14 +78,25 @@ def ensure_demo(auth: Authority) -> dict[str, Any]:
             if user is None:
                 entry["password"] = "demo-" + secrets.token_urlsafe(9)
                 user = new_user(
-                    auth, conn, tenant, upn=spec.username, display_name=spec.display_name,
-                    password=entry["password"], mfa_state=spec.mfa, roles=list(spec.roles),
+                    auth,
+                    conn,
+                    tenant,
+                    upn=spec.username,
+                    display_name=spec.display_name,
+                    password=entry["password"],
+                    mfa_state=spec.mfa,
+                    roles=list(spec.roles),
                 )
                 if spec.registers_totp:
                     secret = totp.generate_secret()
                     factor_store.add_totp(
-                        conn, auth.keyring, tenant_id=tenant.id, user_id=user.id,
-                        secret=secret, accepted_step=None, now=auth.now(),
+                        conn,
+                        auth.keyring,
+                        tenant_id=tenant.id,
+                        user_id=user.id,
+                        secret=secret,
+                        accepted_step=None,
+                        now=auth.now(),
                     )
                     entry["totp_secret"] = totp.secret_to_base32(secret)
     _save_credentials(path, creds)
@@ -113,7 +124,13 @@ def describe(creds: dict[str, Any], *, issuer: str, ca_file: Path | None) -> dic
 
 
 def run_demo(
-    settings: Settings, *, host: str, port: int, tls: bool, as_json: bool, out: TextIO,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    tls: bool,
+    as_json: bool,
+    out: TextIO,
     err: TextIO,
 ) -> Listen:
     auth = Authority.open(settings)
@@ -171,10 +188,13 @@ def _explain(info: dict[str, Any], stream: TextIO) -> None:
     ]
     stream.write("\n".join(lines) + "\n")
     uri = totp.provisioning_uri(
-        totp.base32_to_secret(admin["totp_secret"]), account=admin["username"],
+        totp.base32_to_secret(admin["totp_secret"]),
+        account=admin["username"],
         issuer="Bastion Contoso",
     )
     stream.write(qr.terminal(uri) + "\n")
-    stream.write(f"pat@contoso will be asked to register an authenticator at first sign-in.\n"
-                 f"Press Ctrl-C to stop the server.\n\n")
+    stream.write(
+        "pat@contoso will be asked to register an authenticator at first sign-in.\n"
+        "Press Ctrl-C to stop the server.\n\n"
+    )
     stream.flush()

@@ -25,6 +25,8 @@ def terminal(data: str) -> str:
         line = ""
         for x in range(size + 2 * pad):
             top, bottom = rows[y][x], rows[y + 1][x]
-            line += {(0, 0): "\u2588", (1, 1): " ", (1, 0): "\u2584", (0, 1): "\u2580"}[(top, bottom)]
+            line += {(0, 0): "\u2588", (1, 1): " ", (1, 0): "\u2584", (0, 1): "\u2580"}[
+                (top, bottom)
+            ]
         lines.append(line)
     return "\n".join(lines)

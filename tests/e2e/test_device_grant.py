@@ -13,7 +13,6 @@ from bastion.authority.token_validation import validate_access_token
 from tests.support.browser import Browser, page_error
 from tests.support.flows import (
     Org,
-    approve_device,
     device_code_request,
     device_sign_in,
     make_tenant,
@@ -39,8 +38,13 @@ def test_admin_signs_in_once_and_gets_tokens_for_two_services(t: Org) -> None:
     jwks = KeySet.import_key_set(httpx.get(t.discovery()["jwks_uri"]).json())
 
     def verify(token: str, audience: str) -> dict:
-        return validate_access_token(token, issuer=t.issuer, audience=audience,
-                                     keys=lambda _refresh: jwks, now=t.server.now())
+        return validate_access_token(
+            token,
+            issuer=t.issuer,
+            audience=audience,
+            keys=lambda _refresh: jwks,
+            now=t.server.now(),
+        )
 
     mail_claims = verify(tokens["access_token"], mail)
     assert mail_claims["aud"] == mail

@@ -19,9 +19,14 @@ def t(server: ServerProcess) -> Org:
 
 def reuse_events(t: Org) -> int:
     with t.server.authority.store.begin() as conn:
-        return len(conn.execute(select(audit_events.c.id).where(
-            audit_events.c.tenant_id == t.tenant.id,
-            audit_events.c.type == "token.refresh_reuse")).all())
+        return len(
+            conn.execute(
+                select(audit_events.c.id).where(
+                    audit_events.c.tenant_id == t.tenant.id,
+                    audit_events.c.type == "token.refresh_reuse",
+                )
+            ).all()
+        )
 
 
 def test_each_refresh_rotates_and_reuse_revokes_the_family(t: Org) -> None:
@@ -102,16 +107,27 @@ def test_disabling_a_user_revokes_their_refresh_tokens(t: Org) -> None:
 
 
 def confidential_client(t: Org, client_id: str) -> tuple[str, str]:
-    out = t.server.cli("client", "create", "--tenant", t.name, client_id, "--name", client_id,
-                       "--confidential", "--grant-type", "refresh_token").stdout
+    out = t.server.cli(
+        "client",
+        "create",
+        "--tenant",
+        t.name,
+        client_id,
+        "--name",
+        client_id,
+        "--confidential",
+        "--grant-type",
+        "refresh_token",
+    ).stdout
     import json
 
     return client_id, json.loads(out)["client_secret"]
 
 
 def introspect(t: Org, creds: tuple[str, str] | None, token: str) -> httpx.Response:
-    return httpx.post(f"{t.issuer}/oauth2/introspect", data={"token": token},
-                      auth=creds if creds else None)
+    return httpx.post(
+        f"{t.issuer}/oauth2/introspect", data={"token": token}, auth=creds if creds else None
+    )
 
 
 def test_introspection_needs_authentication_and_reports_revocation(t: Org) -> None:
@@ -122,8 +138,10 @@ def test_introspection_needs_authentication_and_reports_revocation(t: Org) -> No
     at = introspect(t, creds, tokens["access_token"]).json()
     assert at["active"] is True and at["aud"] == t.audience("mail")
     assert introspect(t, creds, tokens["refresh_token"]).json()["active"] is True
-    revoked = httpx.post(f"{t.issuer}/oauth2/revoke",
-                         data={"token": tokens["refresh_token"], "client_id": "bastion-cli"})
+    revoked = httpx.post(
+        f"{t.issuer}/oauth2/revoke",
+        data={"token": tokens["refresh_token"], "client_id": "bastion-cli"},
+    )
     assert revoked.status_code == 200
     assert introspect(t, creds, tokens["refresh_token"]).json() == {"active": False}
     assert refresh(t, tokens["refresh_token"]).json()["error"] == "invalid_grant"
@@ -142,8 +160,9 @@ def test_another_tenants_token_is_inactive(server: ServerProcess) -> None:
 def test_a_client_cannot_revoke_another_clients_token(t: Org) -> None:
     tokens = device_sign_in(t, t.password_only)
     other = confidential_client(t, "other-app")
-    refused = httpx.post(f"{t.issuer}/oauth2/revoke", data={"token": tokens["refresh_token"]},
-                         auth=other)
+    refused = httpx.post(
+        f"{t.issuer}/oauth2/revoke", data={"token": tokens["refresh_token"]}, auth=other
+    )
     assert refused.status_code == 400
     assert refresh(t, tokens["refresh_token"]).status_code == 200
 
@@ -151,8 +170,14 @@ def test_a_client_cannot_revoke_another_clients_token(t: Org) -> None:
 def test_access_token_revocation(t: Org) -> None:
     tokens = device_sign_in(t, t.password_only, resource=t.audience("sites"))
     creds = confidential_client(t, "intro")
-    httpx.post(f"{t.issuer}/oauth2/revoke", data={"token": tokens["access_token"],
-               "token_type_hint": "access_token", "client_id": "bastion-cli"})
+    httpx.post(
+        f"{t.issuer}/oauth2/revoke",
+        data={
+            "token": tokens["access_token"],
+            "token_type_hint": "access_token",
+            "client_id": "bastion-cli",
+        },
+    )
     assert introspect(t, creds, tokens["access_token"]).json() == {"active": False}
 
 

@@ -35,8 +35,9 @@ def login(browser: Browser, t: Org, username: str, password: str):
 def events_of(t: Org, kind: str) -> list:
     with t.server.authority.store.begin() as conn:
         return conn.execute(
-            select(audit_events).where(audit_events.c.tenant_id == t.tenant.id,
-                                       audit_events.c.type == kind)
+            select(audit_events).where(
+                audit_events.c.tenant_id == t.tenant.id, audit_events.c.type == kind
+            )
         ).all()
 
 
@@ -93,8 +94,9 @@ def test_mfa_enabled_user_registers_totp_before_any_token(t: Org) -> None:
     browser = Browser(t.server.base_url)
     browser.get(f"/t/{t.name}/device?user_code={start['user_code']}")
     response = browser.submit(f"/t/{t.name}/device", {"user_code": start["user_code"]})
-    response = browser.submit(f"/t/{t.name}/login", {"username": t.enrolling.username,
-                                                     "password": t.enrolling.password})
+    response = browser.submit(
+        f"/t/{t.name}/login", {"username": t.enrolling.username, "password": t.enrolling.password}
+    )
     assert "/login/enroll" in str(response.url)
     assert "<svg" in response.text
     assert poll_token(t, start["device_code"]).json()["error"] == "authorization_pending"
@@ -103,10 +105,14 @@ def test_mfa_enabled_user_registers_totp_before_any_token(t: Org) -> None:
     assert len(secret) >= 20  # A5: 160 bits
     uri = re.search(r"otpauth://totp/[^\"<]+", response.text)
     assert uri is None or "secret=" in uri.group(0)
-    wrong = browser.submit(f"/t/{t.name}/login/enroll", {"code": "123456"
-                           if totp.code_at(secret, t.server.now()) != "123456" else "654321"})
+    wrong = browser.submit(
+        f"/t/{t.name}/login/enroll",
+        {"code": "123456" if totp.code_at(secret, t.server.now()) != "123456" else "654321"},
+    )
     assert wrong.status_code == 400
-    done = browser.submit(f"/t/{t.name}/login/enroll", {"code": totp.code_at(secret, t.server.now())})
+    done = browser.submit(
+        f"/t/{t.name}/login/enroll", {"code": totp.code_at(secret, t.server.now())}
+    )
     codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", done.text)
     assert len(codes) == 10 and len(set(codes)) == 10
     cont = browser.get(f"/t/{t.name}/login/continue")
@@ -116,14 +122,21 @@ def test_mfa_enabled_user_registers_totp_before_any_token(t: Org) -> None:
     tokens = poll_token(t, start["device_code"]).json()
     assert claims_of(tokens["access_token"])["amr"] == ["pwd", "otp", "mfa"]
     with t.server.authority.store.begin() as conn:
-        row = conn.execute(select(factors).where(factors.c.tenant_id == t.tenant.id,
-                                                 factors.c.kind == "totp")).all()
+        row = conn.execute(
+            select(factors).where(factors.c.tenant_id == t.tenant.id, factors.c.kind == "totp")
+        ).all()
         assert all(secret not in r.secret_sealed for r in row)  # A5: sealed at rest
-        hashes = conn.execute(select(recovery_codes.c.code_hash).where(
-            recovery_codes.c.tenant_id == t.tenant.id)).scalars().all()
+        hashes = (
+            conn.execute(
+                select(recovery_codes.c.code_hash).where(recovery_codes.c.tenant_id == t.tenant.id)
+            )
+            .scalars()
+            .all()
+        )
         assert len(hashes) == 10 and all(h.startswith("$argon2id$") for h in hashes)  # A6
-        state = conn.execute(select(users.c.mfa_state).where(
-            users.c.upn == t.enrolling.username)).scalar_one()
+        state = conn.execute(
+            select(users.c.mfa_state).where(users.c.upn == t.enrolling.username)
+        ).scalar_one()
         assert state == "enforced"
     # the page never shows the seed again once confirmed
     again = browser.get(f"/t/{t.name}/login/enroll")
@@ -135,9 +148,12 @@ def test_recovery_code_signs_in_once(t: Org) -> None:
 
     auth = t.server.authority
     with auth.store.begin() as conn:
-        user_id = conn.execute(select(users.c.id).where(users.c.upn == t.admin.username)).scalar_one()
-        codes = factor_store.replace_recovery_codes(conn, auth.hasher, tenant_id=t.tenant.id,
-                                                    user_id=user_id, now=t.server.now())
+        user_id = conn.execute(
+            select(users.c.id).where(users.c.upn == t.admin.username)
+        ).scalar_one()
+        codes = factor_store.replace_recovery_codes(
+            conn, auth.hasher, tenant_id=t.tenant.id, user_id=user_id, now=t.server.now()
+        )
     browser = Browser(t.server.base_url)
     login(browser, t, t.admin.username, t.admin.password)
     ok = browser.submit(f"/t/{t.name}/login/mfa", {"recovery_code": codes[0].upper()})
@@ -161,8 +177,9 @@ def test_password_lockout_counts_across_sessions_and_sources(t: Org) -> None:
     t.server.cli("user", "unlock", "--tenant", t.name, t.password_only.username)
     assert login(browser, t, t.password_only.username, t.password_only.password).status_code == 200
     with t.server.authority.store.begin() as conn:
-        failures = conn.execute(select(users.c.password_failures).where(
-            users.c.upn == t.password_only.username)).scalar_one()
+        failures = conn.execute(
+            select(users.c.password_failures).where(users.c.upn == t.password_only.username)
+        ).scalar_one()
     assert failures == 0
 
 
@@ -174,8 +191,10 @@ def test_session_cookie_attributes_and_rotation(t: Org) -> None:
     header = browser.set_cookie_headers[-1].lower()
     for attribute in ("secure", "httponly", "samesite=lax", "path=/"):
         assert attribute in header
-    response = browser.submit(f"/t/{t.name}/login", {"username": t.password_only.username,
-                                                      "password": t.password_only.password})
+    response = browser.submit(
+        f"/t/{t.name}/login",
+        {"username": t.password_only.username, "password": t.password_only.password},
+    )
     after = browser.cookies[f"__Host-bastion-{t.name}"]
     assert after != before
     assert t.password_only.username not in after
@@ -189,14 +208,23 @@ def test_session_cookie_attributes_and_rotation(t: Org) -> None:
 def test_forms_need_a_session_bound_csrf_token(t: Org) -> None:
     browser = Browser(t.server.base_url)
     browser.get(f"/t/{t.name}/login")
-    missing = browser.request("POST", f"/t/{t.name}/login", data={
-        "username": t.password_only.username, "password": t.password_only.password})
+    missing = browser.request(
+        "POST",
+        f"/t/{t.name}/login",
+        data={"username": t.password_only.username, "password": t.password_only.password},
+    )
     assert missing.status_code == 403
     other = Browser(t.server.base_url)
     other.get(f"/t/{t.name}/login")
-    foreign = browser.request("POST", f"/t/{t.name}/login", data={
-        "csrf": other.csrf(), "username": t.password_only.username,
-        "password": t.password_only.password})
+    foreign = browser.request(
+        "POST",
+        f"/t/{t.name}/login",
+        data={
+            "csrf": other.csrf(),
+            "username": t.password_only.username,
+            "password": t.password_only.password,
+        },
+    )
     assert foreign.status_code == 403
 
 
@@ -204,8 +232,12 @@ def test_password_post_answers_303_and_pages_cannot_be_framed(t: Org) -> None:
     browser = Browser(t.server.base_url)
     page = browser.get(f"/t/{t.name}/login")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
-    response = browser.request("POST", f"/t/{t.name}/login", follow=False, data={
-        "csrf": browser.csrf(), "username": t.admin.username, "password": t.admin.password})
+    response = browser.request(
+        "POST",
+        f"/t/{t.name}/login",
+        follow=False,
+        data={"csrf": browser.csrf(), "username": t.admin.username, "password": t.admin.password},
+    )
     assert response.status_code == 303
 
 
@@ -216,11 +248,25 @@ def test_passwords_are_argon2id_with_distinct_salts(server: ServerProcess) -> No
     auth = server.authority
     with auth.store.begin() as conn:
         for name in ("x", "y"):
-            new_user(auth, conn, t.tenant, upn=f"{name}@{t.name}", display_name=None,
-                     password="same password here", mfa_state="disabled")
-        hashes = conn.execute(select(users.c.password_hash).where(
-            users.c.tenant_id == t.tenant.id, users.c.upn.in_([f"x@{t.name}", f"y@{t.name}"])
-        )).scalars().all()
+            new_user(
+                auth,
+                conn,
+                t.tenant,
+                upn=f"{name}@{t.name}",
+                display_name=None,
+                password="same password here",
+                mfa_state="disabled",
+            )
+        hashes = (
+            conn.execute(
+                select(users.c.password_hash).where(
+                    users.c.tenant_id == t.tenant.id,
+                    users.c.upn.in_([f"x@{t.name}", f"y@{t.name}"]),
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert len(set(hashes)) == 2
     for h in hashes:
         assert h.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
@@ -231,15 +277,18 @@ def test_low_cost_hash_is_upgraded_at_sign_in(t: Org) -> None:
     import argon2
 
     weak = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(
-        t.password_only.password)
+        t.password_only.password
+    )
     with t.server.authority.store.begin() as conn:
-        conn.execute(users.update().where(users.c.upn == t.password_only.username)
-                     .values(password_hash=weak))
+        conn.execute(
+            users.update().where(users.c.upn == t.password_only.username).values(password_hash=weak)
+        )
     browser = Browser(t.server.base_url)
     assert login(browser, t, t.password_only.username, t.password_only.password).status_code == 200
     with t.server.authority.store.begin() as conn:
-        stored = conn.execute(select(users.c.password_hash).where(
-            users.c.upn == t.password_only.username)).scalar_one()
+        stored = conn.execute(
+            select(users.c.password_hash).where(users.c.upn == t.password_only.username)
+        ).scalar_one()
     assert stored != weak and "m=19456,t=2" in stored
 
 
@@ -247,8 +296,12 @@ def test_new_tenant_has_no_account_that_can_sign_in(server: ServerProcess) -> No
     name = "x5-" + base64.b32encode(__import__("os").urandom(5)).decode().lower()
     server.cli("tenant", "create", name)
     browser = Browser(server.base_url)
-    for user, password in (("admin", "admin"), ("admin@" + name, "admin"),
-                           ("administrator", "password"), ("root", "root")):
+    for user, password in (
+        ("admin", "admin"),
+        ("admin@" + name, "admin"),
+        ("administrator", "password"),
+        ("root", "root"),
+    ):
         browser.get(f"/t/{name}/login")
         response = browser.submit(f"/t/{name}/login", {"username": user, "password": password})
         assert response.status_code == 401
@@ -256,12 +309,20 @@ def test_new_tenant_has_no_account_that_can_sign_in(server: ServerProcess) -> No
 
 def test_bootstrap_admin_is_forced_through_factor_registration(server: ServerProcess) -> None:
     name = "boot-" + base64.b32encode(__import__("os").urandom(5)).decode().lower()
-    server.cli("tenant", "create", name, "--admin", f"root@{name}", "--password-stdin",
-               input="a long bootstrap password\n")
+    server.cli(
+        "tenant",
+        "create",
+        name,
+        "--admin",
+        f"root@{name}",
+        "--password-stdin",
+        input="a long bootstrap password\n",
+    )
     browser = Browser(server.base_url)
     browser.get(f"/t/{name}/login")
-    response = browser.submit(f"/t/{name}/login", {"username": f"root@{name}",
-                                                   "password": "a long bootstrap password"})
+    response = browser.submit(
+        f"/t/{name}/login", {"username": f"root@{name}", "password": "a long bootstrap password"}
+    )
     assert "/login/enroll" in str(response.url)
 
 
@@ -281,8 +342,11 @@ def test_user_code_entry_prefilled_from_verification_uri_complete(t: Org) -> Non
 
     start = device_code_request(t)
     browser = Browser(t.server.base_url)
-    page = browser.get(urlsplit(start["verification_uri_complete"]).path + "?" +
-                       urlsplit(start["verification_uri_complete"]).query)
+    page = browser.get(
+        urlsplit(start["verification_uri_complete"]).path
+        + "?"
+        + urlsplit(start["verification_uri_complete"]).query
+    )
     assert start["user_code"] in page.text
     assert parse_qs(urlsplit(start["verification_uri_complete"]).query)["user_code"]
 
@@ -292,5 +356,3 @@ def test_disabled_user_cannot_sign_in(t: Org) -> None:
     browser = Browser(t.server.base_url)
     response = login(browser, t, t.password_only.username, t.password_only.password)
     assert response.status_code == 401 and "disabled" in page_error(response)
-
-

@@ -47,16 +47,34 @@ def setup(server: ServerProcess) -> dict[str, Any]:
 
 def check(setup: dict[str, Any], token: str, now: float | None = None) -> dict[str, Any]:
     t: Org = setup["t"]
-    return validate_access_token(token, issuer=t.issuer, audience=setup["mail"],
-                                 keys=lambda _r: setup["jwks"], now=now or t.server.now())
+    return validate_access_token(
+        token,
+        issuer=t.issuer,
+        audience=setup["mail"],
+        keys=lambda _r: setup["jwks"],
+        now=now or t.server.now(),
+    )
 
 
 def test_the_real_token_is_accepted(setup: dict[str, Any]) -> None:
     claims = check(setup, setup["tokens"]["access_token"])
     header, _, _ = parts(setup["tokens"]["access_token"])
     assert header["typ"] == "at+jwt" and header["alg"] == "ES256"
-    for claim in ("iss", "sub", "aud", "tid", "exp", "iat", "jti", "auth_time", "amr", "acr",
-                  "sid", "client_id", "roles"):
+    for claim in (
+        "iss",
+        "sub",
+        "aud",
+        "tid",
+        "exp",
+        "iat",
+        "jti",
+        "auth_time",
+        "amr",
+        "acr",
+        "sid",
+        "client_id",
+        "roles",
+    ):
         assert claim in claims
 
 
@@ -132,20 +150,30 @@ def test_expired_and_not_yet_valid_tokens_are_refused(setup: dict[str, Any]) -> 
 def test_a_token_for_another_service_is_refused(setup: dict[str, Any]) -> None:
     t: Org = setup["t"]
     with pytest.raises(InvalidToken, match="audience"):
-        validate_access_token(setup["tokens"]["access_token"], issuer=t.issuer,
-                              audience=t.audience("directory"), keys=lambda _r: setup["jwks"],
-                              now=t.server.now())
+        validate_access_token(
+            setup["tokens"]["access_token"],
+            issuer=t.issuer,
+            audience=t.audience("directory"),
+            keys=lambda _r: setup["jwks"],
+            now=t.server.now(),
+        )
 
 
 def test_unknown_resource_is_invalid_target(setup: dict[str, Any]) -> None:
     from tests.support.flows import device_code_request
 
     t: Org = setup["t"]
-    response = httpx.post(f"{t.issuer}/oauth2/devicecode", data={
-        "client_id": "bastion-cli", "resource": "https://unknown.example/api"})
+    response = httpx.post(
+        f"{t.issuer}/oauth2/devicecode",
+        data={"client_id": "bastion-cli", "resource": "https://unknown.example/api"},
+    )
     assert response.json()["error"] == "invalid_target"
-    mixed = httpx.post(f"{t.issuer}/oauth2/devicecode", data={
-        "client_id": "bastion-cli",
-        "scope": f"{t.audience('mail')}/.default {t.audience('sites')}/.default"})
+    mixed = httpx.post(
+        f"{t.issuer}/oauth2/devicecode",
+        data={
+            "client_id": "bastion-cli",
+            "scope": f"{t.audience('mail')}/.default {t.audience('sites')}/.default",
+        },
+    )
     assert mixed.json()["error"] == "invalid_scope"
     assert device_code_request(t, scope=f"{t.audience('mail')}/.default openid profile")

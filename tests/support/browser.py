@@ -33,12 +33,14 @@ class Browser:
             self.set_cookie_headers.append(header)
             name, _, rest = header.partition("=")
             value = rest.split(";", 1)[0]
-            if "max-age=0" in header.lower() or 'expires=thu, 01 jan 1970' in header.lower():
+            if "max-age=0" in header.lower() or "expires=thu, 01 jan 1970" in header.lower():
                 self.cookies.pop(name, None)
             else:
                 self.cookies[name] = value.strip('"')
 
-    def request(self, method: str, url: str, *, follow: bool = True, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, url: str, *, follow: bool = True, **kwargs: Any
+    ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         headers.setdefault("accept", "text/html")
         for _ in range(10):

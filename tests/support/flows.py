@@ -59,17 +59,46 @@ def make_tenant(server: ServerProcess, **policy: Any) -> Org:
     pw = {k: "pw-" + secrets.token_urlsafe(12) for k in ("admin", "pat", "sam")}
     secret = totp.generate_secret()
     with auth.store.begin() as conn:
-        tenant = new_tenant(auth, conn, name=name, display_name=f"Test {name}",
-                            policy=TenantPolicy(**policy))
-        admin = new_user(auth, conn, tenant, upn=f"admin@{name}", display_name="Admin",
-                         password=pw["admin"], mfa_state="enforced",
-                         roles=["Global Administrator"])
-        factor_store.add_totp(conn, auth.keyring, tenant_id=tenant.id, user_id=admin.id,
-                              secret=secret, accepted_step=None, now=server.now())
-        new_user(auth, conn, tenant, upn=f"pat@{name}", display_name="Pat", password=pw["pat"],
-                 mfa_state="enabled")
-        new_user(auth, conn, tenant, upn=f"sam@{name}", display_name="Sam", password=pw["sam"],
-                 mfa_state="disabled")
+        tenant = new_tenant(
+            auth, conn, name=name, display_name=f"Test {name}", policy=TenantPolicy(**policy)
+        )
+        admin = new_user(
+            auth,
+            conn,
+            tenant,
+            upn=f"admin@{name}",
+            display_name="Admin",
+            password=pw["admin"],
+            mfa_state="enforced",
+            roles=["Global Administrator"],
+        )
+        factor_store.add_totp(
+            conn,
+            auth.keyring,
+            tenant_id=tenant.id,
+            user_id=admin.id,
+            secret=secret,
+            accepted_step=None,
+            now=server.now(),
+        )
+        new_user(
+            auth,
+            conn,
+            tenant,
+            upn=f"pat@{name}",
+            display_name="Pat",
+            password=pw["pat"],
+            mfa_state="enabled",
+        )
+        new_user(
+            auth,
+            conn,
+            tenant,
+            upn=f"sam@{name}",
+            display_name="Sam",
+            password=pw["sam"],
+            mfa_state="disabled",
+        )
     return Org(
         server=server,
         tenant=tenant,
@@ -79,10 +108,14 @@ def make_tenant(server: ServerProcess, **policy: Any) -> Org:
     )
 
 
-def sign_in_pages(browser: Browser, t: Org, user: Person, *, response: httpx.Response) -> httpx.Response:
+def sign_in_pages(
+    browser: Browser, t: Org, user: Person, *, response: httpx.Response
+) -> httpx.Response:
     """From the login page to the end of the sign-in, whatever the user's MFA asks."""
     assert "/login" in str(response.url), response.text[:300]
-    response = browser.submit(f"/t/{t.name}/login", {"username": user.username, "password": user.password})
+    response = browser.submit(
+        f"/t/{t.name}/login", {"username": user.username, "password": user.password}
+    )
     if "/login/mfa" in str(response.url):
         response = browser.submit(f"/t/{t.name}/login/mfa", {"code": user.code(t.server)})
     elif "/login/enroll" in str(response.url):
@@ -90,8 +123,13 @@ def sign_in_pages(browser: Browser, t: Org, user: Person, *, response: httpx.Res
     return response
 
 
-def device_code_request(t: Org, *, scope: str = "openid profile offline_access",
-                        resource: str | None = None, client_id: str = "bastion-cli") -> dict[str, Any]:
+def device_code_request(
+    t: Org,
+    *,
+    scope: str = "openid profile offline_access",
+    resource: str | None = None,
+    client_id: str = "bastion-cli",
+) -> dict[str, Any]:
     data = {"client_id": client_id, "scope": scope}
     if resource:
         data["resource"] = resource
@@ -114,13 +152,21 @@ def approve_device(browser: Browser, t: Org, user: Person, user_code: str) -> ht
 def poll_token(t: Org, device_code: str, client_id: str = "bastion-cli") -> httpx.Response:
     return httpx.post(
         f"{t.issuer}/oauth2/token",
-        data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-              "device_code": device_code, "client_id": client_id},
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": device_code,
+            "client_id": client_id,
+        },
     )
 
 
-def device_sign_in(t: Org, user: Person, *, resource: str | None = None,
-                   scope: str = "openid profile offline_access") -> dict[str, Any]:
+def device_sign_in(
+    t: Org,
+    user: Person,
+    *,
+    resource: str | None = None,
+    scope: str = "openid profile offline_access",
+) -> dict[str, Any]:
     """The whole device grant: request, approve in the browser, poll; returns the tokens."""
     start = device_code_request(t, scope=scope, resource=resource)
     browser = Browser(t.server.base_url)
@@ -138,6 +184,10 @@ def device_sign_in(t: Org, user: Person, *, resource: str | None = None,
 def refresh(t: Org, refresh_token: str, **extra: str) -> httpx.Response:
     return httpx.post(
         f"{t.issuer}/oauth2/token",
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token,
-              "client_id": "bastion-cli", **extra},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": "bastion-cli",
+            **extra,
+        },
     )

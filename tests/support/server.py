@@ -84,10 +84,16 @@ class ServerProcess:
             env.pop("BASTION_DATABASE_URL", None)
         return env
 
-    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "bastion", *args],
-            input=input, capture_output=True, text=True, env=self.env(), timeout=60,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=60,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"bastion {' '.join(args)} failed: {result.stderr}")
@@ -122,7 +128,9 @@ def wait_healthy(url: str, process: subprocess.Popen[Any], log_file: Path, **cli
     raise RuntimeError(f"server did not start: {log_file.read_text(errors='replace')[-3000:]}")
 
 
-def start_server(data_dir: Path, *, database_url: str | None, extra: list[str] | None = None) -> ServerProcess:
+def start_server(
+    data_dir: Path, *, database_url: str | None, extra: list[str] | None = None
+) -> ServerProcess:
     port = free_port()
     clock_file = data_dir / "clock-offset"
     clock_file.write_text("0")
@@ -137,9 +145,20 @@ def start_server(data_dir: Path, *, database_url: str | None, extra: list[str] |
     )
     with open(log_file, "wb") as log:
         proc.process = subprocess.Popen(
-            [sys.executable, "-m", "bastion", "serve", "--port", str(port),
-             "--clock-offset-file", str(clock_file), *(extra or [])],
-            stdout=log, stderr=subprocess.STDOUT, env=proc.env(),
+            [
+                sys.executable,
+                "-m",
+                "bastion",
+                "serve",
+                "--port",
+                str(port),
+                "--clock-offset-file",
+                str(clock_file),
+                *(extra or []),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=proc.env(),
         )
     wait_healthy(proc.base_url, proc.process, log_file)
     return proc

@@ -24,8 +24,10 @@ class RequestContext:
     user_agent: str | None = None
 
 
-current_request: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "bastion_request", default=RequestContext()
+_NO_REQUEST = RequestContext()
+
+current_request: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "bastion_request", default=None
 )
 
 
@@ -41,7 +43,7 @@ def record(
     client_id: str | None = None,
     **data: Any,
 ) -> None:
-    ctx = current_request.get()
+    ctx = current_request.get() or _NO_REQUEST
     if ctx.user_agent:
         data.setdefault("user_agent", ctx.user_agent[:512])
     conn.execute(

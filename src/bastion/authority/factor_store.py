@@ -50,9 +50,7 @@ def find_totp(conn: Connection, keyring: Keyring, user_id: str) -> TotpFactor | 
 def has_factor(conn: Connection, user_id: str) -> bool:
     return (
         conn.execute(
-            select(factors.c.id).where(
-                factors.c.user_id == user_id, factors.c.confirmed.is_(True)
-            )
+            select(factors.c.id).where(factors.c.user_id == user_id, factors.c.confirmed.is_(True))
         ).first()
         is not None
     )

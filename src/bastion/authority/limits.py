@@ -11,7 +11,7 @@ def count(conn: Connection, key: str, *, window: float, now: float) -> int:
     row = conn.execute(select(attempt_counters).where(attempt_counters.c.key == key)).first()
     if row is None or now - row.window_start > window:
         return 0
-    return int(row.count)
+    return int(row._mapping["count"])
 
 
 def hit(conn: Connection, tenant_id: str, key: str, *, window: float, now: float) -> int:
@@ -34,4 +34,4 @@ def hit(conn: Connection, tenant_id: str, key: str, *, window: float, now: float
         .where(attempt_counters.c.key == key)
         .values(count=attempt_counters.c.count + 1)
     )
-    return int(row.count) + 1
+    return int(row._mapping["count"]) + 1

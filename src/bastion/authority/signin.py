@@ -65,13 +65,24 @@ def check_password(
     if user is None or user.password_hash is None:
         auth.hasher.verify_dummy(password)
         raise _fail(
-            conn, tenant, kind="password_failure", now=now, message=WRONG_CREDENTIALS,
-            name=upn[:320], client_id=client_id,
+            conn,
+            tenant,
+            kind="password_failure",
+            now=now,
+            message=WRONG_CREDENTIALS,
+            name=upn[:320],
+            client_id=client_id,
         )
     if user.password_failures >= limit:
         auth.hasher.verify_dummy(password)
         raise _fail(
-            conn, tenant, kind="locked", now=now, message=LOCKED, user=user, hint=LOCKED_HINT,
+            conn,
+            tenant,
+            kind="locked",
+            now=now,
+            message=LOCKED,
+            user=user,
+            hint=LOCKED_HINT,
             client_id=client_id,
         )
     if not auth.hasher.verify(user.password_hash, password):
@@ -81,13 +92,24 @@ def check_password(
             .values(password_failures=users.c.password_failures + 1)
         )
         raise _fail(
-            conn, tenant, kind="password_failure", now=now, message=WRONG_CREDENTIALS, user=user,
+            conn,
+            tenant,
+            kind="password_failure",
+            now=now,
+            message=WRONG_CREDENTIALS,
+            user=user,
             client_id=client_id,
         )
     if not user.enabled:
         raise _fail(
-            conn, tenant, kind="disabled", now=now, message="This account is disabled.",
-            user=user, hint="Ask an administrator to enable it.", client_id=client_id,
+            conn,
+            tenant,
+            kind="disabled",
+            now=now,
+            message="This account is disabled.",
+            user=user,
+            hint="Ask an administrator to enable it.",
+            client_id=client_id,
         )
     values: dict[str, object] = {"password_failures": 0}
     if auth.hasher.needs_rehash(user.password_hash):
@@ -116,7 +138,12 @@ def check_totp(
         raise SignInFailed("No authenticator app is registered for this account.")
     if factor.failures >= auth.settings.attempt_limit:
         raise _fail(
-            conn, tenant, kind="locked", now=now, user=user, client_id=client_id,
+            conn,
+            tenant,
+            kind="locked",
+            now=now,
+            user=user,
+            client_id=client_id,
             message="The authenticator code is locked after too many wrong codes.",
             hint="Use a recovery code, or ask an administrator to reset your MFA.",
         )
@@ -124,13 +151,23 @@ def check_totp(
     if step is None:
         factor_store.add_failure(conn, factor.id)
         raise _fail(
-            conn, tenant, kind="mfa_failure", now=now, user=user, client_id=client_id,
+            conn,
+            tenant,
+            kind="mfa_failure",
+            now=now,
+            user=user,
+            client_id=client_id,
             message="That code is not correct.",
             hint="Enter the 6-digit code your authenticator app shows now.",
         )
     if not factor_store.claim_step(conn, factor.id, step):
         raise _fail(
-            conn, tenant, kind="otp_replay", now=now, user=user, client_id=client_id,
+            conn,
+            tenant,
+            kind="otp_replay",
+            now=now,
+            user=user,
+            client_id=client_id,
             message="That code was already used.",
             hint="Wait for your authenticator app to show the next code.",
         )
@@ -148,27 +185,40 @@ def check_recovery_code(
 ) -> None:
     if user.recovery_failures >= auth.settings.attempt_limit:
         raise _fail(
-            conn, tenant, kind="locked", now=now, user=user, client_id=client_id,
+            conn,
+            tenant,
+            kind="locked",
+            now=now,
+            user=user,
+            client_id=client_id,
             message="Recovery codes are locked after too many wrong entries.",
             hint=LOCKED_HINT,
         )
-    if not factor_store.use_recovery_code(
-        conn, auth.hasher, user_id=user.id, code=code, now=now
-    ):
+    if not factor_store.use_recovery_code(conn, auth.hasher, user_id=user.id, code=code, now=now):
         conn.execute(
             update(users)
             .where(users.c.id == user.id)
             .values(recovery_failures=users.c.recovery_failures + 1)
         )
         raise _fail(
-            conn, tenant, kind="recovery_failure", now=now, user=user, client_id=client_id,
+            conn,
+            tenant,
+            kind="recovery_failure",
+            now=now,
+            user=user,
+            client_id=client_id,
             message="That recovery code is not valid or was already used.",
         )
     conn.execute(update(users).where(users.c.id == user.id).values(recovery_failures=0))
     # A6: every use notifies the user; the notification record is the audit event.
     events.record(
-        conn, tenant_id=tenant.id, type="notify.recovery_code_used", outcome="success",
-        now=now, actor_id=user.id, actor_name=user.upn,
+        conn,
+        tenant_id=tenant.id,
+        type="notify.recovery_code_used",
+        outcome="success",
+        now=now,
+        actor_id=user.id,
+        actor_name=user.upn,
     )
 
 

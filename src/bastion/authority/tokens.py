@@ -19,7 +19,6 @@ from sqlalchemy import Connection, insert, select, update
 
 from bastion.audit import events
 from bastion.authority.clients import Client
-from bastion.authority.resources import ScopeRequest
 from bastion.authority.sessions import SignInSession
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User

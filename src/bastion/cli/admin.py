@@ -23,16 +23,35 @@ def register(commands: Any) -> None:
 
 
 def _policy_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--session-lifetime", type=int, metavar="SECONDS",
-                        help="absolute lifetime of a sign-in (at most 86400)")
-    parser.add_argument("--idle-timeout", type=int, metavar="SECONDS",
-                        help="a sign-in unused this long ends (at most 3600)")
-    parser.add_argument("--access-token-lifetime", type=int, metavar="SECONDS",
-                        help="lifetime of access tokens (default 900)")
-    parser.add_argument("--step-up-window", type=int, metavar="SECONDS",
-                        help="sensitive commands need a second factor younger than this")
-    parser.add_argument("--allowed-methods", metavar="LIST",
-                        help="comma-separated second-factor methods users may use (totp)")
+    parser.add_argument(
+        "--session-lifetime",
+        type=int,
+        metavar="SECONDS",
+        help="absolute lifetime of a sign-in (at most 86400)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="a sign-in unused this long ends (at most 3600)",
+    )
+    parser.add_argument(
+        "--access-token-lifetime",
+        type=int,
+        metavar="SECONDS",
+        help="lifetime of access tokens (default 900)",
+    )
+    parser.add_argument(
+        "--step-up-window",
+        type=int,
+        metavar="SECONDS",
+        help="sensitive commands need a second factor younger than this",
+    )
+    parser.add_argument(
+        "--allowed-methods",
+        metavar="LIST",
+        help="comma-separated second-factor methods users may use (totp)",
+    )
 
 
 def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -56,10 +75,14 @@ def _register_tenant(commands: Any) -> None:
     create = sub.add_parser("create", help="create a tenant (with no accounts)")
     create.add_argument("name", help="URL name, e.g. contoso")
     create.add_argument("--display-name")
-    create.add_argument("--admin", metavar="UPN",
-                        help="also create this bootstrap admin: MFA enforced, password asked")
-    create.add_argument("--password-stdin", action="store_true",
-                        help="read the admin's password from stdin")
+    create.add_argument(
+        "--admin",
+        metavar="UPN",
+        help="also create this bootstrap admin: MFA enforced, password asked",
+    )
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the admin's password from stdin"
+    )
     _policy_options(create)
     add_storage_options(create)
     create.set_defaults(handler=_tenant_create)
@@ -77,8 +100,15 @@ def _register_tenant(commands: Any) -> None:
 
 
 def _tenant_json(tenant: Any) -> str:
-    return json.dumps({"id": tenant.id, "name": tenant.name, "displayName": tenant.display_name,
-                       "policy": tenant.policy.to_json()}, indent=2)
+    return json.dumps(
+        {
+            "id": tenant.id,
+            "name": tenant.name,
+            "displayName": tenant.display_name,
+            "policy": tenant.policy.to_json(),
+        },
+        indent=2,
+    )
 
 
 def _tenant_create(args: argparse.Namespace) -> int:
@@ -88,15 +118,27 @@ def _tenant_create(args: argparse.Namespace) -> int:
     auth = open_authority(args)
     password = read_password(args, prompt=f"Password for {args.admin}") if args.admin else None
     with auth.store.begin() as conn:
-        tenant = new_tenant(auth, conn, name=args.name, display_name=args.display_name,
-                            policy=TenantPolicy(**_policy_changes(args)))
+        tenant = new_tenant(
+            auth,
+            conn,
+            name=args.name,
+            display_name=args.display_name,
+            policy=TenantPolicy(**_policy_changes(args)),
+        )
         if args.admin:
-            new_user(auth, conn, tenant, upn=args.admin, display_name=None, password=password,
-                     mfa_state="enforced", roles=["Global Administrator"])
+            new_user(
+                auth,
+                conn,
+                tenant,
+                upn=args.admin,
+                display_name=None,
+                password=password,
+                mfa_state="enforced",
+                roles=["Global Administrator"],
+            )
     print(_tenant_json(tenant))
     if args.admin:
-        print(f"{args.admin} must register an authenticator app at first sign-in.",
-              file=sys.stderr)
+        print(f"{args.admin} must register an authenticator app at first sign-in.", file=sys.stderr)
     return 0
 
 
@@ -131,17 +173,23 @@ def _register_user(commands: Any) -> None:
     create = sub.add_parser("create", help="create a user")
     common(create)
     create.add_argument("--display-name")
-    create.add_argument("--mfa", choices=MFA_CHOICES, default="enforced",
-                        help="MFA state (default: enforced)")
+    create.add_argument(
+        "--mfa", choices=MFA_CHOICES, default="enforced", help="MFA state (default: enforced)"
+    )
     create.add_argument("--role", action="append", default=[], help="a role name (repeatable)")
     create.add_argument("--password-stdin", action="store_true")
-    create.add_argument("--no-password", action="store_true",
-                        help="create without a password (cannot sign in until one is set)")
+    create.add_argument(
+        "--no-password",
+        action="store_true",
+        help="create without a password (cannot sign in until one is set)",
+    )
     create.set_defaults(handler=_user_create)
 
-    for name, help_text in (("disable", "disable a user and end their sessions"),
-                            ("enable", "enable a user"),
-                            ("unlock", "clear a user's failed-attempt counters")):
+    for name, help_text in (
+        ("disable", "disable a user and end their sessions"),
+        ("enable", "enable a user"),
+        ("unlock", "clear a user's failed-attempt counters"),
+    ):
         p = sub.add_parser(name, help=help_text)
         common(p)
         p.set_defaults(handler=_user_toggle, toggle=name)
@@ -154,8 +202,9 @@ def _register_user(commands: Any) -> None:
     setmfa = sub.add_parser("set-mfa", help="set a user's MFA state")
     common(setmfa)
     setmfa.add_argument("state", choices=MFA_CHOICES)
-    setmfa.add_argument("--reset", action="store_true",
-                        help="also remove registered factors and recovery codes")
+    setmfa.add_argument(
+        "--reset", action="store_true", help="also remove registered factors and recovery codes"
+    )
     setmfa.set_defaults(handler=_user_set_mfa)
 
 
@@ -167,8 +216,16 @@ def _user_create(args: argparse.Namespace) -> int:
     password = None if args.no_password else read_password(args)
     with auth.store.begin() as conn:
         tenant = get_tenant(conn, args.tenant)
-        user = new_user(auth, conn, tenant, upn=args.upn, display_name=args.display_name,
-                        password=password, mfa_state=args.mfa, roles=args.role)
+        user = new_user(
+            auth,
+            conn,
+            tenant,
+            upn=args.upn,
+            display_name=args.display_name,
+            password=password,
+            mfa_state=args.mfa,
+            roles=args.role,
+        )
     print(json.dumps(user.public(), indent=2))
     return 0
 
@@ -217,25 +274,35 @@ def _user_set_mfa(args: argparse.Namespace) -> int:
         tenant = get_tenant(conn, args.tenant)
         user = users.require_user(conn, tenant.id, args.upn)
         users.set_mfa_state(conn, user, args.state, reset_factors=args.reset)
-    print(f"MFA of {args.upn} is now {args.state}"
-          f"{' (factors removed)' if args.reset else ''}.", file=sys.stderr)
+    print(
+        f"MFA of {args.upn} is now {args.state}{' (factors removed)' if args.reset else ''}.",
+        file=sys.stderr,
+    )
     return 0
 
 
 def _register_client(commands: Any) -> None:
     client = commands.add_parser("client", help="register OAuth clients")
     sub = client.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create = sub.add_parser("create", help="register a client; a confidential one's secret "
-                            "is printed once")
+    create = sub.add_parser(
+        "create", help="register a client; a confidential one's secret is printed once"
+    )
     create.add_argument("--tenant", required=True)
     create.add_argument("client_id")
     create.add_argument("--name", required=True)
     create.add_argument("--redirect-uri", action="append", default=[])
-    create.add_argument("--grant-type", action="append", default=[],
-                        help="authorization_code, refresh_token, or "
-                        "urn:ietf:params:oauth:grant-type:device_code (repeatable)")
-    create.add_argument("--confidential", action="store_true",
-                        help="give the client a secret (needed for introspection)")
+    create.add_argument(
+        "--grant-type",
+        action="append",
+        default=[],
+        help="authorization_code, refresh_token, or "
+        "urn:ietf:params:oauth:grant-type:device_code (repeatable)",
+    )
+    create.add_argument(
+        "--confidential",
+        action="store_true",
+        help="give the client a secret (needed for introspection)",
+    )
     add_storage_options(create)
     create.set_defaults(handler=_client_create)
 
@@ -248,9 +315,16 @@ def _client_create(args: argparse.Namespace) -> int:
     with auth.store.begin() as conn:
         tenant = get_tenant(conn, args.tenant)
         secret = register_client(
-            conn, auth.keyring, tenant_id=tenant.id, client_id=args.client_id, name=args.name,
-            redirect_uris=args.redirect_uri, grant_types=args.grant_type,
-            confidential=args.confidential, first_party=False, now=auth.now(),
+            conn,
+            auth.keyring,
+            tenant_id=tenant.id,
+            client_id=args.client_id,
+            name=args.name,
+            redirect_uris=args.redirect_uri,
+            grant_types=args.grant_type,
+            confidential=args.confidential,
+            first_party=False,
+            now=auth.now(),
         )
     print(json.dumps({"client_id": args.client_id, "client_secret": secret}, indent=2))
     return 0

@@ -20,30 +20,44 @@ def register(commands: Any) -> None:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain")
     serve.add_argument("--tls-key", type=Path, help="PEM private key")
-    serve.add_argument("--insecure-http", action="store_true",
-                       help="allow plain HTTP on a non-loopback address (behind a TLS proxy)")
-    serve.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
-                       help="believe X-Forwarded-For from this address (repeatable)")
+    serve.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow plain HTTP on a non-loopback address (behind a TLS proxy)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="believe X-Forwarded-For from this address (repeatable)",
+    )
     serve.set_defaults(handler=_serve)
 
     demo = commands.add_parser(
         "demo", help="create the demo tenant 'contoso' and serve it on 127.0.0.1:8700"
     )
     _server_options(demo, default_port=8700)
-    demo.add_argument("--tls", action="store_true",
-                      help="serve HTTPS with a local CA made in the data directory")
-    demo.add_argument("--json", action="store_true",
-                      help="print one JSON object describing the demo as the first stdout line")
-    demo.add_argument("--setup-only", action="store_true",
-                      help="create the demo data and exit without serving")
+    demo.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a local CA made in the data directory"
+    )
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object describing the demo as the first stdout line",
+    )
+    demo.add_argument(
+        "--setup-only", action="store_true", help="create the demo data and exit without serving"
+    )
     demo.set_defaults(handler=_demo)
 
 
 def _server_options(parser: argparse.ArgumentParser, *, default_port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=default_port)
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     parser.add_argument("--clock-offset-file", type=Path, help=argparse.SUPPRESS)
     add_storage_options(parser)
 
@@ -118,11 +132,14 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1.")
     settings = settings_from(
-        args, clock_offset_file=args.clock_offset_file,
+        args,
+        clock_offset_file=args.clock_offset_file,
         trusted_proxies=tuple(args.trusted_proxy) or None,
     )
-    return run_server(settings, Listen(args.host, args.port, args.workers, args.tls_cert,
-                                       args.tls_key, args.log_level))
+    return run_server(
+        settings,
+        Listen(args.host, args.port, args.workers, args.tls_cert, args.tls_key, args.log_level),
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -134,8 +151,15 @@ def _demo(args: argparse.Namespace) -> int:
     settings = settings_from(args, clock_offset_file=args.clock_offset_file)
     if not is_loopback(args.host):
         raise UsageError("the demo serves only on a loopback address.")
-    listen = run_demo(settings, host=args.host, port=args.port, tls=args.tls,
-                      as_json=args.json, out=sys.stdout, err=sys.stderr)
+    listen = run_demo(
+        settings,
+        host=args.host,
+        port=args.port,
+        tls=args.tls,
+        as_json=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
     if args.setup_only:
         return 0
     return run_server(settings, listen)

@@ -14,7 +14,11 @@ from bastion.directory.tenants import Tenant, TenantPolicy, create_tenant
 
 
 def new_tenant(
-    auth: Authority, conn: Connection, *, name: str, display_name: str | None,
+    auth: Authority,
+    conn: Connection,
+    *,
+    name: str,
+    display_name: str | None,
     policy: TenantPolicy | None = None,
 ) -> Tenant:
     """A tenant with its signing key and the ``bastion-cli`` client; no accounts (X5)."""
@@ -28,8 +32,15 @@ def new_tenant(
 
 
 def new_user(
-    auth: Authority, conn: Connection, tenant: Tenant, *, upn: str, display_name: str | None,
-    password: str | None, mfa_state: str, roles: list[str] | None = None,
+    auth: Authority,
+    conn: Connection,
+    tenant: Tenant,
+    *,
+    upn: str,
+    display_name: str | None,
+    password: str | None,
+    mfa_state: str,
+    roles: list[str] | None = None,
 ) -> users.User:
     if password is not None:
         check_new_password(password)

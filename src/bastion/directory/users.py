@@ -57,7 +57,9 @@ def _to_user(row: Any) -> User:
 def normalize_upn(upn: str) -> str:
     value = upn.strip().lower()
     if not value or len(value) > 320 or any(c.isspace() or ord(c) < 32 for c in value):
-        raise UsageError(f"'{upn}' is not a valid user name.", hint="Use a name like alice@contoso.")
+        raise UsageError(
+            f"'{upn}' is not a valid user name.", hint="Use a name like alice@contoso."
+        )
     return value
 
 
@@ -169,6 +171,7 @@ def add_role(conn: Connection, user: User, role: str) -> None:
 
 def count_users(conn: Connection, tenant_id: str) -> int:
     return int(
-        conn.execute(select(func.count()).select_from(users).where(users.c.tenant_id == tenant_id))
-        .scalar_one()
+        conn.execute(
+            select(func.count()).select_from(users).where(users.c.tenant_id == tenant_id)
+        ).scalar_one()
     )

@@ -125,8 +125,10 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 async def on_crash(request: Request, exc: Exception) -> Response:
     """X6: a crash is logged with its trace; the answer carries none."""
     log.error("unhandled error", exc_info=exc, extra={"fields": {"path": request.url.path}})
-    error = BastionError("Something went wrong on the server.", hint="Try again; if it "
-                         "persists, give the administrator the X-Request-Id of this answer.")
+    error = BastionError(
+        "Something went wrong on the server.",
+        hint="Try again; if it persists, give the administrator the X-Request-Id of this answer.",
+    )
     return await on_bastion_error(request, error)
 
 

@@ -48,7 +48,9 @@ class WebSession:
     expires_at: float
 
 
-def load(auth: Authority, conn: Connection, tenant: Tenant, request: Request, now: float) -> WebSession | None:
+def load(
+    auth: Authority, conn: Connection, tenant: Tenant, request: Request, now: float
+) -> WebSession | None:
     cookie = request.cookies.get(cookie_name(tenant))
     if not cookie or len(cookie) > 200:
         return None
@@ -138,9 +140,7 @@ def check_csrf(auth: Authority, ws: WebSession | None, form: dict[str, Any]) -> 
         )
     sent = str(form.get("csrf", ""))
     if not sent or not constant_time_equals(sent, csrf_token(auth, ws)):
-        raise CsrfFailed(
-            "This form is no longer valid.", hint="Reload the page and try again."
-        )
+        raise CsrfFailed("This form is no longer valid.", hint="Reload the page and try again.")
     return ws
 
 

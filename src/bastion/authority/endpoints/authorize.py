@@ -89,13 +89,18 @@ def authorize(request: Request, form: dict[str, Any]) -> Response:
             return _error_page(tenant, "The application is not registered in this tenant.")
         redirect_uri = q.get("redirect_uri", "")
         if not redirect_uri or not client.redirect_uri_matches(redirect_uri):
-            return _error_page(tenant, "The redirect address is not registered for this application.")
+            return _error_page(
+                tenant, "The redirect address is not registered for this application."
+            )
         issuer = issuer_of(request, tenant)
         try:
             params = _check_request(request, client, q)
         except OAuthError as exc:
-            answer = {"error": exc.oauth_error or "invalid_request",
-                      "error_description": exc.detail, "iss": issuer}
+            answer = {
+                "error": exc.oauth_error or "invalid_request",
+                "error_description": exc.detail,
+                "iss": issuer,
+            }
             if q.get("state") is not None:
                 answer["state"] = q["state"]
             return client_redirect(redirect_uri, answer)
@@ -103,8 +108,12 @@ def authorize(request: Request, form: dict[str, Any]) -> Response:
 
 
 def _route(
-    auth: Authority, conn: Connection, request: Request, tenant: Tenant,
-    params: dict[str, Any], now: float,
+    auth: Authority,
+    conn: Connection,
+    request: Request,
+    tenant: Tenant,
+    params: dict[str, Any],
+    now: float,
 ) -> Response:
     request_id = random_token(24)
     conn.execute(
@@ -120,21 +129,30 @@ def _route(
         if ws is not None and ws.stage == "authenticated" and ws.session_id
         else None
     )
-    if ws is not None and session is not None and not end_reason(session, tenant.policy, now):
-        if "login" not in params["prompt"]:
-            ws = web_session.set_continuation(auth, conn, ws, continuation)
-            if not _needs_step_up(params, session.auth_time, session.acr, now):
-                return finish(auth, conn, request, tenant, ws, now, None)
-            if factor_store.has_factor(conn, session.user_id):
-                ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="stepup")
-                return redirect(f"/t/{tenant.name}/login/mfa", (cookie_name, ws.cookie))
+    alive = session is not None and not end_reason(session, tenant.policy, now)
+    if ws is not None and session is not None and alive and "login" not in params["prompt"]:
+        ws = web_session.set_continuation(auth, conn, ws, continuation)
+        if not _needs_step_up(params, session.auth_time, session.acr, now):
+            return finish(auth, conn, request, tenant, ws, now, None)
+        # RFC 9470: a sign-in that is too old or too weak proves the second factor again,
+        # not the password.
+        if factor_store.has_factor(conn, session.user_id):
+            ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="stepup")
+            return redirect(f"/t/{tenant.name}/login/mfa", (cookie_name, ws.cookie))
     if "none" in params["prompt"]:
         answer = {"error": "login_required", "iss": issuer_of(request, tenant)}
         if params.get("state") is not None:
             answer["state"] = params["state"]
         return client_redirect(params["redirect_uri"], answer)
     ws = web_session.save(
-        auth, conn, tenant, now, previous=ws, stage="anonymous", user_id=None, session_id=None,
+        auth,
+        conn,
+        tenant,
+        now,
+        previous=ws,
+        stage="anonymous",
+        user_id=None,
+        session_id=None,
         continuation=continuation,
     )
     return redirect(f"/t/{tenant.name}/login", (cookie_name, ws.cookie))

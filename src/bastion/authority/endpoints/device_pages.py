@@ -55,27 +55,53 @@ def code_submit(request: Request, form: dict[str, Any]) -> Response:
             keys.append(f"user_code:{tenant.id}:user:{ws.user_id}")
         context = {"tenant": tenant, "csrf": web_session.csrf_token(auth, ws), "user_code": typed}
         if any(limits.count(conn, k, window=window, now=now) >= MAX_WRONG_CODES for k in keys):
-            events.record(conn, tenant_id=tenant.id, type="rate_limit.user_code", outcome="denied",
-                          now=now, actor_id=ws.user_id)
-            return render("device_code.html", {**context, "error": "Too many wrong codes.",
-                          "hint": "Wait a few minutes, then start again on your device."},
-                          status=429)
+            events.record(
+                conn,
+                tenant_id=tenant.id,
+                type="rate_limit.user_code",
+                outcome="denied",
+                now=now,
+                actor_id=ws.user_id,
+            )
+            return render(
+                "device_code.html",
+                {
+                    **context,
+                    "error": "Too many wrong codes.",
+                    "hint": "Wait a few minutes, then start again on your device.",
+                },
+                status=429,
+            )
         normalized = device_code.normalize_user_code(typed)
         pending = device_code.find_pending(conn, tenant, normalized, now) if normalized else None
         if pending is None:
             for key in keys:
                 limits.hit(conn, tenant.id, key, window=window, now=now)
-            return render("device_code.html", {**context, "error": "That code is not valid or has expired.",
-                          "hint": "Check the code your device shows and type it again."},
-                          status=400)
+            return render(
+                "device_code.html",
+                {
+                    **context,
+                    "error": "That code is not valid or has expired.",
+                    "hint": "Check the code your device shows and type it again.",
+                },
+                status=400,
+            )
         ws = web_session.set_continuation(
             auth, conn, ws, {"kind": "device", "code": pending.device_code_hash}
         )
         if ws.stage == "authenticated":
             return redirect(f"/t/{tenant.name}/device/confirm")
         if ws.stage != "anonymous":
-            ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="anonymous",
-                                  user_id=None, session_id=None)
+            ws = web_session.save(
+                auth,
+                conn,
+                tenant,
+                now,
+                previous=ws,
+                stage="anonymous",
+                user_id=None,
+                session_id=None,
+            )
             return redirect(f"/t/{tenant.name}/login", (web_session.cookie_name(tenant), ws.cookie))
         return redirect(f"/t/{tenant.name}/login")
 
@@ -94,16 +120,26 @@ def confirm_page(request: Request, form: dict[str, Any]) -> Response:
         code_hash = (ws.continuation or {}).get("code", "")
         pending = device_code.get_pending(conn, tenant, code_hash, now)
         if (ws.continuation or {}).get("kind") != "device" or pending is None:
-            return render("message.html", {"tenant": tenant, "title": "No sign-in to approve",
-                          "message": "There is no device sign-in waiting, or it has expired. "
-                          "Start again on your device."}, status=400)
+            return render(
+                "message.html",
+                {
+                    "tenant": tenant,
+                    "title": "No sign-in to approve",
+                    "message": "There is no device sign-in waiting, or it has expired. "
+                    "Start again on your device.",
+                },
+                status=400,
+            )
         client = find_client(conn, tenant.id, pending.client_id)
-    return render("device_confirm.html", {
-        "tenant": tenant,
-        "csrf": web_session.csrf_token(auth, ws),
-        "client_name": client.name if client else pending.client_id,
-        "user_code": device_code.display_user_code(pending.user_code),
-    })
+    return render(
+        "device_confirm.html",
+        {
+            "tenant": tenant,
+            "csrf": web_session.csrf_token(auth, ws),
+            "client_name": client.name if client else pending.client_id,
+            "user_code": device_code.display_user_code(pending.user_code),
+        },
+    )
 
 
 def confirm_submit(request: Request, form: dict[str, Any]) -> Response:
@@ -125,8 +161,13 @@ def confirm_submit(request: Request, form: dict[str, Any]) -> Response:
         web_session.set_continuation(auth, conn, ws, None)
         if decided:
             events.record(
-                conn, tenant_id=tenant.id, type="device.approved" if approve else "device.denied",
-                outcome="success", now=now, actor_id=session.user_id, session_id=session.id,
+                conn,
+                tenant_id=tenant.id,
+                type="device.approved" if approve else "device.denied",
+                outcome="success",
+                now=now,
+                actor_id=session.user_id,
+                session_id=session.id,
             )
     if not decided:
         message = "This sign-in has expired or was already decided. Start again on your device."

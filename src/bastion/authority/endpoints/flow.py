@@ -30,7 +30,9 @@ def client_redirect(redirect_uri: str, params: dict[str, str]) -> Response:
     return redirect(redirect_uri + separator + urlencode(params))
 
 
-def load_request(conn: Connection, tenant: Tenant, request_id: str, now: float) -> dict[str, Any] | None:
+def load_request(
+    conn: Connection, tenant: Tenant, request_id: str, now: float
+) -> dict[str, Any] | None:
     row = conn.execute(
         select(auth_requests).where(
             auth_requests.c.id == request_id, auth_requests.c.tenant_id == tenant.id
@@ -62,8 +64,12 @@ def finish(
         if params is None:
             return render(
                 "message.html",
-                {"title": "Sign-in request expired", "tenant": tenant,
-                 "message": "The application's sign-in request has expired. Start again from the application."},
+                {
+                    "title": "Sign-in request expired",
+                    "tenant": tenant,
+                    "message": "The application's sign-in request has expired. "
+                    "Start again from the application.",
+                },
                 status=400,
                 cookie=cookie,
             )
@@ -89,8 +95,11 @@ def finish(
         return redirect(f"/t/{tenant.name}/device/confirm", cookie)
     return render(
         "message.html",
-        {"title": "You are signed in", "tenant": tenant,
-         "message": "You are signed in. You can close this window."},
+        {
+            "title": "You are signed in",
+            "tenant": tenant,
+            "message": "You are signed in. You can close this window.",
+        },
         cookie=cookie,
     )
 

@@ -26,8 +26,10 @@ def logout_page(request: Request, form: dict[str, Any]) -> Response:
         tenant = load_tenant(conn, request)
         ws = web_session.load(auth, conn, tenant, request, now)
     if ws is None or ws.stage != "authenticated":
-        return render("message.html", {"tenant": tenant, "title": "Signed out",
-                      "message": "You are not signed in."})
+        return render(
+            "message.html",
+            {"tenant": tenant, "title": "Signed out", "message": "You are not signed in."},
+        )
     return render("logout.html", {"tenant": tenant, "csrf": web_session.csrf_token(auth, ws)})
 
 
@@ -39,13 +41,27 @@ def logout_submit(request: Request, form: dict[str, Any]) -> Response:
         ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
         if ws.session_id:
             revoke_session(conn, ws.session_id, now)
-            events.record(conn, tenant_id=tenant.id, type="sign_out", outcome="success", now=now,
-                          actor_id=ws.user_id, session_id=ws.session_id)
+            events.record(
+                conn,
+                tenant_id=tenant.id,
+                type="sign_out",
+                outcome="success",
+                now=now,
+                actor_id=ws.user_id,
+                session_id=ws.session_id,
+            )
         web_session.end(auth, conn, ws)
-    response = render("message.html", {"tenant": tenant, "title": "Signed out",
-                      "message": "You are signed out, and every sign-in from this session ended."})
-    response.delete_cookie(web_session.cookie_name(tenant), path="/", secure=True, httponly=True,
-                           samesite="lax")
+    response = render(
+        "message.html",
+        {
+            "tenant": tenant,
+            "title": "Signed out",
+            "message": "You are signed out, and every sign-in from this session ended.",
+        },
+    )
+    response.delete_cookie(
+        web_session.cookie_name(tenant), path="/", secure=True, httponly=True, samesite="lax"
+    )
     return response
 
 

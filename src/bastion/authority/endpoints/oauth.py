@@ -46,18 +46,29 @@ from bastion.web.common import (
 
 
 def _client(
-    auth: Authority, conn: Connection, tenant: Tenant, request: Request, form: dict[str, Any],
-    *, require_secret: bool = False,
+    auth: Authority,
+    conn: Connection,
+    tenant: Tenant,
+    request: Request,
+    form: dict[str, Any],
+    *,
+    require_secret: bool = False,
 ) -> Client:
     basic = basic_credentials(request)
+    secret: str | None
     if basic is not None:
         client_id, secret = basic
         if form.get("client_id") and form["client_id"] != client_id:
             raise InvalidRequest("client_id differs from the Authorization header.")
     else:
-        client_id, secret = form.get("client_id", ""), form.get("client_secret")
+        client_id = str(form.get("client_id", ""))
+        secret = str(form["client_secret"]) if form.get("client_secret") else None
     return authenticate_client(
-        conn, auth.keyring, tenant.id, client_id=client_id, client_secret=secret,
+        conn,
+        auth.keyring,
+        tenant.id,
+        client_id=client_id,
+        client_secret=secret,
         require_secret=require_secret,
     )
 
@@ -77,18 +88,35 @@ def token(request: Request, form: dict[str, Any]) -> Response:
             issuer = issuer_of(request, tenant)
             if grant == GRANT_REFRESH_TOKEN:
                 body = refresh_token.refresh(
-                    auth, conn, tenant=tenant, issuer=issuer, audiences=audiences_of(request),
-                    client=client, form=form, now=now,
+                    auth,
+                    conn,
+                    tenant=tenant,
+                    issuer=issuer,
+                    audiences=audiences_of(request),
+                    client=client,
+                    form=form,
+                    now=now,
                 )
             elif grant == GRANT_DEVICE_CODE:
                 body = device_code.poll(
-                    auth, conn, tenant=tenant, issuer=issuer, client=client,
-                    device_code=str(form.get("device_code", "")), now=now,
+                    auth,
+                    conn,
+                    tenant=tenant,
+                    issuer=issuer,
+                    client=client,
+                    device_code=str(form.get("device_code", "")),
+                    now=now,
                 )
             elif grant == GRANT_AUTHORIZATION_CODE:
                 body = authorization_code.exchange(
-                    auth, conn, tenant=tenant, issuer=issuer, audiences=audiences_of(request),
-                    client=client, form=form, now=now,
+                    auth,
+                    conn,
+                    tenant=tenant,
+                    issuer=issuer,
+                    audiences=audiences_of(request),
+                    client=client,
+                    form=form,
+                    now=now,
                 )
             elif not grant:
                 raise InvalidRequest("grant_type is required.")
@@ -111,9 +139,15 @@ def device_authorization(request: Request, form: dict[str, Any]) -> Response:
             tenant = load_tenant(conn, request)
             client = _client(auth, conn, tenant, request, form)
             body = device_code.start(
-                auth, conn, tenant=tenant, client=client, scope=form.get("scope"),
-                resources=form.get("resource_list") or [], audiences=audiences_of(request),
-                verification_uri=f"{issuer_of(request, tenant)}/device", now=now,
+                auth,
+                conn,
+                tenant=tenant,
+                client=client,
+                scope=form.get("scope"),
+                resources=form.get("resource_list") or [],
+                audiences=audiences_of(request),
+                verification_uri=f"{issuer_of(request, tenant)}/device",
+                now=now,
             )
         return _json(body)
     except BastionError as exc:
@@ -165,7 +199,10 @@ def _access_token_claims(
     for audience in [issuer, *audiences_of(request).values()]:
         try:
             return validate_access_token(
-                value, issuer=issuer, audience=audience, now=now,
+                value,
+                issuer=issuer,
+                audience=audience,
+                now=now,
                 keys=lambda refresh: auth.keys.public_keys(conn, tenant.id, refresh=refresh),
             )
         except InvalidToken as exc:
@@ -207,8 +244,11 @@ def _introspect(
             return inactive
         session_id = row.session_id
         answer: dict[str, Any] = {
-            "active": True, "token_type": "refresh_token", "client_id": row.client_id,
-            "scope": " ".join(row.scopes), "iss": issuer_of(request, tenant),
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": row.client_id,
+            "scope": " ".join(row.scopes),
+            "iss": issuer_of(request, tenant),
         }
     else:
         claims = _access_token_claims(auth, conn, request, tenant, value, now)

@@ -43,14 +43,28 @@ def _cookie(tenant: Tenant, ws: WebSession) -> tuple[str, str]:
 
 
 def _signed_in(
-    auth: Authority, conn: Any, tenant: Tenant, ws: WebSession, user: User, amr: list[str], now: float
+    auth: Authority,
+    conn: Any,
+    tenant: Tenant,
+    ws: WebSession,
+    user: User,
+    amr: list[str],
+    now: float,
 ) -> WebSession:
     """Open the sign-in session and hand the browser a new cookie for it."""
     session = create_session(conn, tenant_id=tenant.id, user_id=user.id, amr=amr, now=now)
     signin.record_success(conn, tenant, user, amr=amr, session_id=session.id, now=now)
     return web_session.save(
-        auth, conn, tenant, now, previous=ws, lifetime=tenant.policy.session_lifetime,
-        stage="authenticated", user_id=user.id, session_id=session.id, pending_secret=None,
+        auth,
+        conn,
+        tenant,
+        now,
+        previous=ws,
+        lifetime=tenant.policy.session_lifetime,
+        stage="authenticated",
+        user_id=user.id,
+        session_id=session.id,
+        pending_secret=None,
     )
 
 
@@ -62,8 +76,17 @@ def login_page(request: Request, form: dict[str, Any]) -> Response:
         ws = web_session.load(auth, conn, tenant, request, now)
         if ws is None or ws.stage != "anonymous":
             continuation = ws.continuation if ws else None
-            ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="anonymous",
-                                  user_id=None, session_id=None, continuation=continuation)
+            ws = web_session.save(
+                auth,
+                conn,
+                tenant,
+                now,
+                previous=ws,
+                stage="anonymous",
+                user_id=None,
+                session_id=None,
+                continuation=continuation,
+            )
     return render("login.html", _context(auth, tenant, ws), cookie=_cookie(tenant, ws))
 
 
@@ -84,8 +107,9 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
                 ws = _signed_in(auth, conn, tenant, ws, user, ["pwd"], now)
                 return finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
             if factor_store.has_factor(conn, user.id):
-                ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="password",
-                                      user_id=user.id)
+                ws = web_session.save(
+                    auth, conn, tenant, now, previous=ws, stage="password", user_id=user.id
+                )
                 return redirect(f"/t/{tenant.name}/login/mfa", _cookie(tenant, ws))
             if "totp" not in tenant.policy.allowed_methods:
                 raise SignInFailed(
@@ -93,8 +117,9 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
                     "you can register.",
                     hint="Ask an administrator to allow the authenticator app (TOTP).",
                 )
-            ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="enroll",
-                                  user_id=user.id)
+            ws = web_session.save(
+                auth, conn, tenant, now, previous=ws, stage="enroll", user_id=user.id
+            )
             return redirect(f"/t/{tenant.name}/login/enroll", _cookie(tenant, ws))
     except SignInFailed as exc:
         return render(
@@ -142,12 +167,23 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
                     return redirect(f"/t/{tenant.name}/login")
                 record_second_factor(conn, session, method, now)
                 events.record(
-                    conn, tenant_id=tenant.id, type="sign_in.step_up", outcome="success",
-                    now=now, actor_id=user.id, actor_name=user.upn, session_id=session.id,
+                    conn,
+                    tenant_id=tenant.id,
+                    type="sign_in.step_up",
+                    outcome="success",
+                    now=now,
+                    actor_id=user.id,
+                    actor_name=user.upn,
+                    session_id=session.id,
                 )
                 ws = web_session.save(
-                    auth, conn, tenant, now, previous=ws,
-                    lifetime=tenant.policy.session_lifetime, stage="authenticated",
+                    auth,
+                    conn,
+                    tenant,
+                    now,
+                    previous=ws,
+                    lifetime=tenant.policy.session_lifetime,
+                    stage="authenticated",
                 )
             else:
                 amr = TOTP_AMR if method == "otp" else ["pwd", "mfa"]
@@ -156,13 +192,22 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
     except SignInFailed as exc:
         return render(
             "mfa.html",
-            _context(auth, tenant, ws, user=user, error=exc.detail, hint=exc.hint,
-                     stepup=ws.stage == "stepup"),
+            _context(
+                auth,
+                tenant,
+                ws,
+                user=user,
+                error=exc.detail,
+                hint=exc.hint,
+                stepup=ws.stage == "stepup",
+            ),
             status=401,
         )
 
 
-def _pending_secret(auth: Authority, conn: Any, tenant: Tenant, ws: WebSession) -> tuple[WebSession, bytes]:
+def _pending_secret(
+    auth: Authority, conn: Any, tenant: Tenant, ws: WebSession
+) -> tuple[WebSession, bytes]:
     if ws.pending_secret is not None:
         return ws, factor_store.open_seed(auth.keyring, ws.pending_secret, ws.user_id or "")
     secret = totp.generate_secret()
@@ -170,11 +215,19 @@ def _pending_secret(auth: Authority, conn: Any, tenant: Tenant, ws: WebSession) 
     return web_session.set_pending_secret(auth, conn, ws, sealed), secret
 
 
-def _enroll_context(auth: Authority, tenant: Tenant, ws: WebSession, user: User, secret: bytes, **extra: Any) -> dict[str, Any]:
+def _enroll_context(
+    auth: Authority, tenant: Tenant, ws: WebSession, user: User, secret: bytes, **extra: Any
+) -> dict[str, Any]:
     uri = totp.provisioning_uri(secret, account=user.upn, issuer=f"Bastion {tenant.display_name}")
     return _context(
-        auth, tenant, ws, user=user, qr_svg=qr.svg(uri), otpauth_uri=uri,
-        secret=totp.secret_to_base32(secret), **extra,
+        auth,
+        tenant,
+        ws,
+        user=user,
+        qr_svg=qr.svg(uri),
+        otpauth_uri=uri,
+        secret=totp.secret_to_base32(secret),
+        **extra,
     )
 
 
@@ -205,14 +258,25 @@ def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
         if step is None:
             return render(
                 "enroll.html",
-                _enroll_context(auth, tenant, ws, user, secret,
-                                error="That code is not correct.",
-                                hint="Enter the 6-digit code the app shows for Bastion now."),
+                _enroll_context(
+                    auth,
+                    tenant,
+                    ws,
+                    user,
+                    secret,
+                    error="That code is not correct.",
+                    hint="Enter the 6-digit code the app shows for Bastion now.",
+                ),
                 status=400,
             )
         factor_store.add_totp(
-            conn, auth.keyring, tenant_id=tenant.id, user_id=user.id, secret=secret,
-            accepted_step=step, now=now,
+            conn,
+            auth.keyring,
+            tenant_id=tenant.id,
+            user_id=user.id,
+            secret=secret,
+            accepted_step=step,
+            now=now,
         )
         if user.mfa_state == "enabled":
             set_mfa_state(conn, user, "enforced", reset_factors=False)
@@ -220,8 +284,14 @@ def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
             conn, auth.hasher, tenant_id=tenant.id, user_id=user.id, now=now
         )
         events.record(
-            conn, tenant_id=tenant.id, type="notify.factor_registered", outcome="success",
-            now=now, actor_id=user.id, actor_name=user.upn, method="totp",
+            conn,
+            tenant_id=tenant.id,
+            type="notify.factor_registered",
+            outcome="success",
+            now=now,
+            actor_id=user.id,
+            actor_name=user.upn,
+            method="totp",
         )
         ws = _signed_in(auth, conn, tenant, ws, user, TOTP_AMR, now)
     return render(

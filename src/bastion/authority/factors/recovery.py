@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  + "x"
+ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789" + "x"
 LOOKUP_LENGTH = 4
 SECRET_LENGTH = 14
 

@@ -7,7 +7,7 @@ import hmac
 import os
 from urllib.parse import quote, urlencode
 
-from cryptography.hazmat.primitives.hashes import SHA1, SHA256, SHA512, HashAlgorithm
+from cryptography.hazmat.primitives.hashes import SHA1, SHA256, SHA512
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 PERIOD = 30
@@ -16,7 +16,11 @@ ALGORITHM = "SHA1"
 DRIFT_STEPS = 1
 SECRET_BYTES = 20
 
-_ALGORITHMS: dict[str, type[HashAlgorithm]] = {"SHA1": SHA1, "SHA256": SHA256, "SHA512": SHA512}
+_ALGORITHMS: dict[str, type[SHA1 | SHA256 | SHA512]] = {
+    "SHA1": SHA1,
+    "SHA256": SHA256,
+    "SHA512": SHA512,
+}
 
 
 def generate_secret() -> bytes:
@@ -31,14 +35,27 @@ def _totp(secret: bytes, digits: int, algorithm: str, period: int) -> TOTP:
     return TOTP(secret, digits, _ALGORITHMS[algorithm](), period, enforce_key_length=False)
 
 
-def code_at(secret: bytes, now: float, *, digits: int = DIGITS, algorithm: str = ALGORITHM,
-            period: int = PERIOD) -> str:
+def code_at(
+    secret: bytes,
+    now: float,
+    *,
+    digits: int = DIGITS,
+    algorithm: str = ALGORITHM,
+    period: int = PERIOD,
+) -> str:
     return _totp(secret, digits, algorithm, period).generate(int(now)).decode()
 
 
-def matching_step(secret: bytes, code: str, now: float, *, drift: int = DRIFT_STEPS,
-                  digits: int = DIGITS, algorithm: str = ALGORITHM,
-                  period: int = PERIOD) -> int | None:
+def matching_step(
+    secret: bytes,
+    code: str,
+    now: float,
+    *,
+    drift: int = DRIFT_STEPS,
+    digits: int = DIGITS,
+    algorithm: str = ALGORITHM,
+    period: int = PERIOD,
+) -> int | None:
     code = code.replace(" ", "")
     if len(code) != digits or not code.isascii() or not code.isdigit():
         return None
@@ -63,6 +80,13 @@ def base32_to_secret(text: str) -> bytes:
 
 def provisioning_uri(secret: bytes, *, account: str, issuer: str) -> str:
     label = quote(f"{issuer}:{account}")
-    query = urlencode({"secret": secret_to_base32(secret), "issuer": issuer,
-                       "algorithm": ALGORITHM, "digits": DIGITS, "period": PERIOD})
+    query = urlencode(
+        {
+            "secret": secret_to_base32(secret),
+            "issuer": issuer,
+            "algorithm": ALGORITHM,
+            "digits": DIGITS,
+            "period": PERIOD,
+        }
+    )
     return f"otpauth://totp/{label}?{query}"

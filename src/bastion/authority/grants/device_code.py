@@ -122,7 +122,9 @@ class PendingDevice:
     expires_at: float
 
 
-def find_pending(conn: Connection, tenant: Tenant, user_code: str, now: float) -> PendingDevice | None:
+def find_pending(
+    conn: Connection, tenant: Tenant, user_code: str, now: float
+) -> PendingDevice | None:
     row = conn.execute(
         select(device_codes).where(
             device_codes.c.tenant_id == tenant.id,
@@ -135,7 +137,9 @@ def find_pending(conn: Connection, tenant: Tenant, user_code: str, now: float) -
     return PendingDevice(row.device_code_hash, row.user_code, row.client_id, row.expires_at)
 
 
-def get_pending(conn: Connection, tenant: Tenant, code_hash: str, now: float) -> PendingDevice | None:
+def get_pending(
+    conn: Connection, tenant: Tenant, code_hash: str, now: float
+) -> PendingDevice | None:
     row = conn.execute(
         select(device_codes).where(
             device_codes.c.tenant_id == tenant.id,
@@ -194,7 +198,9 @@ def poll(
             keep_changes=True,
         )
     conn.execute(
-        update(device_codes).where(device_codes.c.device_code_hash == code_hash).values(last_poll_at=now)
+        update(device_codes)
+        .where(device_codes.c.device_code_hash == code_hash)
+        .values(last_poll_at=now)
     )
     if row.status == "pending":
         raise AuthorizationPending(
@@ -203,7 +209,9 @@ def poll(
     if row.status == "denied":
         raise AccessDenied("The person declined the sign-in.", keep_changes=True)
     conn.execute(
-        update(device_codes).where(device_codes.c.device_code_hash == code_hash).values(status="consumed")
+        update(device_codes)
+        .where(device_codes.c.device_code_hash == code_hash)
+        .values(status="consumed")
     )
     request = ScopeRequest(oidc_scopes=tuple(row.scopes), audience=row.resource)
     subject = load_subject(

@@ -23,8 +23,14 @@ from bastion.errors import InvalidGrant
 
 
 def load_subject(
-    auth: Authority, conn: Connection, *, tenant: Tenant, issuer: str, client: Client,
-    session_id: str, now: float,
+    auth: Authority,
+    conn: Connection,
+    *,
+    tenant: Tenant,
+    issuer: str,
+    client: Client,
+    session_id: str,
+    now: float,
 ) -> Subject:
     """The session must be alive and its user enabled; otherwise ``invalid_grant``."""
     session = find_session(conn, tenant.id, session_id)
@@ -81,7 +87,5 @@ def token_response(
             link_successor(conn, previous_hash, new_hash)
         body["refresh_token"] = raw
     if "openid" in request.oidc_scopes:
-        body["id_token"] = id_token(
-            key, subject, scopes=request.oidc_scopes, nonce=nonce, now=now
-        )
+        body["id_token"] = id_token(key, subject, scopes=request.oidc_scopes, nonce=nonce, now=now)
     return body
