@@ -6,6 +6,9 @@ Settings come from command-line options first, then environment variables:
 ``BASTION_DATABASE_URL``     SQLAlchemy URL; PostgreSQL as ``postgresql+psycopg://...``
 ``BASTION_MASTER_KEY_FILE``  the key that encrypts secrets at rest (default in the data dir)
 ``BASTION_BASE_URL``         the public base URL, when behind a proxy
+``BASTION_ATTEMPT_LIMIT``    consecutive failures before an authenticator locks (1-100)
+``BASTION_ARGON2_MEMORY_KIB`` / ``BASTION_ARGON2_TIME_COST`` / ``BASTION_ARGON2_PARALLELISM``
+                             Argon2id cost (never below OWASP's m=19456, t=2, p=1)
 """
 
 from __future__ import annotations
@@ -93,6 +96,12 @@ class Settings:
         if env.get("BASTION_TRUSTED_PROXIES"):
             values["trusted_proxies"] = tuple(
                 p.strip() for p in env["BASTION_TRUSTED_PROXIES"].split(",") if p.strip()
+            )
+        if any(env.get(f"BASTION_ARGON2_{n}") for n in ("MEMORY_KIB", "TIME_COST", "PARALLELISM")):
+            values["argon2"] = Argon2Params(
+                memory_kib=int(env.get("BASTION_ARGON2_MEMORY_KIB", 19 * 1024)),
+                time_cost=int(env.get("BASTION_ARGON2_TIME_COST", 2)),
+                parallelism=int(env.get("BASTION_ARGON2_PARALLELISM", 1)),
             )
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)  # type: ignore[arg-type]

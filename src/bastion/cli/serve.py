@@ -97,6 +97,9 @@ def run_server(settings: Any, listen: Listen) -> int:
         os.environ["BASTION_MASTER_KEY_FILE"] = str(settings.master_key_file)
     if settings.clock_offset_file:
         os.environ["BASTION_CLOCK_OFFSET_FILE"] = str(settings.clock_offset_file)
+    os.environ["BASTION_ARGON2_MEMORY_KIB"] = str(settings.argon2.memory_kib)
+    os.environ["BASTION_ARGON2_TIME_COST"] = str(settings.argon2.time_cost)
+    os.environ["BASTION_ARGON2_PARALLELISM"] = str(settings.argon2.parallelism)
     if settings.trusted_proxies:
         os.environ["BASTION_TRUSTED_PROXIES"] = ",".join(settings.trusted_proxies)
     os.environ["BASTION_HTTPS"] = "1" if listen.tls_cert else "0"

@@ -1,1 +1,1 @@
-"""Second factors."""
+"""Second factors: TOTP (RFC 6238) and recovery codes; WebAuthn and push come later."""

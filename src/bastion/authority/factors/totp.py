@@ -1,4 +1,13 @@
-"""TOTP, RFC 6238."""
+"""TOTP: Time-Based One-Time Password Algorithm, RFC 6238 (https://www.rfc-editor.org/rfc/rfc6238).
+
+Defaults are what authenticator apps expect: HMAC-SHA-1, 6 digits, 30-second steps, and one
+step of drift either way (section 5.2 and 6). The time is always an argument (pyca's
+``TOTP.generate(time)``), so tests move time instead of sleeping. Comparisons are
+constant-time and every candidate step is checked, matched or not.
+
+Replay protection (a step accepted once is refused again, section 5.2) needs shared state and
+lives with the stored factor: ``bastion.authority.factor_store.claim_step``.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +33,7 @@ _ALGORITHMS: dict[str, type[SHA1 | SHA256 | SHA512]] = {
 
 
 def generate_secret() -> bytes:
+    """A new seed: 160 bits from the OS CSPRNG, the HMAC-SHA-1 output length (section 5.1)."""
     return os.urandom(SECRET_BYTES)
 
 
