@@ -218,3 +218,26 @@ def test_max_age_asks_for_the_second_factor_again_not_the_password(t: Org) -> No
     assert new["sid"] == old["sid"]
     assert new["auth_time"] >= old["auth_time"] + 700
     assert new["acr"] == "urn:bastion:acr:2fa"
+
+
+def test_clients_use_only_their_registered_grants(t: Org) -> None:
+    t.server.cli(
+        "client",
+        "create",
+        "--tenant",
+        t.name,
+        "web-only",
+        "--name",
+        "Web",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--grant-type",
+        "authorization_code",
+    )
+    device = httpx.post(f"{t.issuer}/oauth2/devicecode", data={"client_id": "web-only"})
+    assert device.json()["error"] == "unauthorized_client"
+    browser = Browser(t.server.base_url)
+    denied = browser.get(
+        authorize_url(t, client_id="web-only", redirect_uri="https://app.example/cb"), follow=False
+    )
+    assert denied.status_code == 303 and "/login" in denied.headers["location"]

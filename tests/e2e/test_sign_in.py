@@ -356,3 +356,31 @@ def test_disabled_user_cannot_sign_in(t: Org) -> None:
     browser = Browser(t.server.base_url)
     response = login(browser, t, t.password_only.username, t.password_only.password)
     assert response.status_code == 401 and "disabled" in page_error(response)
+
+
+def test_wrong_codes_lock_the_authenticator_until_an_admin_unlocks(t: Org) -> None:
+    limit = t.server.authority.settings.attempt_limit
+    good = t.admin.code(t.server)
+    wrong = "000000" if good != "000000" else "111111"
+    browser = Browser(t.server.base_url)
+    login(browser, t, t.admin.username, t.admin.password)
+    for _ in range(limit):
+        assert browser.submit(f"/t/{t.name}/login/mfa", {"code": wrong}).status_code == 401
+    locked = browser.submit(f"/t/{t.name}/login/mfa", {"code": good})
+    assert locked.status_code == 401 and "locked" in page_error(locked)
+    assert len(events_of(t, "sign_in.locked")) == 1
+    t.server.cli("user", "unlock", "--tenant", t.name, t.admin.username)
+    assert browser.submit(f"/t/{t.name}/login/mfa", {"code": good}).status_code == 200
+
+
+def test_wrong_recovery_codes_lock_recovery(t: Org) -> None:
+    limit = t.server.authority.settings.attempt_limit
+    browser = Browser(t.server.base_url)
+    login(browser, t, t.admin.username, t.admin.password)
+    for _ in range(limit):
+        response = browser.submit(
+            f"/t/{t.name}/login/mfa", {"recovery_code": "abcd-efghjkm-npqrstu"}
+        )
+        assert response.status_code == 401
+    response = browser.submit(f"/t/{t.name}/login/mfa", {"recovery_code": "abcd-efghjkm-npqrstu"})
+    assert "locked" in page_error(response)

@@ -89,3 +89,11 @@ def test_policy_can_only_shorten_nist_limits(changes: dict) -> None:
     with pytest.raises(UsageError):
         TenantPolicy(**changes).check()
     TenantPolicy().check()
+
+
+def test_ten_thousand_user_codes_use_the_alphabet_and_length() -> None:
+    from bastion.authority.grants.device_code import USER_CODE_ALPHABET, new_user_code
+
+    codes = [new_user_code() for _ in range(10_000)]
+    assert all(len(c) == 8 and set(c) <= set(USER_CODE_ALPHABET) for c in codes)
+    assert len(USER_CODE_ALPHABET) == 20
