@@ -196,3 +196,23 @@ def test_logout_ends_the_session_and_its_refresh_tokens(t: Org) -> None:
     replay = Browser(t.server.base_url)
     replay.cookies.update(cookie)
     assert "/login" in str(replay.get(f"/t/{t.name}/login/continue").url)
+
+
+def test_expired_rows_are_purged(t: Org) -> None:
+    from sqlalchemy import func
+
+    from bastion.store import housekeeping
+    from bastion.store.schema import device_codes
+    from tests.support.flows import device_code_request
+
+    device_code_request(t)
+    auth = t.server.authority
+    with auth.store.begin() as conn:
+        count = (
+            select(func.count())
+            .select_from(device_codes)
+            .where(device_codes.c.tenant_id == t.tenant.id)
+        )
+        assert conn.execute(count).scalar_one() == 1
+        housekeeping.purge_expired(conn, t.server.now() + 3600)
+        assert conn.execute(count).scalar_one() == 0

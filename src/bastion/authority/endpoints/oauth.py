@@ -32,6 +32,7 @@ from bastion.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from bastion.store import housekeeping
 from bastion.store.schema import refresh_tokens, revoked_access_tokens
 from bastion.web.common import (
     NO_STORE,
@@ -134,6 +135,9 @@ def token(request: Request, form: dict[str, Any]) -> Response:
 def device_authorization(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
+    if housekeeping.due():
+        with auth.store.begin() as conn:
+            housekeeping.purge_expired(conn, now)
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)

@@ -27,6 +27,7 @@ from bastion.authority.sessions import (
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User, get_user, set_mfa_state
 from bastion.errors import SignInFailed
+from bastion.store import housekeeping
 from bastion.web import web_session
 from bastion.web.common import authority_of, in_thread, load_tenant, render
 from bastion.web.web_session import WebSession
@@ -71,6 +72,9 @@ def _signed_in(
 def login_page(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
+    if housekeeping.due():
+        with auth.store.begin() as conn:
+            housekeeping.purge_expired(conn, now)
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
         ws = web_session.load(auth, conn, tenant, request, now)
