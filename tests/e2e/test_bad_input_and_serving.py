@@ -174,3 +174,42 @@ def test_admin_commands_give_clear_errors(server: ServerProcess) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "refused" in bad.stderr
+
+
+def test_control_characters_are_refused_or_escaped_never_crash(t: Org) -> None:
+    browser = Browser(t.server.base_url)
+    browser.get(f"/t/{t.name}/login")
+    forged = 'nobody\n{"fake":1}\x00'
+    response = browser.submit(f"/t/{t.name}/login", {"username": forged, "password": "x\x00y"})
+    assert response.status_code == 401
+    for path in (
+        f"/t/{t.name}/oauth2/authorize?client_id=%00&redirect_uri=x",
+        f"/t/{t.name}/oauth2/authorize?client_id=bastion-cli&state=%00"
+        "&redirect_uri=http://127.0.0.1/&response_type=code",
+    ):
+        assert httpx.get(t.server.base_url + path).status_code < 500
+    bad = httpx.post(
+        f"{t.issuer}/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": "a\x00b",
+            "client_id": "bastion-cli\x00",
+        },
+    )
+    assert bad.status_code in (400, 401)
+    from sqlalchemy import select
+
+    from bastion.store.schema import audit_events
+
+    with t.server.authority.store.begin() as conn:
+        names = (
+            conn.execute(
+                select(audit_events.c.actor_name).where(
+                    audit_events.c.tenant_id == t.tenant.id,
+                    audit_events.c.type == "sign_in.password_failure",
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert names == ['nobody\\u000a{"fake":1}\\u0000']

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from bastion.store.schema import audit_events
+from bastion.text import escape_all, escape_control
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,11 @@ def record(
             time=now,
             type=type,
             actor_id=actor_id,
-            actor_name=actor_name,
-            client_id=client_id,
+            actor_name=escape_control(actor_name) if actor_name else None,
+            client_id=escape_control(client_id) if client_id else None,
             source=ctx.source,
             request_id=ctx.request_id,
             outcome=outcome,
-            data=data,
+            data=escape_all(data),
         )
     )

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, select
 from bastion.errors import Conflict, InvalidClient, UsageError
 from bastion.secrets_at_rest import Keyring, constant_time_equals, random_token
 from bastion.store.schema import clients, users
+from bastion.text import has_control
 
 CLI_CLIENT_ID = "bastion-cli"
 
@@ -105,6 +106,8 @@ def _to_client(row: Any) -> Client:
 
 
 def find_client(conn: Connection, tenant_id: str, client_id: str) -> Client | None:
+    if has_control(client_id) or len(client_id) > 128:
+        return None
     row = conn.execute(
         select(clients).where(clients.c.tenant_id == tenant_id, clients.c.client_id == client_id)
     ).first()

@@ -127,6 +127,8 @@ def create_tenant(
 
 
 def find_tenant(conn: Connection, name: str) -> Tenant | None:
+    if not NAME_PATTERN.match(name):
+        return None
     row = conn.execute(select(tenants).where(tenants.c.name == name)).first()
     return _row_to_tenant(row) if row else None
 

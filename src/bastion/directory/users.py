@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from bastion.errors import Conflict, NotFound, UsageError
 from bastion.ids import new_id
 from bastion.store.schema import factors, recovery_codes, user_roles, users
+from bastion.text import has_control
 
 #: ``disabled``: a password is enough. ``enabled``: the user must register a second factor
 #: at the next sign-in, after which the state becomes ``enforced``. ``enforced``: every
@@ -104,6 +105,8 @@ def create_user(
 
 
 def find_user(conn: Connection, tenant_id: str, upn: str) -> User | None:
+    if has_control(upn) or len(upn) > 320:
+        return None
     row = conn.execute(
         select(users).where(users.c.tenant_id == tenant_id, users.c.upn == upn.strip().lower())
     ).first()

@@ -31,6 +31,7 @@ from bastion.errors import (
 )
 from bastion.secrets_at_rest import random_token
 from bastion.store.schema import auth_requests
+from bastion.text import has_control
 from bastion.web import web_session
 from bastion.web.common import audiences_of, authority_of, in_thread, issuer_of, load_tenant, render
 
@@ -54,6 +55,8 @@ def _check_request(request: Request, client: Client, q: dict[str, str]) -> dict[
     challenge = pkce.check_challenge(q.get("code_challenge"), q.get("code_challenge_method"))
     resources = request.query_params.getlist("resource")
     scope = parse_scope_request(q.get("scope"), resources, audiences_of(request))
+    if any(has_control(q.get(name) or "") for name in ("state", "nonce", "acr_values")):
+        raise InvalidRequest("state, nonce and acr_values may not contain control characters.")
     max_age = q.get("max_age")
     if max_age is not None and not max_age.isdigit():
         raise InvalidRequest("max_age must be a number of seconds.")

@@ -1,0 +1,32 @@
+"""Text a user typed, made safe to store and log.
+
+PostgreSQL refuses NUL in text, and a CR or LF in a logged value could forge a log line
+(L2). Lookups treat a name with control characters as unknown; stored values keep them,
+escaped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def has_control(value: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+def escape_control(value: str) -> str:
+    """Each control character as a visible ``\\uXXXX`` escape; other text unchanged."""
+    if not has_control(value):
+        return value
+    return "".join(f"\\u{ord(c):04x}" if ord(c) < 32 or ord(c) == 127 else c for c in value)
+
+
+def escape_all(value: Any) -> Any:
+    """:func:`escape_control` through lists and dicts, for structured records."""
+    if isinstance(value, str):
+        return escape_control(value)
+    if isinstance(value, list | tuple):
+        return [escape_all(v) for v in value]
+    if isinstance(value, dict):
+        return {escape_control(str(k)): escape_all(v) for k, v in value.items()}
+    return value
