@@ -12,6 +12,7 @@ only once per user, so reusing it would need a wait for the next step.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import queue
@@ -96,7 +97,11 @@ class Demo:
             return totp.code_at(secret, now)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], reader: threading.Thread) -> None:
+    # A closed requests session leaves its sockets open while a response still refers to
+    # them (often from a reference cycle inside a client library), and uvicorn's graceful
+    # shutdown would wait for those keep-alive connections: collect them first.
+    gc.collect()
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
@@ -104,7 +109,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    if process.stdout is not None:
+    reader.join(5)  # the drain reaches end of file once the process is gone
+    if process.stdout is not None and not reader.is_alive():
         process.stdout.close()
 
 
@@ -142,9 +148,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             stderr=log,
             env=env,
         )
+    lines: queue.Queue[bytes] = queue.Queue()
+    reader = threading.Thread(target=_read_stdout, args=(process, lines), daemon=True)
     try:
-        lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=_read_stdout, args=(process, lines), daemon=True).start()
+        reader.start()
         try:
             first = lines.get(timeout=60)
         except queue.Empty:
@@ -173,7 +180,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         assert d.discovery["issuer"] == issuer
         yield d
     finally:
-        _stop(process)
+        _stop(process, reader)
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
