@@ -41,7 +41,7 @@ from joserfc.jwk import KeySet
 
 from bastion.authority.factors import totp
 from tests.support.browser import Browser, page_error
-from tests.support.server import free_port, wait_healthy
+from tests.support.server import create_postgres_database, free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -123,13 +123,15 @@ def _read_stdout(process: subprocess.Popen[bytes], lines: queue.Queue[bytes]) ->
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    data_dir = tmp_path_factory.mktemp("demo")
+def demo(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    data_dir = tmp_path_factory.mktemp(f"demo-{backend}")
     log_file = data_dir / "demo-stderr.log"
     port = free_port()
     env = dict(os.environ)
     for name in ("BASTION_DATABASE_URL", "BASTION_DATA_DIR", "BASTION_CLOCK_OFFSET_FILE"):
         env.pop(name, None)
+    if backend == "postgresql":
+        env["BASTION_DATABASE_URL"] = create_postgres_database()
     with open(log_file, "wb") as log:
         process = subprocess.Popen(
             [
