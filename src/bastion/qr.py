@@ -1,4 +1,8 @@
-"""QR codes."""
+"""QR codes (ISO/IEC 18004) for TOTP enrolment, drawn by segno.
+
+Always a full QR Code, never a Micro QR (which phone cameras do not read), with error
+correction level M and the four-module quiet zone the standard asks for.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +10,47 @@ import io
 
 import segno
 
+#: light modules around the symbol (ISO/IEC 18004: at least 4)
+QUIET_ZONE = 4
+
+# (top, bottom) module pair -> character; dark modules are blank and light ones are drawn,
+# as for qrencode's UTF-8 output: it reads on the usual light-on-dark terminal.
+_HALF_BLOCKS = {(0, 0): "\u2588", (1, 1): " ", (1, 0): "\u2584", (0, 1): "\u2580"}
+
+
+def _make(data: str) -> segno.QRCode:
+    return segno.make_qr(data, error="m")
+
 
 def svg(data: str) -> str:
+    """An inline ``<svg>`` element (no XML declaration) for an HTML page; dark modules black."""
     out = io.BytesIO()
-    segno.make(data, error="m").save(out, kind="svg", scale=4, xmldecl=False, svgns=True)
+    _make(data).save(
+        out,
+        kind="svg",
+        scale=4,
+        border=QUIET_ZONE,
+        dark="#000",
+        light="#fff",
+        xmldecl=False,
+        svgns=True,
+    )
     return out.getvalue().decode()
 
 
 def terminal(data: str) -> str:
-    matrix = segno.make(data, error="m").matrix
-    size = len(matrix)
-    pad = 2
-    rows = [[0] * (size + 2 * pad) for _ in range(pad)]
-    rows += [[0] * pad + list(r) + [0] * pad for r in matrix]
-    rows += [[0] * (size + 2 * pad) for _ in range(pad + 1)]
+    """Lines of Unicode half blocks, two module rows per line, quiet zone included."""
+    matrix = _make(data).matrix
+    width = len(matrix[0]) + 2 * QUIET_ZONE
+    blank = [0] * width
+    rows = [blank] * QUIET_ZONE
+    rows += [[0] * QUIET_ZONE + [1 if m else 0 for m in row] + [0] * QUIET_ZONE for row in matrix]
+    rows += [blank] * QUIET_ZONE
+    if len(rows) % 2:
+        rows.append(blank)
     lines = []
-    for y in range(0, size + 2 * pad, 2):
-        line = ""
-        for x in range(size + 2 * pad):
-            top, bottom = rows[y][x], rows[y + 1][x]
-            line += {(0, 0): "\u2588", (1, 1): " ", (1, 0): "\u2584", (0, 1): "\u2580"}[
-                (top, bottom)
-            ]
-        lines.append(line)
+    for y in range(0, len(rows), 2):
+        lines.append(
+            "".join(_HALF_BLOCKS[(t, b)] for t, b in zip(rows[y], rows[y + 1], strict=True))
+        )
     return "\n".join(lines)

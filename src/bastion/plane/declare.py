@@ -1,0 +1,122 @@
+"""Declaring a command: one typed function, from which everything else is derived.
+
+A command is a function registered to a service under a PowerShell-style ``Verb-Noun``
+name. Its docstring is its help; each keyword parameter is ``Annotated`` with a pydantic
+``Field`` carrying the parameter's help and constraints; its return annotation is its output.
+From that one declaration come the catalog entry, the JSON Schemas of parameters and output,
+validation with errors that name the parameter, and the HTTP endpoint (``plane/http.py``)::
+
+    @command("mail", "Get-Mailbox")
+    def get_mailbox(
+        ctx: CommandContext,
+        identity: Annotated[str, Field(description="Id, address or user principal name.")],
+    ) -> Mailbox:
+        \"\"\"Get one mailbox.\"\"\"
+
+Listing commands (``lists=True``) return a :class:`~bastion.plane.paging.Listing`; the plane
+pages it. Sensitive commands (``sensitive=True``) need a recent second factor (step-up).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+
+NAME = re.compile(r"^[A-Z][a-z]+-[A-Z][A-Za-z]+$")
+VERBS = frozenset(
+    {"Get", "New", "Set", "Remove", "Add", "Enable", "Disable", "Grant", "Revoke", "Search",
+     "Export", "Reset"}
+)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    service: str
+    name: str
+    help: str
+    func: Callable[..., Any]
+    parameters: type[BaseModel]
+    output: TypeAdapter[Any]
+    lists: bool
+    sensitive: bool
+
+    @property
+    def reads_only(self) -> bool:
+        return self.name.split("-", 1)[0] in ("Get", "Search")
+
+    def catalog_entry(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "help": self.help,
+            "parameters": self.parameters.model_json_schema(),
+            "output": self.output.json_schema(),
+            "lists": self.lists,
+            "sensitive": self.sensitive,
+        }
+
+
+REGISTRY: dict[str, dict[str, CommandSpec]] = {}
+
+
+class _Parameters(BaseModel):
+    # R5: a parameter the declaration does not name is an error, never silently ignored.
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+def _help_of(func: Callable[..., Any]) -> str:
+    doc = inspect.getdoc(func)
+    if not doc:
+        raise TypeError(f"command {func.__qualname__} needs a docstring: it is its help")
+    return doc
+
+
+def command(
+    service: str, name: str, *, lists: bool = False, sensitive: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``func`` as ``name`` of ``service``."""
+    if not NAME.match(name) or name.split("-", 1)[0] not in VERBS:
+        raise ValueError(f"'{name}' is not a Verb-Noun command name with a known verb")
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(func, include_extras=True)
+        signature = inspect.signature(func)
+        fields: dict[str, Any] = {}
+        for index, (pname, param) in enumerate(signature.parameters.items()):
+            if index == 0:
+                continue  # the CommandContext
+            if param.kind is not inspect.Parameter.KEYWORD_ONLY:
+                raise TypeError(f"{name}: parameter '{pname}' must be keyword-only")
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[pname] = (hints[pname], default)
+        model_name = name.replace("-", "") + "Parameters"
+        parameters = create_model(model_name, __base__=_Parameters, **fields)
+        output_type = hints.get("return", Any)
+        spec = CommandSpec(
+            service=service,
+            name=name,
+            help=_help_of(func),
+            func=func,
+            parameters=parameters,
+            output=TypeAdapter(_item_type(output_type) if lists else output_type),
+            lists=lists,
+            sensitive=sensitive,
+        )
+        commands = REGISTRY.setdefault(service, {})
+        if name in commands:
+            raise ValueError(f"{service} already has a command {name}")
+        commands[name] = spec
+        return func
+
+    return register
+
+
+def _item_type(output_type: Any) -> Any:
+    """A listing declares ``-> Listing[Item]``; its output schema is that of one item."""
+    args = typing.get_args(output_type)
+    return args[0] if args else Any
