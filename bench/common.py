@@ -1,0 +1,269 @@
+"""What both benchmarks share: the machine, a pinned server process, and signing in."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+from tests.support.browser import Browser
+
+from bastion.authority.factors import totp
+from bastion.authority.grants.pkce import s256
+from bastion.secrets_at_rest import random_token
+
+CLIENT_ID = "bastion-cli"
+SCOPE = "openid profile offline_access"
+#: a registered loopback redirect of bastion-cli; any port matches (RFC 8252 section 7.3)
+REDIRECT_URI = "http://127.0.0.1:9/callback"
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model, RAM, kernel and Python: what the figures depend on."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
+        platform.processor(),
+    )
+    meminfo = Path("/proc/meminfo").read_text().split()
+    mem_kib = int(meminfo[meminfo.index("MemTotal:") + 1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            found += process_tree(int(child))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes, from /proc/PID/stat."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+@dataclass
+class Server:
+    base_url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_file: Path
+
+    @property
+    def pids(self) -> list[int]:
+        return process_tree(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def bastion(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bastion", *args]
+
+
+def server_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def demo_setup(data_dir: Path) -> dict[str, Any]:
+    """``bastion demo --json --setup-only``: tenant contoso and its users' credentials."""
+    out = subprocess.run(
+        bastion("demo", "--json", "--setup-only", "--data-dir", str(data_dir)),
+        capture_output=True,
+        text=True,
+        check=True,
+        env=server_env(),
+    ).stdout
+    info: dict[str, Any] = json.loads(out.splitlines()[0])
+    return info
+
+
+def start_server(data_dir: Path, *, cpus: str | None, workers: int = 1) -> Server:
+    """``bastion serve`` on 127.0.0.1, under ``taskset -c CPUS`` when given."""
+    port = free_port()
+    command = bastion(
+        "serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)
+    )
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
+    log_file = data_dir / "server.log"
+    with open(log_file, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server_env())
+    server = Server(f"http://127.0.0.1:{port}", data_dir, process, log_file)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_file.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not start: {log_file.read_text()[-2000:]}")
+
+
+def sqlite_pragmas(data_dir: Path) -> dict[str, Any]:
+    """journal_mode and synchronous as Bastion's engine sets them on every connection."""
+    from bastion.store.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{data_dir / 'bastion.db'}")
+    try:
+        with engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    finally:
+        engine.dispose()
+    names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+    return {"journal_mode": mode, "synchronous": names.get(int(sync or 0), sync)}
+
+
+class KeptTransport(httpx.BaseTransport):
+    """One connection pool for many short-lived clients; closing a client leaves it open.
+
+    A new ``httpx.Client`` builds an SSL context (about 20 ms here) unless it is given a
+    transport: timed sign-ins must not pay for that on the client side.
+    """
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    password: str
+    totp_secret: bytes | None = None
+
+
+def _pages(browser: Browser, tenant: str, account: Account) -> httpx.Response:
+    """From the login page to the end of the sign-in: password, then TOTP if asked."""
+    response = browser.submit(
+        f"/t/{tenant}/login", {"username": account.username, "password": account.password}
+    )
+    if "/login/mfa" in str(response.url):
+        assert account.totp_secret is not None, "the account asks for a second factor"
+        code = totp.code_at(account.totp_secret, time.time())
+        response = browser.submit(f"/t/{tenant}/login/mfa", {"code": code})
+    return response
+
+
+def device_sign_in(base_url: str, tenant: str, account: Account, **client: Any) -> dict[str, Any]:
+    """RFC 8628 through the pages: device code, user code, sign-in, approve, token."""
+    issuer = f"{base_url}/t/{tenant}"
+    with httpx.Client(**client) as http:
+        start = http.post(
+            f"{issuer}/oauth2/devicecode", data={"client_id": CLIENT_ID, "scope": SCOPE}
+        )
+        start.raise_for_status()
+        user_code = start.json()["user_code"]
+        browser = Browser(base_url, **client)
+        try:
+            browser.get(f"/t/{tenant}/device?user_code={user_code}")
+            response = browser.submit(f"/t/{tenant}/device", {"user_code": user_code})
+            if "/login" in str(response.url):
+                response = _pages(browser, tenant, account)
+            assert "/device/confirm" in str(response.url), response.text[:300]
+            done = browser.submit(f"/t/{tenant}/device/confirm", {"action": "approve"})
+            assert done.status_code == 200, done.text[:300]
+        finally:
+            browser.close()
+        answer = http.post(
+            f"{issuer}/oauth2/token",
+            data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                "device_code": start.json()["device_code"],
+                "client_id": CLIENT_ID,
+            },
+        )
+    answer.raise_for_status()
+    tokens: dict[str, Any] = answer.json()
+    return tokens
+
+
+def code_sign_in(base_url: str, tenant: str, account: Account, **client: Any) -> dict[str, Any]:
+    """Authorization code with PKCE through the pages, then the token request."""
+    verifier = random_token(48)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "scope": SCOPE,
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+            "state": random_token(8),
+        }
+    )
+    browser = Browser(base_url, **client)
+    try:
+        response = browser.get(f"/t/{tenant}/oauth2/authorize?{query}")
+        assert "/login" in str(response.url), response.text[:300]
+        response = _pages(browser, tenant, account)
+        location = response.headers.get("location", "")
+        assert location.startswith(REDIRECT_URI), f"{response.status_code} {response.text[:300]}"
+        code = parse_qs(urlsplit(location).query)["code"][0]
+        answer = browser.client.post(
+            f"/t/{tenant}/oauth2/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT_URI,
+                "client_id": CLIENT_ID,
+                "code_verifier": verifier,
+            },
+        )
+    finally:
+        browser.close()
+    answer.raise_for_status()
+    tokens: dict[str, Any] = answer.json()
+    return tokens

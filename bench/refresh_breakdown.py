@@ -1,0 +1,250 @@
+"""Where one refresh grant's time goes, measured in-process, one grant at a time.
+
+    .venv/bin/python -m bench.refresh_breakdown [--grants 3000]
+
+The same grant as ``bench.refresh_grants`` (rotating refresh token, ``resource`` alternating
+between two services, JWT access token + ID token + new refresh token), sent to Bastion's
+ASGI application in this process (httpx's ASGI transport: no socket, no uvicorn), with a
+timer wrapped around each step. Nothing in ``src/`` is changed: the wrappers are installed
+on this process's modules only. Times are wall-clock per grant; with one grant at a time and
+SQLite in the page cache, wall-clock is CPU time. Indented lines are parts of the line above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import io
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import Account, demo_setup, device_sign_in, start_server
+
+TIMES: dict[str, float] = defaultdict(float)
+CALLS: dict[str, int] = defaultdict(int)
+
+ASGI = "ASGI application, whole request"
+THREAD = "  worker thread: hand-over + endpoint"
+ENDPOINT = "    token endpoint function"
+BEGIN = "      transaction start (pool checkout, BEGIN IMMEDIATE)"
+END = "      transaction end (COMMIT, pool checkin)"
+#: (owner module or class path, attribute, label), in the order printed
+STEPS = [
+    ("bastion.web.common", "read_form", "  form parsing (Starlette)"),
+    ("bastion.authority.endpoints.oauth", "load_tenant", "      tenant (SELECT)"),
+    ("bastion.authority.endpoints.oauth", "_client", "      client (SELECT)"),
+    ("bastion.authority.grants.refresh_token", "refresh", "      refresh grant"),
+    ("bastion.authority.grants.refresh_token", "parse_scope_request", "        scope, resource"),
+    (
+        "bastion.authority.grants.refresh_token",
+        "redeem_refresh_token",
+        "        redeem presented token (HMAC, SELECT, UPDATE)",
+    ),
+    (
+        "bastion.authority.grants.refresh_token",
+        "load_subject",
+        "        session, user, roles (3 SELECTs)",
+    ),
+    ("bastion.authority.grants.refresh_token", "touch", "        session activity (UPDATE)"),
+    ("bastion.authority.grants.refresh_token", "token_response", "        token response"),
+    ("bastion.authority.grants.issue", "access_token", "          access token (ES256 JWT)"),
+    ("bastion.authority.grants.issue", "id_token", "          ID token (ES256 JWT)"),
+    (
+        "bastion.authority.grants.issue",
+        "mint_refresh_token",
+        "          new refresh token (random, HMAC, INSERT)",
+    ),
+    ("bastion.authority.grants.issue", "link_successor", "          link successor (UPDATE)"),
+    ("bastion.authority.endpoints.oauth", "_json", "      JSON response"),
+    ("bastion.web.app:log", "info", "  request log line (JSON formatter, stream)"),
+    ("bastion.authority.tokens", "sign", "ES256 signing with joserfc, both JWTs"),
+    ("bastion.secrets_at_rest:Keyring", "lookup_hash", "HMAC-SHA-256 lookups"),
+    ("sqlalchemy.engine:Connection", "execute", "SQLAlchemy Connection.execute, every statement"),
+    (
+        "sqlalchemy.engine.default:DefaultDialect",
+        "do_execute",
+        "  sqlite3 cursor.execute, every statement",
+    ),
+    ("sqlalchemy.engine.default:DefaultDialect", "do_commit", "sqlite3 COMMIT"),
+]
+ORDER = [ASGI, STEPS[0][2], THREAD, ENDPOINT, BEGIN, *[s[2] for s in STEPS[1:-6]], END]
+ORDER += [s[2] for s in STEPS[-6:]]
+
+
+def _owner(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    module = __import__(module_name, fromlist=["_"])
+    return getattr(module, attribute) if attribute else module
+
+
+def timed(owner: Any, name: str, label: str) -> None:
+    """Replace ``owner.name`` with a wrapper adding its duration to TIMES[label]."""
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            TIMES[label] += time.perf_counter() - started
+            CALLS[label] += 1
+
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            TIMES[label] += time.perf_counter() - started
+
+    setattr(owner, name, async_wrapper if inspect.iscoroutinefunction(original) else wrapper)
+
+
+def instrument() -> None:
+    from bastion.store import engine
+    from bastion.web import common
+
+    for path, name, label in STEPS:
+        timed(_owner(path), name, label)
+    engine.Store.begin = timed_begin(engine.Store.begin)  # type: ignore[method-assign]
+    original: Callable[..., Any] = getattr(common, "run_in_threadpool")  # noqa: B009
+
+    async def run_in_threadpool(fn: Callable[..., Any], *args: Any) -> Any:
+        def endpoint(*inner: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*inner)
+            finally:
+                TIMES[ENDPOINT] += time.perf_counter() - started
+
+        started = time.perf_counter()
+        try:
+            return await original(endpoint, *args)
+        finally:
+            TIMES[THREAD] += time.perf_counter() - started
+
+    setattr(common, "run_in_threadpool", run_in_threadpool)  # noqa: B010
+
+
+def timed_begin(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Store.begin split into its start (pool checkout + BEGIN IMMEDIATE) and its end."""
+
+    @contextmanager
+    def begin(self: Any) -> Iterator[Any]:
+        started = time.perf_counter()
+        manager = original(self)
+        conn = manager.__enter__()
+        TIMES[BEGIN] += time.perf_counter() - started
+        try:
+            yield conn
+        except BaseException:
+            if not manager.__exit__(*sys.exc_info()):
+                raise
+        else:
+            ended = time.perf_counter()
+            manager.__exit__(None, None, None)
+            TIMES[END] += time.perf_counter() - ended
+
+    return begin
+
+
+def timed_app(app: Any) -> Any:
+    async def whole(scope: Any, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        try:
+            await app(scope, receive, send)
+        finally:
+            TIMES[ASGI] += time.perf_counter() - started
+
+    return whole
+
+
+async def drive(app: Any, base: str, tokens: list[str], grants: int) -> float:
+    """Sequential grants, chains taken in turn; returns the wall-clock seconds."""
+    resources = [f"{base}/api/mail", f"{base}/api/sites"]
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+        started = time.perf_counter()
+        for i in range(grants):
+            chain = i % len(tokens)
+            answer = await client.post(
+                "/t/contoso/oauth2/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": tokens[chain],
+                    "client_id": "bastion-cli",
+                    "resource": resources[i % 2],
+                },
+            )
+            if answer.status_code != 200:
+                raise RuntimeError(answer.text)
+            tokens[chain] = answer.json()["refresh_token"]
+        return time.perf_counter() - started
+
+
+def sign_ins(data_dir: Path, chains: int) -> list[str]:
+    """Refresh tokens from device-grant sign-ins of sam@contoso, through a real server."""
+    info = demo_setup(data_dir)
+    sam = next(u for u in info["users"] if u["username"] == "sam@contoso")
+    server = start_server(data_dir, cpus=None)
+    try:
+        account = Account(sam["username"], sam["password"])
+        return [
+            device_sign_in(server.base_url, "contoso", account)["refresh_token"]
+            for _ in range(chains)
+        ]
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grants", type=int, default=3000)
+    parser.add_argument("--chains", type=int, default=8)
+    args = parser.parse_args()
+    from bastion.authority.context import Authority
+    from bastion.config import Settings
+    from bastion.web import logging as web_logging
+    from bastion.web.app import create_app
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
+    try:
+        tokens = sign_ins(data_dir, args.chains)
+        web_logging.configure("INFO")
+        # The request log, formatted as in the server, into memory instead of a file.
+        logging.getLogger().handlers[0].setStream(io.StringIO())  # type: ignore[attr-defined]
+        auth = Authority.open(Settings(data_dir=data_dir), migrate=False)
+        app = create_app(auth)
+        base = "http://127.0.0.1:8700"
+        asyncio.run(drive(app, base, tokens, 300))  # warm-up: caches, SQLAlchemy compilation
+        plain = asyncio.run(drive(app, base, tokens, args.grants))
+        instrument()
+        TIMES.clear()
+        CALLS.clear()
+        wall = asyncio.run(drive(timed_app(app), base, tokens, args.grants))
+        auth.close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    per = 1000 / args.grants
+    print(f"{args.grants} sequential refresh grants in-process (ASGI; no socket, no uvicorn)")
+    print(f"  {1000 * plain / args.grants:.3f} ms/grant uninstrumented, client side included")
+    print(f"  {wall * per:.3f} ms/grant instrumented, client side included")
+    print("  ms/grant  calls/grant  step")
+    for label in ORDER:
+        calls = f"{CALLS[label] / args.grants:5.1f}" if label in CALLS else "     "
+        print(f"  {TIMES[label] * per:6.3f}    {calls}     {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Rotating refresh-token grants per second, server on one core, wrk on the other.
+
+    .venv/bin/python -m bench.refresh_grants [--duration 20] [--reference] [--json]
+
+Setup (not timed): ``bastion demo --setup-only`` in a fresh temporary data directory (SQLite),
+``taskset -c 0 bastion serve --workers 1``, then one device-grant sign-in of the demo user
+``sam@contoso`` (password only) per chain, through the pages. Each chain then loops
+``grant_type=refresh_token`` with its newest refresh token, ``client_id=bastion-cli`` and a
+``resource`` alternating between ``{base}/api/mail`` and ``{base}/api/sites``; every answer
+is a JWT access token, an ID token and the next refresh token. The load generator is wrk
+(Debian package ``wrk``) under ``taskset -c 1``, one chain per connection, with the Lua
+script beside this file; its CPU time is reported, to show it is not the bottleneck.
+A warm-up run precedes the timed run. They use separate chains, and the timed run starts
+once the server has finished what the warm-up left in flight, so that no refresh token is
+ever presented twice (that would revoke its chain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from bench.common import (
+    Account,
+    Server,
+    cpu_seconds,
+    demo_setup,
+    device_sign_in,
+    machine,
+    sqlite_pragmas,
+    start_server,
+)
+
+LUA = Path(__file__).with_suffix(".lua")
+TENANT = "contoso"
+USER = "sam@contoso"
+
+
+@dataclass(frozen=True)
+class Plan:
+    workers: int
+    server_cpus: str | None
+    load_cpus: str | None
+    connections: int
+    warmup: float
+    duration: float
+
+
+def pinned(cpus: str | None, command: list[str]) -> list[str]:
+    return ["taskset", "-c", cpus, *command] if cpus else command
+
+
+def wrk(plan: Plan, server: Server, seconds: float, tokens: Path) -> tuple[dict[str, Any], float]:
+    """One wrk run; returns its BENCH summary and wrk's own CPU seconds."""
+    base = server.base_url
+    env = dict(os.environ)
+    env.update(
+        BENCH_TOKENS=str(tokens),
+        BENCH_PATH=f"/t/{TENANT}/oauth2/token",
+        BENCH_RESOURCES=" ".join(quote(f"{base}/api/{s}", safe="") for s in ("mail", "sites")),
+    )
+    command = pinned(
+        plan.load_cpus,
+        [
+            "wrk",
+            f"-t{plan.connections}",
+            f"-c{plan.connections}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            base,
+        ],
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    summary: dict[str, Any] = json.loads(line[len("BENCH ") :])
+    return summary, used
+
+
+def wait_idle(server: Server) -> None:
+    """Until the server has finished the requests wrk left in flight when it stopped."""
+    pids = server.pids
+    used = cpu_seconds(pids)
+    for _ in range(100):
+        time.sleep(0.3)
+        now = cpu_seconds(pids)
+        if now - used < 0.03:
+            return
+        used = now
+
+
+def run(plan: Plan, keep: bool = False) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
+    info = demo_setup(data_dir)
+    sam = next(u for u in info["users"] if u["username"] == USER)
+    server = start_server(data_dir, cpus=plan.server_cpus, workers=plan.workers)
+    try:
+        started = time.perf_counter()
+        account = Account(sam["username"], sam["password"])
+        chains = [
+            device_sign_in(server.base_url, TENANT, account)["refresh_token"]
+            for _ in range(2 * plan.connections)
+        ]
+        print(
+            f"  {len(chains)} sign-ins in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+        warm_tokens, timed_tokens = data_dir / "warm-up.txt", data_dir / "timed.txt"
+        warm_tokens.write_text("\n".join(chains[: plan.connections]) + "\n")
+        timed_tokens.write_text("\n".join(chains[plan.connections :]) + "\n")
+        warm, _ = wrk(plan, server, plan.warmup, warm_tokens)
+        print(f"  warm-up: {warm['ok'] / (warm['duration_us'] / 1e6):.0f}/s", file=sys.stderr)
+        wait_idle(server)
+        pids = server.pids
+        cpu_before, wall_before = cpu_seconds(pids), time.perf_counter()
+        timed, load_cpu = wrk(plan, server, plan.duration, timed_tokens)
+        wall = time.perf_counter() - wall_before
+        server_cpu = cpu_seconds(pids) - cpu_before
+    finally:
+        server.stop()
+        sqlite = sqlite_pragmas(data_dir)
+        if not keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    seconds = timed["duration_us"] / 1e6
+    sockets = timed["socket_errors"]
+    return {
+        "workers": plan.workers,
+        "server_cpus": plan.server_cpus or "any",
+        "load_cpus": plan.load_cpus or "any",
+        "connections": plan.connections,
+        "seconds": round(seconds, 2),
+        "grants": timed["ok"],
+        "grants_per_s": round(timed["ok"] / seconds, 1),
+        "p50_ms": timed["p50_us"] / 1000,
+        "p90_ms": timed["p90_us"] / 1000,
+        "p99_ms": timed["p99_us"] / 1000,
+        "max_ms": timed["max_us"] / 1000,
+        "errors": timed["bad"] + sockets["connect"] + sockets["read"] + sockets["write"],
+        "over_10s": sockets["timeout"],
+        "first_errors": timed["first_errors"],
+        "server_cpu_pct": round(100 * server_cpu / wall, 1),
+        "load_generator_cpu_pct": round(100 * load_cpu / wall, 1),
+        "sqlite": sqlite,
+        "data_dir": str(data_dir) if keep else None,
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    print(
+        f"workers={result['workers']} server cpus={result['server_cpus']} "
+        f"wrk cpus={result['load_cpus']} chains={result['connections']}\n"
+        f"  {result['grants_per_s']:.0f} grants/s ({result['grants']} in {result['seconds']} s)"
+        f"\n  latency p50 {result['p50_ms']:.1f} ms  p90 {result['p90_ms']:.1f} ms"
+        f"  p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.0f} ms\n"
+        f"  errors (non-200 or socket) {result['errors']}  over 10 s {result['over_10s']}\n"
+        f"  CPU: server {result['server_cpu_pct']}% of one core,"
+        f" wrk {result['load_generator_cpu_pct']}% of one core\n"
+        f"  SQLite: journal_mode={result['sqlite']['journal_mode']}"
+        f" synchronous={result['sqlite']['synchronous']}"
+    )
+    for error in result["first_errors"]:
+        print(f"  error: {error}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--connections", type=int, default=32, help="concurrent chains")
+    parser.add_argument("--duration", type=float, default=20, help="timed seconds")
+    parser.add_argument("--warmup", type=float, default=5, help="warm-up seconds")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--server-cpus", default="0", help="taskset list ('' for any)")
+    parser.add_argument("--load-cpus", default="1", help="taskset list for wrk ('' for any)")
+    parser.add_argument(
+        "--reference", action="store_true", help="also run --workers 2 with nothing pinned"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print(
+            "This benchmark drives the load with wrk, which is not installed.\n"
+            "Install it with:  sudo apt-get install -y wrk   (Debian/Ubuntu package 'wrk')",
+            file=sys.stderr,
+        )
+        return 2
+    if shutil.which("taskset") is None:
+        print("taskset is missing: sudo apt-get install -y util-linux", file=sys.stderr)
+        return 2
+    plans = [
+        Plan(
+            workers=args.workers,
+            server_cpus=args.server_cpus or None,
+            load_cpus=args.load_cpus or None,
+            connections=args.connections,
+            warmup=args.warmup,
+            duration=args.duration,
+        )
+    ]
+    if args.reference:
+        plans.append(Plan(2, None, None, args.connections, args.warmup, args.duration))
+    setup = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
+    print(json.dumps(setup))
+    results = []
+    for plan in plans:
+        result = run(plan, keep=args.keep)
+        report(result)
+        results.append(result)
+    if args.json:
+        print(json.dumps({**setup, "results": results}))
+    return 0 if all(r["errors"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
