@@ -151,9 +151,11 @@ def test_recovery_code_signs_in_once(t: Org) -> None:
         user_id = conn.execute(
             select(users.c.id).where(users.c.upn == t.admin.username)
         ).scalar_one()
-        codes = factor_store.replace_recovery_codes(
-            conn, auth.hasher, tenant_id=t.tenant.id, user_id=user_id, now=t.server.now()
+        prepared = factor_store.prepare_recovery_codes(auth.hasher)
+        factor_store.store_recovery_codes(
+            conn, prepared, tenant_id=t.tenant.id, user_id=user_id, now=t.server.now()
         )
+        codes = prepared.codes
     browser = Browser(t.server.base_url)
     login(browser, t, t.admin.username, t.admin.password)
     ok = browser.submit(f"/t/{t.name}/login/mfa", {"recovery_code": codes[0].upper()})

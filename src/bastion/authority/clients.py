@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select
 
+from bastion.authority.cache import TtlCache
 from bastion.errors import Conflict, InvalidClient, UsageError
 from bastion.secrets_at_rest import Keyring, constant_time_equals, random_token
 from bastion.store.schema import clients, users
@@ -182,11 +183,17 @@ def authenticate_client(
     client_id: str | None,
     client_secret: str | None,
     require_secret: bool = False,
+    cache: TtlCache[tuple[str, str], Client] | None = None,
 ) -> Client:
     """RFC 6749 section 2.3: a public client names itself; a confidential one proves it."""
     if not client_id:
         raise InvalidClient("The request does not name a client.", hint="Send client_id.")
-    client = find_client(conn, tenant_id, client_id)
+    name = client_id
+
+    def load() -> Client | None:
+        return find_client(conn, tenant_id, name)
+
+    client = cache.get((tenant_id, client_id), load) if cache is not None else load()
     if client is None:
         raise InvalidClient(f"Client '{client_id}' is not registered in this tenant.")
     if client.secret_hash is None:

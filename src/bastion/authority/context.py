@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from bastion.authority.cache import TtlCache
+from bastion.authority.clients import Client
 from bastion.authority.keys import SigningKeys
 from bastion.authority.passwords import PasswordHasher
 from bastion.clock import Clock, OffsetFileClock, SystemClock
 from bastion.config import Settings
+from bastion.directory.tenants import Tenant
 from bastion.secrets_at_rest import Keyring, load_or_create_master_key
 from bastion.store.engine import Store, open_store
 
@@ -20,6 +23,8 @@ class Authority:
     clock: Clock
     hasher: PasswordHasher
     keys: SigningKeys
+    tenants: TtlCache[str, Tenant] = field(default_factory=TtlCache)
+    clients: TtlCache[tuple[str, str], Client] = field(default_factory=TtlCache)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Authority:

@@ -107,53 +107,82 @@ def add_failure(conn: Connection, factor_id: str) -> None:
     )
 
 
-def replace_recovery_codes(
-    conn: Connection, hasher: PasswordHasher, *, tenant_id: str, user_id: str, now: float
-) -> list[str]:
-    """Ten fresh codes, shown once; only their Argon2id hashes are kept (A6)."""
-    conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+@dataclass(frozen=True)
+class PreparedCodes:
+    """New recovery codes (shown once) and the (lookup, Argon2id hash) pairs to store."""
+
+    codes: list[str]
+    rows: list[tuple[str, str]]
+
+
+def prepare_recovery_codes(hasher: PasswordHasher) -> PreparedCodes:
+    """Ten fresh codes, hashed. Argon2 is slow on purpose: call this outside a transaction."""
     codes = recovery.generate_codes()
+    rows = []
     for code in codes:
         normalized = recovery.normalize(code)
         assert normalized is not None
         lookup, full = normalized
+        rows.append((lookup, hasher.hash(full)))
+    return PreparedCodes(codes, rows)
+
+
+def store_recovery_codes(
+    conn: Connection, prepared: PreparedCodes, *, tenant_id: str, user_id: str, now: float
+) -> None:
+    """Replace a user's recovery codes; only their hashes are kept (A6)."""
+    conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+    for lookup, code_hash in prepared.rows:
         conn.execute(
             insert(recovery_codes).values(
                 id=new_id(),
                 tenant_id=tenant_id,
                 user_id=user_id,
                 lookup=lookup,
-                code_hash=hasher.hash(full),
+                code_hash=code_hash,
                 used_at=None,
                 created_at=now,
             )
         )
-    return codes
 
 
-def use_recovery_code(
-    conn: Connection, hasher: PasswordHasher, *, user_id: str, code: str, now: float
-) -> bool:
+@dataclass(frozen=True)
+class RecoveryCandidate:
+    """The one stored code a typed code could be, found by its lookup prefix."""
+
+    id: str | None
+    code_hash: str | None
+    typed: str
+
+
+def find_recovery_code(conn: Connection, *, user_id: str, code: str) -> RecoveryCandidate:
     normalized = recovery.normalize(code)
     if normalized is None:
-        hasher.verify_dummy(code)
-        return False
+        return RecoveryCandidate(None, None, code)
     lookup, full = normalized
     row = conn.execute(
-        select(recovery_codes).where(
+        select(recovery_codes.c.id, recovery_codes.c.code_hash).where(
             recovery_codes.c.user_id == user_id,
             recovery_codes.c.lookup == lookup,
             recovery_codes.c.used_at.is_(None),
         )
     ).first()
-    if row is None:
-        hasher.verify_dummy(full)
+    return RecoveryCandidate(row.id if row else None, row.code_hash if row else None, full)
+
+
+def check_recovery_hash(hasher: PasswordHasher, candidate: RecoveryCandidate) -> bool:
+    """The Argon2 work, the same cost whether or not a code was found; no lock held."""
+    if candidate.code_hash is None:
+        hasher.verify_dummy(candidate.typed)
         return False
-    if not hasher.verify(row.code_hash, full):
-        return False
+    return hasher.verify(candidate.code_hash, candidate.typed)
+
+
+def mark_recovery_code_used(conn: Connection, code_id: str, now: float) -> bool:
+    """Single use: true only for the first request to spend the code."""
     result = conn.execute(
         update(recovery_codes)
-        .where(recovery_codes.c.id == row.id, recovery_codes.c.used_at.is_(None))
+        .where(recovery_codes.c.id == code_id, recovery_codes.c.used_at.is_(None))
         .values(used_at=now)
     )
     return result.rowcount == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bastion.directory.tenants import TenantPolicy
 from bastion.errors import InvalidGrant
@@ -106,8 +106,16 @@ def require_alive(session: SignInSession, policy: TenantPolicy, now: float) -> N
         raise InvalidGrant(reason, hint="Sign in again.")
 
 
+_TOUCH = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("b_sid"))
+    .values(last_active_at=bindparam("b_now"))
+)
+
+
 def touch(conn: Connection, sid: str, now: float) -> None:
-    conn.execute(update(sessions).where(sessions.c.id == sid).values(last_active_at=now))
+    """Activity: the idle timeout counts again from ``now``."""
+    conn.execute(_TOUCH, {"b_sid": sid, "b_now": now})
 
 
 def record_second_factor(conn: Connection, session: SignInSession, method: str, now: float) -> None:

@@ -8,6 +8,8 @@ failure is committed (``keep_changes``) so that a refusal still counts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection, update
 
 from bastion.audit import events
@@ -49,21 +51,47 @@ def _fail(
     return SignInFailed(message, hint=hint, keep_changes=True, reason=kind)
 
 
+@dataclass(frozen=True)
+class PasswordVerdict:
+    """The outcome of the Argon2id work, computed before the transaction that records it."""
+
+    matched: bool
+    upgraded_hash: str | None = None
+
+
+def verify_password(auth: Authority, user: User | None, password: str) -> PasswordVerdict:
+    """Argon2id, outside any transaction: ~20 ms that must hold no database lock.
+
+    An unknown user, a user without a password and a locked one cost the same time.
+    """
+    if (
+        user is None
+        or user.password_hash is None
+        or user.password_failures >= auth.settings.attempt_limit
+    ):
+        auth.hasher.verify_dummy(password)
+        return PasswordVerdict(False)
+    if not auth.hasher.verify(user.password_hash, password):
+        return PasswordVerdict(False)
+    if auth.hasher.needs_rehash(user.password_hash):
+        return PasswordVerdict(True, auth.hasher.hash(password))
+    return PasswordVerdict(True)
+
+
 def check_password(
     auth: Authority,
     conn: Connection,
     tenant: Tenant,
     *,
     upn: str,
-    password: str,
+    verdict: PasswordVerdict,
     now: float,
     client_id: str | None = None,
 ) -> User:
-    """The first factor. An unknown user costs the same time and gets the same message."""
+    """Record the first factor's verdict; every failure gets the same message."""
     limit = auth.settings.attempt_limit
     user = find_user(conn, tenant.id, upn) if upn.strip() else None
     if user is None or user.password_hash is None:
-        auth.hasher.verify_dummy(password)
         raise _fail(
             conn,
             tenant,
@@ -74,7 +102,6 @@ def check_password(
             client_id=client_id,
         )
     if user.password_failures >= limit:
-        auth.hasher.verify_dummy(password)
         raise _fail(
             conn,
             tenant,
@@ -85,7 +112,7 @@ def check_password(
             hint=LOCKED_HINT,
             client_id=client_id,
         )
-    if not auth.hasher.verify(user.password_hash, password):
+    if not verdict.matched:
         conn.execute(
             update(users)
             .where(users.c.id == user.id)
@@ -112,8 +139,8 @@ def check_password(
             client_id=client_id,
         )
     values: dict[str, object] = {"password_failures": 0}
-    if auth.hasher.needs_rehash(user.password_hash):
-        values["password_hash"] = auth.hasher.hash(password)
+    if verdict.upgraded_hash:
+        values["password_hash"] = verdict.upgraded_hash
     conn.execute(update(users).where(users.c.id == user.id).values(**values))
     return user
 
@@ -179,10 +206,12 @@ def check_recovery_code(
     tenant: Tenant,
     user: User,
     *,
-    code: str,
+    candidate: factor_store.RecoveryCandidate,
+    matched: bool,
     now: float,
     client_id: str | None = None,
 ) -> None:
+    """Record a recovery code's verdict (``factor_store.check_recovery_hash``, done before)."""
     if user.recovery_failures >= auth.settings.attempt_limit:
         raise _fail(
             conn,
@@ -194,7 +223,11 @@ def check_recovery_code(
             message="Recovery codes are locked after too many wrong entries.",
             hint=LOCKED_HINT,
         )
-    if not factor_store.use_recovery_code(conn, auth.hasher, user_id=user.id, code=code, now=now):
+    if not (
+        matched
+        and candidate.id is not None
+        and factor_store.mark_recovery_code_used(conn, candidate.id, now)
+    ):
         conn.execute(
             update(users)
             .where(users.c.id == user.id)

@@ -15,7 +15,7 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import JSON, Connection, bindparam, insert, select, update
 
 from bastion.audit import events
 from bastion.authority.clients import Client
@@ -103,35 +103,50 @@ def refresh_token_hash(keyring: Keyring, raw: str) -> str:
     return keyring.lookup_hash(_RT_PURPOSE, raw)
 
 
-def mint_refresh_token(
+def new_refresh_token(keyring: Keyring) -> tuple[str, str]:
+    """A fresh refresh token and its keyed hash, before it is stored."""
+    raw = random_token(32)
+    return raw, refresh_token_hash(keyring, raw)
+
+
+_INSERT = insert(refresh_tokens).values(
+    token_hash=bindparam("v_token_hash"),
+    tenant_id=bindparam("v_tenant_id"),
+    family_id=bindparam("v_family_id"),
+    session_id=bindparam("v_session_id"),
+    client_id=bindparam("v_client_id"),
+    scopes=bindparam("v_scopes", type_=JSON),
+    resource=bindparam("v_resource"),
+    created_at=bindparam("v_now"),
+    used_at=None,
+    successor_hash=None,
+    revoked_at=None,
+)
+
+
+def store_refresh_token(
     conn: Connection,
-    keyring: Keyring,
     *,
+    token_hash: str,
     subject: Subject,
     family_id: str,
     scopes: tuple[str, ...],
     resource: str | None,
     now: float,
-) -> tuple[str, str]:
-    """Store a new refresh token; returns (raw token, its hash)."""
-    raw = random_token(32)
-    token_hash = refresh_token_hash(keyring, raw)
+) -> None:
     conn.execute(
-        insert(refresh_tokens).values(
-            token_hash=token_hash,
-            tenant_id=subject.tenant.id,
-            family_id=family_id,
-            session_id=subject.session.id,
-            client_id=subject.client.client_id,
-            scopes=list(scopes),
-            resource=resource,
-            created_at=now,
-            used_at=None,
-            successor_hash=None,
-            revoked_at=None,
-        )
+        _INSERT,
+        {
+            "v_token_hash": token_hash,
+            "v_tenant_id": subject.tenant.id,
+            "v_family_id": family_id,
+            "v_session_id": subject.session.id,
+            "v_client_id": subject.client.client_id,
+            "v_scopes": list(scopes),
+            "v_resource": resource,
+            "v_now": now,
+        },
     )
-    return raw, token_hash
 
 
 @dataclass(frozen=True)
@@ -145,12 +160,56 @@ class RedeemedRefreshToken:
 
 _SIGN_IN_AGAIN = "Sign in again."
 
+#: The common case in one statement: retire the presented token and name its successor.
+_CLAIM = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.token_hash == bindparam("presented"),
+        refresh_tokens.c.tenant_id == bindparam("b_tenant"),
+        refresh_tokens.c.client_id == bindparam("b_client"),
+        refresh_tokens.c.used_at.is_(None),
+        refresh_tokens.c.revoked_at.is_(None),
+    )
+    .values(used_at=bindparam("b_now"), successor_hash=bindparam("b_successor"))
+    .returning(
+        refresh_tokens.c.family_id,
+        refresh_tokens.c.session_id,
+        refresh_tokens.c.scopes,
+        refresh_tokens.c.resource,
+    )
+)
+
 
 def redeem_refresh_token(
-    conn: Connection, keyring: Keyring, *, tenant: Tenant, client: Client, raw: str, now: float
+    conn: Connection,
+    keyring: Keyring,
+    *,
+    tenant: Tenant,
+    client: Client,
+    raw: str,
+    successor_hash: str,
+    now: float,
 ) -> RedeemedRefreshToken:
-    """Check a presented refresh token and retire it. The caller mints the successor."""
+    """Check a presented refresh token and retire it in favour of ``successor_hash``."""
     token_hash = refresh_token_hash(keyring, raw)
+    claimed = conn.execute(
+        _CLAIM,
+        {
+            "presented": token_hash,
+            "b_tenant": tenant.id,
+            "b_client": client.client_id,
+            "b_now": now,
+            "b_successor": successor_hash,
+        },
+    ).first()
+    if claimed is not None:
+        return RedeemedRefreshToken(
+            token_hash,
+            claimed.family_id,
+            claimed.session_id,
+            tuple(claimed.scopes),
+            claimed.resource,
+        )
     row = conn.execute(
         select(refresh_tokens).where(
             refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.tenant_id == tenant.id
@@ -160,27 +219,10 @@ def redeem_refresh_token(
         raise InvalidGrant("The refresh token is not valid.", hint=_SIGN_IN_AGAIN)
     if row.revoked_at is not None:
         raise InvalidGrant("The refresh token was revoked.", hint=_SIGN_IN_AGAIN)
-    redeemed = RedeemedRefreshToken(
-        token_hash=row.token_hash,
-        family_id=row.family_id,
-        session_id=row.session_id,
-        scopes=tuple(row.scopes),
-        resource=row.resource,
-    )
-    if row.used_at is None:
-        claimed = conn.execute(
-            update(refresh_tokens)
-            .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None))
-            .values(used_at=now)
-        )
-        if claimed.rowcount == 1:
-            return redeemed
-        row = conn.execute(
-            select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
-        ).first()
-        assert row is not None
     if _within_grace(conn, row, now):
-        return redeemed
+        return RedeemedRefreshToken(
+            row.token_hash, row.family_id, row.session_id, tuple(row.scopes), row.resource
+        )
     revoke_family(conn, row.family_id, now)
     events.record(
         conn,
@@ -211,14 +253,6 @@ def _within_grace(conn: Connection, row: Any, now: float) -> bool:
         )
     ).first()
     return successor is not None and successor.used_at is None and successor.revoked_at is None
-
-
-def link_successor(conn: Connection, token_hash: str, successor_hash: str) -> None:
-    conn.execute(
-        update(refresh_tokens)
-        .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.successor_hash.is_(None))
-        .values(successor_hash=successor_hash)
-    )
 
 
 def revoke_family(conn: Connection, family_id: str, now: float) -> None:

@@ -30,8 +30,20 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
 NAME = re.compile(r"^[A-Z][a-z]+-[A-Z][A-Za-z]+$")
 VERBS = frozenset(
-    {"Get", "New", "Set", "Remove", "Add", "Enable", "Disable", "Grant", "Revoke", "Search",
-     "Export", "Reset"}
+    {
+        "Get",
+        "New",
+        "Set",
+        "Remove",
+        "Add",
+        "Enable",
+        "Disable",
+        "Grant",
+        "Revoke",
+        "Search",
+        "Export",
+        "Reset",
+    }
 )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Connection
@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from bastion.authority.context import Authority
 from bastion.authority.resources import service_audiences
-from bastion.directory.tenants import Tenant, get_tenant
+from bastion.directory.tenants import Tenant, find_tenant, get_tenant
 from bastion.errors import BastionError, InvalidRequest, NotFound
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -33,6 +33,8 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+#: a form larger than this is refused before it is parsed
+MAX_FORM_BYTES = 64 * 1024
 
 
 def authority_of(request: Request) -> Authority:
@@ -56,7 +58,12 @@ def audiences_of(request: Request) -> dict[str, str]:
 
 
 def load_tenant(conn: Connection, request: Request) -> Tenant:
-    return get_tenant(conn, request.path_params["tenant"])
+    name = request.path_params["tenant"]
+    tenant = authority_of(request).tenants.get(name, lambda: find_tenant(conn, name))
+    if tenant is None:
+        get_tenant(conn, name)  # raises NotFound with its message
+        raise AssertionError("unreachable")
+    return tenant
 
 
 def client_address(request: Request) -> str:
@@ -110,14 +117,26 @@ async def read_form(request: Request) -> dict[str, Any]:
         return {}
     if not content_type.startswith("application/x-www-form-urlencoded"):
         raise InvalidRequest("the body must be application/x-www-form-urlencoded.")
-    form = await request.form()
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidRequest(f"the body is larger than {MAX_FORM_BYTES} bytes.")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=100
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("the form body is malformed.") from exc
     data: dict[str, Any] = {}
-    for key in form:
-        values = form.getlist(key)
-        if len(values) > 1 and key not in ("resource", "device_code", "code"):
+    resources: list[str] = []
+    for key, value in pairs:
+        if key == "resource":
+            resources.append(value)
+        elif key in data and key not in ("device_code", "code"):
             raise InvalidRequest(f"parameter '{key}' was sent more than once.")
-        data[key] = values[0]
-    data["resource_list"] = [str(v) for v in form.getlist("resource")]
+        data.setdefault(key, value)
+    if resources:
+        data["resource"] = resources[0]
+    data["resource_list"] = resources
     return data
 
 

@@ -71,6 +71,7 @@ def _client(
         client_id=client_id,
         client_secret=secret,
         require_secret=require_secret,
+        cache=auth.clients,
     )
 
 

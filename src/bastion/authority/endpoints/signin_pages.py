@@ -25,7 +25,7 @@ from bastion.authority.sessions import (
     record_second_factor,
 )
 from bastion.directory.tenants import Tenant
-from bastion.directory.users import User, get_user, set_mfa_state
+from bastion.directory.users import User, find_user, get_user, set_mfa_state
 from bastion.errors import SignInFailed
 from bastion.store import housekeeping
 from bastion.web import web_session
@@ -98,15 +98,18 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
     upn = str(form.get("username", ""))[:320]
+    with auth.store.begin() as conn:
+        tenant = load_tenant(conn, request)
+        web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+        candidate = find_user(conn, tenant.id, upn) if upn.strip() else None
+    # Argon2id runs between transactions, so a sign-in never holds a database lock for it.
+    verdict = signin.verify_password(auth, candidate, str(form.get("password", "")))
     try:
         with auth.store.begin() as conn:
-            tenant = load_tenant(conn, request)
             ws = web_session.check_csrf(
                 auth, web_session.load(auth, conn, tenant, request, now), form
             )
-            user = signin.check_password(
-                auth, conn, tenant, upn=upn, password=str(form.get("password", "")), now=now
-            )
+            user = signin.check_password(auth, conn, tenant, upn=upn, verdict=verdict, now=now)
             if not signin.needs_second_factor(user):
                 ws = _signed_in(auth, conn, tenant, ws, user, ["pwd"], now)
                 return finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
@@ -150,6 +153,19 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     code = str(form.get("code", "")).strip()
     recovery_code = str(form.get("recovery_code", "")).strip()
+    candidate, matched = None, False
+    if recovery_code:
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            ws = web_session.check_csrf(
+                auth, web_session.load(auth, conn, tenant, request, now), form
+            )
+            if ws.user_id is not None:
+                candidate = factor_store.find_recovery_code(
+                    conn, user_id=ws.user_id, code=recovery_code
+                )
+        if candidate is not None:
+            matched = factor_store.check_recovery_hash(auth.hasher, candidate)
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
@@ -159,8 +175,10 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
             if ws.stage not in ("password", "stepup") or ws.user_id is None:
                 return redirect(f"/t/{tenant.name}/login")
             user = get_user(conn, tenant.id, ws.user_id)
-            if recovery_code:
-                signin.check_recovery_code(auth, conn, tenant, user, code=recovery_code, now=now)
+            if recovery_code and candidate is not None:
+                signin.check_recovery_code(
+                    auth, conn, tenant, user, candidate=candidate, matched=matched, now=now
+                )
                 method = "mfa"
             else:
                 signin.check_totp(auth, conn, tenant, user, code=code, now=now)
@@ -251,6 +269,8 @@ def enroll_page(request: Request, form: dict[str, Any]) -> Response:
 def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
+    # Ten Argon2id hashes take a while: make them before taking any database lock.
+    prepared = factor_store.prepare_recovery_codes(auth.hasher)
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
         ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
@@ -284,9 +304,10 @@ def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
         )
         if user.mfa_state == "enabled":
             set_mfa_state(conn, user, "enforced", reset_factors=False)
-        codes = factor_store.replace_recovery_codes(
-            conn, auth.hasher, tenant_id=tenant.id, user_id=user.id, now=now
+        factor_store.store_recovery_codes(
+            conn, prepared, tenant_id=tenant.id, user_id=user.id, now=now
         )
+        codes = prepared.codes
         events.record(
             conn,
             tenant_id=tenant.id,

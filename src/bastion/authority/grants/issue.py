@@ -4,22 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, select
 
 from bastion.authority.clients import GRANT_REFRESH_TOKEN, Client
 from bastion.authority.context import Authority
 from bastion.authority.resources import ScopeRequest
-from bastion.authority.sessions import find_session, require_alive
+from bastion.authority.sessions import SignInSession, require_alive
 from bastion.authority.tokens import (
     Subject,
     access_token,
     id_token,
-    link_successor,
-    mint_refresh_token,
+    new_refresh_token,
+    store_refresh_token,
 )
 from bastion.directory.tenants import Tenant
-from bastion.directory.users import get_user, roles_of
+from bastion.directory.users import User
 from bastion.errors import InvalidGrant
+from bastion.store.schema import sessions, user_roles, users
+
+#: The session and its user in one statement: this runs on every token request.
+_SUBJECT = (
+    select(
+        sessions,
+        users.c.upn,
+        users.c.display_name,
+        users.c.enabled,
+        users.c.mfa_state,
+        users.c.password_failures,
+        users.c.recovery_failures,
+    )
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.id == bindparam("sid"), sessions.c.tenant_id == bindparam("tenant_id"))
+)
+_ROLES = (
+    select(user_roles.c.role)
+    .where(user_roles.c.user_id == bindparam("user_id"))
+    .order_by(user_roles.c.role)
+)
 
 
 def load_subject(
@@ -33,20 +54,38 @@ def load_subject(
     now: float,
 ) -> Subject:
     """The session must be alive and its user enabled; otherwise ``invalid_grant``."""
-    session = find_session(conn, tenant.id, session_id)
-    if session is None:
+    row = conn.execute(_SUBJECT, {"sid": session_id, "tenant_id": tenant.id}).first()
+    if row is None:
         raise InvalidGrant("The sign-in no longer exists.", hint="Sign in again.")
+    session = SignInSession(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        auth_time=row.auth_time,
+        mfa_time=row.mfa_time,
+        amr=tuple(row.amr),
+        acr=row.acr,
+        last_active_at=row.last_active_at,
+        revoked_at=row.revoked_at,
+    )
     require_alive(session, tenant.policy, now)
-    user = get_user(conn, tenant.id, session.user_id)
-    if not user.enabled:
+    if not row.enabled:
         raise InvalidGrant("The account is disabled.", hint="Ask an administrator to enable it.")
+    user = User(
+        id=row.user_id,
+        tenant_id=row.tenant_id,
+        upn=row.upn,
+        display_name=row.display_name,
+        enabled=row.enabled,
+        mfa_state=row.mfa_state,
+        password_hash=None,  # never needed to issue a token
+        password_failures=row.password_failures,
+        recovery_failures=row.recovery_failures,
+    )
+    roles = list(conn.execute(_ROLES, {"user_id": user.id}).scalars())
     return Subject(
-        tenant=tenant,
-        issuer=issuer,
-        user=user,
-        roles=roles_of(conn, user.id),
-        session=session,
-        client=client,
+        tenant=tenant, issuer=issuer, user=user, roles=roles, session=session, client=client
     )
 
 
@@ -58,11 +97,14 @@ def token_response(
     request: ScopeRequest,
     family_id: str,
     nonce: str | None = None,
-    previous_hash: str | None = None,
+    next_refresh_token: tuple[str, str] | None = None,
     granted_scopes: tuple[str, ...] | None = None,
     now: float,
 ) -> dict[str, Any]:
-    """RFC 6749 section 5.1, with an ID token when ``openid`` was asked for."""
+    """RFC 6749 section 5.1, with an ID token when ``openid`` was asked for.
+
+    ``next_refresh_token`` is the (token, hash) a refresh already named as the successor.
+    """
     key = auth.keys.active_key(conn, subject.tenant.id)
     audience = request.audience or subject.issuer
     scope = request.response_scope()
@@ -74,17 +116,16 @@ def token_response(
         "scope": scope,
     }
     if subject.client.allows_grant(GRANT_REFRESH_TOKEN):
-        raw, new_hash = mint_refresh_token(
+        raw, token_hash = next_refresh_token or new_refresh_token(auth.keyring)
+        store_refresh_token(
             conn,
-            auth.keyring,
+            token_hash=token_hash,
             subject=subject,
             family_id=family_id,
             scopes=granted_scopes if granted_scopes is not None else request.oidc_scopes,
             resource=request.audience,
             now=now,
         )
-        if previous_hash:
-            link_successor(conn, previous_hash, new_hash)
         body["refresh_token"] = raw
     if "openid" in request.oidc_scopes:
         body["id_token"] = id_token(key, subject, scopes=request.oidc_scopes, nonce=nonce, now=now)
