@@ -54,8 +54,8 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives any process crash; see docs/decisions/0003.
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit (a revocation too) survives a power loss; docs/decisions/0003.
+        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
