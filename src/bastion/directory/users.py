@@ -178,3 +178,12 @@ def count_users(conn: Connection, tenant_id: str) -> int:
             select(func.count()).select_from(users).where(users.c.tenant_id == tenant_id)
         ).scalar_one()
     )
+
+
+def set_display_name(conn: Connection, user: User, display_name: str) -> None:
+    conn.execute(update(users).where(users.c.id == user.id).values(display_name=display_name))
+
+
+def delete_user(conn: Connection, user: User) -> None:
+    """Delete a user; their sessions, factors, codes and role memberships go with them."""
+    conn.execute(delete(users).where(users.c.id == user.id))

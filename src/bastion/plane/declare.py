@@ -24,7 +24,7 @@ import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
@@ -88,14 +88,17 @@ def _help_of(func: Callable[..., Any]) -> str:
     return doc
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
 def command(
     service: str, name: str, *, lists: bool = False, sensitive: bool = False
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> Callable[[F], F]:
     """Register ``func`` as ``name`` of ``service``."""
     if not NAME.match(name) or name.split("-", 1)[0] not in VERBS:
         raise ValueError(f"'{name}' is not a Verb-Noun command name with a known verb")
 
-    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+    def register(func: F) -> F:
         hints = typing.get_type_hints(func, include_extras=True)
         signature = inspect.signature(func)
         fields: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from bastion.authority.endpoints import (
     signin_pages,
 )
 from bastion.errors import BastionError, NotFound, UsageError
+from bastion.plane import http as plane_http
 from bastion.secrets_at_rest import random_token
 from bastion.web.common import oauth_error, problem, render
 
@@ -137,6 +138,8 @@ async def healthz(request: Request) -> Response:
 
 
 def create_app(auth: Authority, *, https: bool = False) -> ASGIApp:
+    import bastion.services  # noqa: F401  (registers every service's commands)
+
     routes: list[Any] = [
         Route("/healthz", healthz),
         *discovery.routes,
@@ -145,6 +148,7 @@ def create_app(auth: Authority, *, https: bool = False) -> ASGIApp:
         *signin_pages.routes,
         *device_pages.routes,
         *logout.routes,
+        *plane_http.routes,
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
     ]
     app = Starlette(

@@ -1,0 +1,280 @@
+"""A service's HTTP surface: its catalog and one endpoint per command.
+
+``GET  /api/{service}/commands``         the catalog, derived from the declarations
+``POST /api/{service}/commands/{Name}``  run a command with a JSON object of parameters
+
+Around every command, in one place and in this order (never inside command bodies):
+
+=====================  ===============================================================
+find the command       404 problem details for an unknown name
+authenticate           bearer token, validated locally from the tenant's JWKS: 401 with
+                       ``WWW-Authenticate`` per RFC 6750
+parse and validate     400 problem details naming the parameter and what is allowed
+authorize              the caller's roles must grant the command and the parameters used:
+                       403, audited (R1)
+step-up                sensitive commands need a second factor younger than the tenant's
+                       window: 401 with the RFC 9470 challenge
+run and audit          the command and its audit record commit in one transaction
+=====================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bastion.audit import events
+from bastion.audit.events import current_request
+from bastion.authority.sessions import ACR_TWO_FACTORS
+from bastion.authority.token_validation import validate_access_token
+from bastion.directory.tenants import Tenant, find_tenant
+from bastion.directory.users import roles_of
+from bastion.errors import BastionError, InvalidToken, UsageError
+from bastion.plane import roles
+from bastion.plane.context import Caller, CommandContext
+from bastion.plane.declare import REGISTRY, CommandSpec
+from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
+from bastion.web.common import authority_of, base_url
+
+MAX_BODY = 256 * 1024
+
+
+def _problem(exc: BastionError, request: Request) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if isinstance(exc, StepUpRequired):
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="insufficient_user_authentication", '
+            f'error_description="{exc.detail}", max_age={exc.max_age}, '
+            f'acr_values="{exc.acr_values}"'
+        )
+    elif isinstance(exc, InvalidToken):
+        if exc.extra.get("missing"):
+            headers["WWW-Authenticate"] = 'Bearer realm="bastion"'
+        else:
+            description = exc.detail.replace('"', "'")
+            headers["WWW-Authenticate"] = (
+                f'Bearer realm="bastion", error="invalid_token", error_description="{description}"'
+            )
+    body = exc.problem_details(request.url.path)
+    body.pop("missing", None)
+    return JSONResponse(
+        body, status_code=exc.status, headers=headers, media_type="application/problem+json"
+    )
+
+
+def catalog(request: Request) -> Response:
+    service = request.path_params["service"]
+    commands = REGISTRY.get(service)
+    if commands is None:
+        return _problem(CommandNotFound(f"there is no service '{service}'."), request)
+    return JSONResponse(
+        {"service": service, "commands": [c.catalog_entry() for c in commands.values()]}
+    )
+
+
+def _spec(service: str, name: str) -> CommandSpec:
+    spec = REGISTRY.get(service, {}).get(name)
+    if spec is None:
+        raise CommandNotFound(
+            f"{service} has no command '{name}'.",
+            hint=f"GET /api/{service}/commands lists them.",
+        )
+    return spec
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("This command needs an access token.", missing=True)
+    return token.strip()
+
+
+def _unverified_issuer(token: str) -> str:
+    import base64
+
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        issuer = claims["iss"]
+    except (IndexError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidToken("The access token is malformed.") from exc
+    if not isinstance(issuer, str):
+        raise InvalidToken("The access token is malformed.")
+    return issuer
+
+
+def authenticate(request: Request, conn: Connection, service: str, now: float) -> Caller:
+    """T8 and R2: the token's tenant is its issuer; its keys come from that tenant only."""
+    auth = authority_of(request)
+    token = _bearer(request)
+    issuer = _unverified_issuer(token)
+    prefix = f"{base_url(request)}/t/"
+    name = issuer[len(prefix) :] if issuer.startswith(prefix) else ""
+    tenant: Tenant | None = (
+        auth.tenants.get(name, lambda: find_tenant(conn, name)) if name else None
+    )
+    if tenant is None:
+        raise InvalidToken("The token was issued by an unknown issuer.")
+    claims = validate_access_token(
+        token,
+        issuer=issuer,
+        audience=f"{base_url(request)}/api/{service}",
+        keys=lambda refresh: auth.keys.public_keys(conn, tenant.id, refresh=refresh),
+        now=now,
+    )
+    return Caller(
+        tenant=tenant,
+        issuer=issuer,
+        subject=claims["sub"],
+        name=str(claims.get("preferred_username", "")),
+        client_id=str(claims.get("client_id", "")),
+        session_id=str(claims.get("sid", "")),
+        amr=tuple(claims.get("amr", [])),
+        acr=str(claims.get("acr", "")),
+        auth_time=float(claims.get("auth_time", 0)),
+        roles=tuple(roles_of(conn, claims["sub"])),
+    )
+
+
+def _parameters(spec: CommandSpec, body: bytes) -> tuple[dict[str, Any], set[str]]:
+    if len(body) > MAX_BODY:
+        raise UsageError(f"the parameters are larger than {MAX_BODY} bytes.")
+    try:
+        raw = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise UsageError("the body is not JSON.", hint="Send a JSON object of parameters.") from exc
+    if not isinstance(raw, dict):
+        raise UsageError("the body must be a JSON object of parameters.")
+    try:
+        model = spec.parameters.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "parameters"
+        allowed = _allowed(spec, str(first["loc"][0]) if first["loc"] else "")
+        raise UsageError(
+            f"parameter '{where}': {first['msg']}.",
+            hint=allowed,
+            parameter=where,
+            errors=[
+                {"parameter": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in exc.errors()
+            ],
+        ) from exc
+    return model.model_dump(), set(raw)
+
+
+def _allowed(spec: CommandSpec, name: str) -> str:
+    schema = spec.parameters.model_json_schema()
+    properties = schema.get("properties", {})
+    if name not in properties:
+        return f"{spec.name} takes: {', '.join(properties) or 'no parameters'}."
+    described = properties[name].get("description")
+    return f"{name}: {described}" if described else f"see the catalog entry of {spec.name}."
+
+
+def _step_up(spec: CommandSpec, caller: Caller, now: float) -> None:
+    window = caller.tenant.policy.step_up_window
+    if not spec.sensitive:
+        return
+    if caller.acr != ACR_TWO_FACTORS or now - caller.auth_time > window:
+        raise StepUpRequired(
+            f"{spec.name} needs a second factor from the last {window // 60} minutes.",
+            max_age=window,
+            acr_values=ACR_TWO_FACTORS,
+        )
+
+
+def run_command(request: Request, body: bytes) -> Response:
+    auth = authority_of(request)
+    service, name = request.path_params["service"], request.path_params["name"]
+    started = time.perf_counter()
+    now = auth.now()
+    spec = _spec(service, name)
+    with auth.store.begin() as conn:
+        caller = authenticate(request, conn, service, now)
+    params, used = _parameters(spec, body)
+    denied: Forbidden | None = None
+    if not roles.allowed(caller.roles, spec, used):
+        denied = Forbidden(
+            f"your roles do not allow {spec.name}"
+            + (f" with {', '.join(sorted(used))}" if used else "")
+            + ".",
+            hint="Ask an administrator for a role that grants it.",
+            command=spec.name,
+        )
+        with auth.store.begin() as conn:
+            _audit(conn, spec, caller, params, now, started, outcome="denied", error="forbidden")
+        raise denied
+    _step_up(spec, caller, now)
+    ctx_request = current_request.get()
+    with auth.store.begin() as conn:
+        ctx = CommandContext(
+            conn=conn,
+            caller=caller,
+            now=now,
+            request_id=ctx_request.request_id if ctx_request else None,
+        )
+        result = spec.func(ctx, **params)
+        output = spec.output.dump_python(result, mode="json")
+        _audit(conn, spec, caller, params, now, started, outcome="success", error=None)
+    return JSONResponse({"result": output})
+
+
+SECRET_PARAMETERS = frozenset({"password", "secret", "code", "token"})
+
+
+def _audit(
+    conn: Connection,
+    spec: CommandSpec,
+    caller: Caller,
+    params: dict[str, Any],
+    now: float,
+    started: float,
+    *,
+    outcome: str,
+    error: str | None,
+) -> None:
+    events.record(
+        conn,
+        tenant_id=caller.tenant.id,
+        type="command",
+        outcome=outcome,
+        now=now,
+        actor_id=caller.subject,
+        actor_name=caller.name,
+        client_id=caller.client_id,
+        service=spec.service,
+        command=spec.name,
+        parameters={k: ("[redacted]" if k in SECRET_PARAMETERS else v) for k, v in params.items()},
+        amr=list(caller.amr),
+        session_id=caller.session_id,
+        error=error,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+async def command_endpoint(request: Request) -> Response:
+    body = await request.body()
+    try:
+        return await run_in_threadpool(run_command, request, body)
+    except BastionError as exc:
+        return _problem(exc, request)
+
+
+async def catalog_endpoint(request: Request) -> Response:
+    return catalog(request)
+
+
+routes = [
+    Route("/api/{service}/commands", catalog_endpoint, methods=["GET"]),
+    Route("/api/{service}/commands/{name}", command_endpoint, methods=["POST"]),
+]

@@ -1,0 +1,189 @@
+"""The directory service: users and their MFA (groups and roles come next)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, select
+
+from bastion.authority.passwords import PasswordHasher, check_new_password
+from bastion.authority.sessions import revoke_user_sessions
+from bastion.config import Argon2Params
+from bastion.directory import users
+from bastion.errors import NotFound
+from bastion.plane.context import CommandContext
+from bastion.plane.declare import command
+from bastion.store.schema import factors
+
+Identity = Annotated[
+    str,
+    Field(min_length=1, max_length=320, description="The user's id or user principal name."),
+]
+MfaState = Literal["disabled", "enabled", "enforced"]
+
+_hasher: PasswordHasher | None = None
+
+
+def _hash(password: str) -> str:
+    global _hasher
+    if _hasher is None:
+        _hasher = PasswordHasher(Argon2Params())
+    return _hasher.hash(password)
+
+
+class User(BaseModel):
+    """A directory user as every reader may see it (R5: no hash, no factor secret)."""
+
+    id: str
+    userPrincipalName: str
+    displayName: str
+    enabled: bool
+    mfaState: MfaState
+
+
+class UserMfa(BaseModel):
+    id: str
+    userPrincipalName: str
+    mfaState: MfaState
+    methods: list[str]
+
+
+def _find(ctx: CommandContext, identity: str) -> users.User:
+    found = users.find_user(ctx.conn, ctx.tenant.id, identity)
+    if found is None:
+        try:
+            found = users.get_user(ctx.conn, ctx.tenant.id, identity)
+        except NotFound:
+            found = None
+    if found is None:
+        raise NotFound(f"no user '{identity}' in this tenant.", hint="Get-User lists users.")
+    return found
+
+
+def _public(user: users.User) -> User:
+    return User(
+        id=user.id,
+        userPrincipalName=user.upn,
+        displayName=user.display_name,
+        enabled=user.enabled,
+        mfaState=user.mfa_state,  # type: ignore[arg-type]
+    )
+
+
+@command("directory", "Get-User")
+def get_user(ctx: CommandContext, *, identity: Identity) -> User:
+    """Get one user by id or user principal name."""
+    return _public(_find(ctx, identity))
+
+
+@command("directory", "New-User")
+def new_user(
+    ctx: CommandContext,
+    *,
+    user_principal_name: Annotated[
+        str, Field(min_length=3, max_length=320, description="Sign-in name, e.g. alex@contoso.")
+    ],
+    display_name: Annotated[str | None, Field(max_length=256, description="Shown name.")] = None,
+    password: Annotated[
+        str | None,
+        Field(
+            min_length=8, max_length=1024, description="Initial password (8 or more characters)."
+        ),
+    ] = None,
+    mfa_state: Annotated[
+        MfaState, Field(description="disabled, enabled or enforced.")
+    ] = "enforced",
+) -> User:
+    """Create a user. With MFA enabled or enforced, they register a factor at first sign-in."""
+    if password is not None:
+        check_new_password(password)
+    created = users.create_user(
+        ctx.conn,
+        tenant_id=ctx.tenant.id,
+        upn=user_principal_name,
+        display_name=display_name,
+        password_hash=_hash(password) if password else None,
+        mfa_state=mfa_state,
+        now=ctx.now,
+    )
+    return _public(created)
+
+
+@command("directory", "Set-User")
+def set_user(
+    ctx: CommandContext,
+    *,
+    identity: Identity,
+    display_name: Annotated[str | None, Field(max_length=256, description="Shown name.")] = None,
+    password: Annotated[
+        str | None, Field(min_length=8, max_length=1024, description="A new password.")
+    ] = None,
+) -> User:
+    """Change a user's display name or reset their password."""
+    user = _find(ctx, identity)
+    if display_name is not None:
+        users.set_display_name(ctx.conn, user, display_name)
+    if password is not None:
+        check_new_password(password)
+        users.set_password_hash(ctx.conn, user, _hash(password))
+    return _public(_find(ctx, user.id))
+
+
+@command("directory", "Disable-User")
+def disable_user(ctx: CommandContext, *, identity: Identity) -> User:
+    """Disable a user: they cannot sign in, and every session of theirs ends at once."""
+    user = _find(ctx, identity)
+    users.set_enabled(ctx.conn, user, False)
+    revoke_user_sessions(ctx.conn, user.id, ctx.now)
+    return _public(_find(ctx, user.id))
+
+
+@command("directory", "Enable-User")
+def enable_user(ctx: CommandContext, *, identity: Identity) -> User:
+    """Enable a disabled user."""
+    user = _find(ctx, identity)
+    users.set_enabled(ctx.conn, user, True)
+    return _public(_find(ctx, user.id))
+
+
+@command("directory", "Get-UserMfa")
+def get_user_mfa(ctx: CommandContext, *, identity: Identity) -> UserMfa:
+    """A user's MFA state and registered methods (never a secret)."""
+    user = _find(ctx, identity)
+    methods = ctx.conn.execute(
+        select(factors.c.kind).where(factors.c.user_id == user.id, factors.c.confirmed.is_(True))
+    ).scalars()
+    return UserMfa(
+        id=user.id,
+        userPrincipalName=user.upn,
+        mfaState=user.mfa_state,  # type: ignore[arg-type]
+        methods=sorted(set(methods)),
+    )
+
+
+@command("directory", "Set-UserMfa", sensitive=True)
+def set_user_mfa(
+    ctx: CommandContext,
+    *,
+    identity: Identity,
+    state: Annotated[MfaState, Field(description="disabled, enabled or enforced.")],
+    reset_methods: Annotated[
+        bool, Field(description="Also remove registered factors and recovery codes.")
+    ] = False,
+) -> UserMfa:
+    """Set a user's MFA state; optionally reset their registered factors (a lost phone)."""
+    user = _find(ctx, identity)
+    users.set_mfa_state(ctx.conn, user, state, reset_factors=reset_methods)
+    return get_user_mfa(ctx, identity=user.id)
+
+
+@command("directory", "Remove-User", sensitive=True)
+def remove_user(ctx: CommandContext, *, identity: Identity) -> User:
+    """Delete a user, end their sessions, and remove their factors."""
+    user = _find(ctx, identity)
+    removed = _public(user)
+    revoke_user_sessions(ctx.conn, user.id, ctx.now)
+    ctx.conn.execute(delete(factors).where(factors.c.user_id == user.id))
+    users.delete_user(ctx.conn, user)
+    return removed

@@ -1,0 +1,186 @@
+"""The command plane's first slice: catalog, token checks, validation, roles, step-up, audit.
+
+(The rest of the plane — scoped role groups, listings, idempotency, the other services — is
+built on this; see the open command-plane issue.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bastion.store.schema import audit_events
+from tests.support.flows import Org, device_sign_in, make_tenant
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def t(server: ServerProcess) -> Org:
+    return make_tenant(server)
+
+
+def run(
+    t: Org, token: str | None, name: str, params: dict[str, Any], service: str = "directory"
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(
+        f"{t.server.base_url}/api/{service}/commands/{name}", json=params, headers=headers
+    )
+
+
+def admin_token(t: Org, service: str = "directory") -> str:
+    tokens = device_sign_in(t, t.admin, resource=t.audience(service))
+    return str(tokens["access_token"])
+
+
+def test_catalog_lists_commands_with_schemas(t: Org) -> None:
+    body = httpx.get(f"{t.server.base_url}/api/directory/commands").json()
+    names = {c["name"]: c for c in body["commands"]}
+    assert {"Get-User", "New-User", "Set-UserMfa", "Remove-User"} <= names.keys()
+    new_user = names["New-User"]
+    assert new_user["help"].startswith("Create a user")
+    assert new_user["parameters"]["additionalProperties"] is False
+    assert "user_principal_name" in new_user["parameters"]["required"]
+    assert names["Remove-User"]["sensitive"] is True
+    assert (
+        "passwordHash" not in str(new_user["output"])
+        and "password" not in new_user["output"]["properties"]
+    )
+
+
+def test_admin_creates_and_reads_a_user(t: Org) -> None:
+    token = admin_token(t)
+    created = run(
+        t,
+        token,
+        "New-User",
+        {"user_principal_name": f"alex@{t.name}", "display_name": "Alex", "mfa_state": "enabled"},
+    )
+    assert created.status_code == 200, created.text
+    user = created.json()["result"]
+    assert user["userPrincipalName"] == f"alex@{t.name}" and user["mfaState"] == "enabled"
+    read = run(t, token, "Get-User", {"identity": user["id"]})
+    assert read.json()["result"] == user
+    missing = run(t, token, "Get-User", {"identity": f"nobody@{t.name}"})
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_tokens_are_checked(t: Org) -> None:
+    none = run(t, None, "Get-User", {"identity": t.admin.username})
+    assert none.status_code == 401 and none.headers["www-authenticate"] == 'Bearer realm="bastion"'
+    mail_token = admin_token(t, "mail")
+    wrong_audience = run(t, mail_token, "Get-User", {"identity": t.admin.username})
+    assert wrong_audience.status_code == 401
+    assert 'error="invalid_token"' in wrong_audience.headers["www-authenticate"]
+    garbage = run(t, "abc.def.ghi", "Get-User", {"identity": t.admin.username})
+    assert garbage.status_code == 401
+
+
+def test_another_tenants_token_sees_nothing_here(server: ServerProcess) -> None:
+    a, b = make_tenant(server), make_tenant(server)
+    token = admin_token(a)
+    other = run(a, token, "Get-User", {"identity": b.admin.username})
+    assert other.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"identity": "x", "tenant_id": "y"}, "tenant_id"),
+        ({}, "identity"),
+        ({"identity": 5}, "identity"),
+        ({"identity": ""}, "identity"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(t: Org, params: dict[str, Any], named: str) -> None:
+    response = run(t, admin_token(t), "Get-User", params)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["parameter"] == named
+    assert named in body["detail"]
+
+
+def test_roles_deny_by_default_and_denials_are_audited(t: Org) -> None:
+    reader = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
+    # sam has no role at all: everything is denied
+    denied = run(t, reader, "Get-User", {"identity": t.admin.username})
+    assert denied.status_code == 403
+    assert denied.json()["command"] == "Get-User"
+    with t.server.authority.store.begin() as conn:
+        rows = conn.execute(
+            select(audit_events).where(
+                audit_events.c.tenant_id == t.tenant.id,
+                audit_events.c.type == "command",
+                audit_events.c.outcome == "denied",
+            )
+        ).all()
+    assert len(rows) == 1 and rows[0].data["command"] == "Get-User"
+
+
+def test_helpdesk_resets_passwords_but_deletes_nothing(t: Org) -> None:
+    from bastion.directory import users
+
+    auth = t.server.authority
+    with auth.store.begin() as conn:
+        sam = users.require_user(conn, t.tenant.id, t.password_only.username)
+        users.add_role(conn, sam, "Helpdesk")
+    token = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
+    reset = run(
+        t, token, "Set-User", {"identity": t.enrolling.username, "password": "a new password"}
+    )
+    assert reset.status_code == 200, reset.text
+    rename = run(t, token, "Set-User", {"identity": t.enrolling.username, "display_name": "x"})
+    assert rename.status_code == 403
+    assert run(t, token, "Remove-User", {"identity": t.enrolling.username}).status_code == 403
+    with auth.store.begin() as conn:
+        record = conn.execute(
+            select(audit_events.c.data).where(
+                audit_events.c.tenant_id == t.tenant.id,
+                audit_events.c.type == "command",
+                audit_events.c.outcome == "success",
+            )
+        ).scalar_one()
+    assert record["parameters"]["password"] == "[redacted]"
+    assert "a new password" not in str(record)
+
+
+def test_sensitive_command_needs_a_recent_second_factor(t: Org) -> None:
+    token = admin_token(t)
+    t.server.advance(t.tenant.policy.step_up_window + 60)
+    challenged = run(
+        t, token, "Set-UserMfa", {"identity": t.enrolling.username, "state": "enforced"}
+    )
+    assert challenged.status_code == 401
+    header = challenged.headers["www-authenticate"]
+    assert 'error="insufficient_user_authentication"' in header
+    assert f"max_age={t.tenant.policy.step_up_window}" in header
+    assert 'acr_values="urn:bastion:acr:2fa"' in header
+    # a password-only sign-in never passes a sensitive command
+    from bastion.directory import users
+
+    with t.server.authority.store.begin() as conn:
+        users.add_role(
+            conn,
+            users.require_user(conn, t.tenant.id, t.password_only.username),
+            "Global Administrator",
+        )
+    weak = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
+    assert run(t, weak, "Remove-User", {"identity": t.enrolling.username}).status_code == 401
+    # a fresh two-factor sign-in passes
+    fresh = admin_token(t)
+    done = run(t, fresh, "Set-UserMfa", {"identity": t.enrolling.username, "state": "enforced"})
+    assert done.status_code == 200, done.text
+    assert done.json()["result"]["mfaState"] == "enforced"
+
+
+def test_disable_user_ends_their_sessions(t: Org) -> None:
+    victim = device_sign_in(t, t.password_only)
+    token = admin_token(t)
+    assert run(t, token, "Disable-User", {"identity": t.password_only.username}).status_code == 200
+    from tests.support.flows import refresh
+
+    assert refresh(t, victim["refresh_token"]).json()["error"] == "invalid_grant"
