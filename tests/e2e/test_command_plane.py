@@ -63,8 +63,8 @@ def test_admin_creates_and_reads_a_user(t: Org) -> None:
     user = created.json()["result"]
     assert user["userPrincipalName"] == f"alex@{t.name}" and user["mfaState"] == "enabled"
     read = run(t, token, "Get-User", {"identity": user["id"]})
-    assert read.json()["result"] == user
-    missing = run(t, token, "Get-User", {"identity": f"nobody@{t.name}"})
+    assert read.json() == {"items": [user], "next": None}
+    missing = run(t, token, "Get-UserMfa", {"identity": f"nobody@{t.name}"})
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
 
@@ -84,7 +84,8 @@ def test_another_tenants_token_sees_nothing_here(server: ServerProcess) -> None:
     a, b = make_tenant(server), make_tenant(server)
     token = admin_token(a)
     other = run(a, token, "Get-User", {"identity": b.admin.username})
-    assert other.status_code == 404
+    assert other.json()["items"] == []
+    assert run(a, token, "Get-UserMfa", {"identity": b.admin.username}).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,7 @@ def test_another_tenants_token_sees_nothing_here(server: ServerProcess) -> None:
     ],
 )
 def test_bad_parameters_name_the_parameter(t: Org, params: dict[str, Any], named: str) -> None:
-    response = run(t, admin_token(t), "Get-User", params)
+    response = run(t, admin_token(t), "Get-UserMfa", params)
     assert response.status_code == 400
     body = response.json()
     assert body["parameter"] == named
@@ -184,3 +185,83 @@ def test_disable_user_ends_their_sessions(t: Org) -> None:
     from tests.support.flows import refresh
 
     assert refresh(t, victim["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_listing_pages_never_repeat_or_skip_across_inserts_and_deletes(t: Org) -> None:
+    from bastion.directory.bootstrap import new_user
+
+    auth = t.server.authority
+    with auth.store.begin() as conn:
+        for i in range(60):
+            new_user(
+                auth,
+                conn,
+                t.tenant,
+                upn=f"u{i:03d}@{t.name}",
+                display_name=None,
+                password=None,
+                mfa_state="enforced",
+            )
+    token = admin_token(t)
+    seen: list[str] = []
+    cursor = None
+    removed = added = False
+    while True:
+        params: dict[str, Any] = {"page_size": 7}
+        if cursor:
+            params["cursor"] = cursor
+        page = run(t, token, "Get-User", params).json()
+        seen += [u["userPrincipalName"] for u in page["items"]]
+        if not removed and len(seen) > 20:
+            # concurrent changes: one user behind the cursor, one ahead, one new
+            with auth.store.begin() as conn:
+                from bastion.directory import users
+
+                users.delete_user(conn, users.require_user(conn, t.tenant.id, f"u050@{t.name}"))
+                users.delete_user(conn, users.require_user(conn, t.tenant.id, f"u001@{t.name}"))
+                new_user(
+                    auth,
+                    conn,
+                    t.tenant,
+                    upn=f"u999@{t.name}",
+                    display_name=None,
+                    password=None,
+                    mfa_state="enforced",
+                )
+            removed = added = True
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert removed and added
+    assert len(seen) == len(set(seen))
+    for i in range(60):
+        if i not in (50, 1):
+            assert f"u{i:03d}@{t.name}" in seen
+    assert seen == sorted(seen)
+
+
+def test_cursors_are_signed_and_bound(server: ServerProcess) -> None:
+    t, other = make_tenant(server), make_tenant(server)
+    token = admin_token(t)
+    first = run(t, token, "Get-User", {"page_size": 1}).json()
+    cursor = first["next"]
+    assert cursor
+    body, mac = cursor.split(".")
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + mac
+    tampered = run(t, token, "Get-User", {"page_size": 1, "cursor": flipped})
+    assert tampered.status_code == 400 and tampered.json()["type"].endswith("invalid-cursor")
+    other_query = run(t, token, "Get-User", {"page_size": 1, "cursor": cursor, "enabled": True})
+    assert other_query.status_code == 400
+    other_token = admin_token(other)
+    foreign = run(other, other_token, "Get-User", {"page_size": 1, "cursor": cursor})
+    assert foreign.status_code == 400
+    with server.authority.store.begin() as conn:
+        rows = conn.execute(
+            select(audit_events.c.id).where(
+                audit_events.c.tenant_id == t.tenant.id,
+                audit_events.c.type == "security.cursor_tampering",
+            )
+        ).all()
+    assert len(rows) == 2
+    assert run(t, token, "Get-User", {"page_size": 0}).status_code == 400
+    assert run(t, token, "Get-User", {"page_size": 1, "cursor": cursor}).status_code == 200

@@ -38,7 +38,7 @@ from bastion.authority.token_validation import validate_access_token
 from bastion.directory.tenants import Tenant, find_tenant
 from bastion.directory.users import roles_of
 from bastion.errors import BastionError, InvalidToken, UsageError
-from bastion.plane import roles
+from bastion.plane import paging, roles
 from bastion.plane.context import Caller, CommandContext
 from bastion.plane.declare import REGISTRY, CommandSpec
 from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
@@ -145,7 +145,7 @@ def authenticate(request: Request, conn: Connection, service: str, now: float) -
     )
 
 
-def _parameters(spec: CommandSpec, body: bytes) -> tuple[dict[str, Any], set[str]]:
+def _body(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY:
         raise UsageError(f"the parameters are larger than {MAX_BODY} bytes.")
     try:
@@ -154,6 +154,28 @@ def _parameters(spec: CommandSpec, body: bytes) -> tuple[dict[str, Any], set[str
         raise UsageError("the body is not JSON.", hint="Send a JSON object of parameters.") from exc
     if not isinstance(raw, dict):
         raise UsageError("the body must be a JSON object of parameters.")
+    return raw
+
+
+def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int]:
+    """Take ``cursor`` and ``page_size`` out of a listing command's parameters."""
+    if not spec.lists:
+        return None, 0
+    cursor = raw.pop("cursor", None)
+    size = raw.pop("page_size", paging.DEFAULT_PAGE_SIZE)
+    if cursor is not None and not isinstance(cursor, str):
+        raise UsageError(
+            "parameter 'cursor': must be the string a previous page returned.", parameter="cursor"
+        )
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= paging.MAX_PAGE_SIZE:
+        raise UsageError(
+            f"parameter 'page_size': must be a whole number from 1 to {paging.MAX_PAGE_SIZE}.",
+            parameter="page_size",
+        )
+    return cursor, size
+
+
+def _parameters(spec: CommandSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     try:
         model = spec.parameters.model_validate(raw)
     except ValidationError as exc:
@@ -201,7 +223,9 @@ def run_command(request: Request, body: bytes) -> Response:
     spec = _spec(service, name)
     with auth.store.begin() as conn:
         caller = authenticate(request, conn, service, now)
-    params, used = _parameters(spec, body)
+    raw = _body(body)
+    cursor, page_size = _paging(spec, raw)
+    params, used = _parameters(spec, raw)
     denied: Forbidden | None = None
     if not roles.allowed(caller.roles, spec, used):
         denied = Forbidden(
@@ -216,6 +240,23 @@ def run_command(request: Request, body: bytes) -> Response:
         raise denied
     _step_up(spec, caller, now)
     ctx_request = current_request.get()
+    binding = paging.CursorBinding(caller.tenant.id, caller.subject, f"{service}/{name}", params)
+    try:
+        after = paging.decode_cursor(auth.keyring, binding, cursor) if cursor else None
+    except paging.BadCursor:
+        with auth.store.begin() as conn:
+            _audit(
+                conn,
+                spec,
+                caller,
+                params,
+                now,
+                started,
+                outcome="denied",
+                error="cursor_tampering",
+                kind="security.cursor_tampering",
+            )
+        raise
     with auth.store.begin() as conn:
         ctx = CommandContext(
             conn=conn,
@@ -224,9 +265,21 @@ def run_command(request: Request, body: bytes) -> Response:
             request_id=ctx_request.request_id if ctx_request else None,
         )
         result = spec.func(ctx, **params)
-        output = spec.output.dump_python(result, mode="json")
+        if spec.lists:
+            page = paging.read_page(conn, result, after, page_size)
+            next_cursor = (
+                paging.encode_cursor(auth.keyring, binding, page.last_key)
+                if page.last_key is not None
+                else None
+            )
+            answer: dict[str, Any] = {
+                "items": [spec.output.dump_python(item, mode="json") for item in page.items],
+                "next": next_cursor,
+            }
+        else:
+            answer = {"result": spec.output.dump_python(result, mode="json")}
         _audit(conn, spec, caller, params, now, started, outcome="success", error=None)
-    return JSONResponse({"result": output})
+    return JSONResponse(answer)
 
 
 SECRET_PARAMETERS = frozenset({"password", "secret", "code", "token"})
@@ -242,11 +295,12 @@ def _audit(
     *,
     outcome: str,
     error: str | None,
+    kind: str = "command",
 ) -> None:
     events.record(
         conn,
         tenant_id=caller.tenant.id,
-        type="command",
+        type=kind,
         outcome=outcome,
         now=now,
         actor_id=caller.subject,

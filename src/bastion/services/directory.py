@@ -14,7 +14,9 @@ from bastion.directory import users
 from bastion.errors import NotFound
 from bastion.plane.context import CommandContext
 from bastion.plane.declare import command
+from bastion.plane.paging import Listing
 from bastion.store.schema import factors
+from bastion.store.schema import users as users_table
 
 Identity = Annotated[
     str,
@@ -71,10 +73,35 @@ def _public(user: users.User) -> User:
     )
 
 
-@command("directory", "Get-User")
-def get_user(ctx: CommandContext, *, identity: Identity) -> User:
-    """Get one user by id or user principal name."""
-    return _public(_find(ctx, identity))
+@command("directory", "Get-User", lists=True)
+def get_user(
+    ctx: CommandContext,
+    *,
+    identity: Annotated[
+        str | None,
+        Field(max_length=320, description="Only this user: an id or user principal name."),
+    ] = None,
+    enabled: Annotated[bool | None, Field(description="Only enabled, or disabled, users.")] = None,
+) -> Listing[User]:
+    """List users, in user principal name order; or one user with -Identity."""
+    query = select(users_table).where(users_table.c.tenant_id == ctx.tenant.id)
+    if identity is not None:
+        query = query.where(
+            (users_table.c.upn == identity.strip().lower()) | (users_table.c.id == identity)
+        )
+    if enabled is not None:
+        query = query.where(users_table.c.enabled.is_(enabled))
+    return Listing(
+        query=query,
+        key=(users_table.c.upn, users_table.c.id),
+        to_item=lambda row: User(
+            id=row.id,
+            userPrincipalName=row.upn,
+            displayName=row.display_name,
+            enabled=row.enabled,
+            mfaState=row.mfa_state,
+        ),
+    )
 
 
 @command("directory", "New-User")
