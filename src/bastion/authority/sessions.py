@@ -41,7 +41,8 @@ class SignInSession:
     revoked_at: float | None
 
 
-def _to_session(row: Any) -> SignInSession:
+def session_from_row(row: Any) -> SignInSession:
+    """A session from a row that has the ``sessions`` columns (joins included)."""
     return SignInSession(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -84,7 +85,7 @@ def find_session(conn: Connection, tenant_id: str, sid: str) -> SignInSession | 
     row = conn.execute(
         select(sessions).where(sessions.c.tenant_id == tenant_id, sessions.c.id == sid)
     ).first()
-    return _to_session(row) if row else None
+    return session_from_row(row) if row else None
 
 
 def end_reason(session: SignInSession, policy: TenantPolicy, now: float) -> str | None:

@@ -170,12 +170,7 @@ def revoke(request: Request, form: dict[str, Any]) -> Response:
             value = str(form.get("token", ""))
             if not value:
                 raise InvalidRequest("token is required.")
-            row = conn.execute(
-                select(refresh_tokens).where(
-                    refresh_tokens.c.token_hash == refresh_token_hash(auth.keyring, value),
-                    refresh_tokens.c.tenant_id == tenant.id,
-                )
-            ).first()
+            row = _refresh_token_row(auth, conn, tenant, value)
             if row is not None:
                 if row.client_id != client.client_id:
                     raise UnauthorizedClient("The token was issued to another client.")
@@ -194,6 +189,16 @@ def revoke(request: Request, form: dict[str, Any]) -> Response:
         return _json({})
     except BastionError as exc:
         return oauth_error(exc)
+
+
+def _refresh_token_row(auth: Authority, conn: Connection, tenant: Tenant, value: str) -> Any:
+    """The stored refresh token of this tenant with this value, or None."""
+    return conn.execute(
+        select(refresh_tokens).where(
+            refresh_tokens.c.token_hash == refresh_token_hash(auth.keyring, value),
+            refresh_tokens.c.tenant_id == tenant.id,
+        )
+    ).first()
 
 
 def _access_token_claims(
@@ -238,12 +243,7 @@ def _introspect(
     auth: Authority, conn: Connection, request: Request, tenant: Tenant, value: str, now: float
 ) -> dict[str, Any]:
     inactive = {"active": False}
-    row = conn.execute(
-        select(refresh_tokens).where(
-            refresh_tokens.c.token_hash == refresh_token_hash(auth.keyring, value),
-            refresh_tokens.c.tenant_id == tenant.id,
-        )
-    ).first()
+    row = _refresh_token_row(auth, conn, tenant, value)
     if row is not None:
         if row.revoked_at is not None or row.used_at is not None:
             return inactive

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from bastion.authority.clients import GRANT_DEVICE_CODE, Client
 from bastion.authority.context import Authority
@@ -125,26 +125,23 @@ class PendingDevice:
 def find_pending(
     conn: Connection, tenant: Tenant, user_code: str, now: float
 ) -> PendingDevice | None:
-    row = conn.execute(
-        select(device_codes).where(
-            device_codes.c.tenant_id == tenant.id,
-            device_codes.c.user_code == user_code,
-            device_codes.c.status == "pending",
-        )
-    ).first()
-    if row is None or now > row.expires_at:
-        return None
-    return PendingDevice(row.device_code_hash, row.user_code, row.client_id, row.expires_at)
+    """The pending request a person's typed user code names, if it has not expired."""
+    return _pending(conn, tenant, device_codes.c.user_code == user_code, now)
 
 
 def get_pending(
     conn: Connection, tenant: Tenant, code_hash: str, now: float
 ) -> PendingDevice | None:
+    """The same, by the device code's keyed hash (kept in the person's web session)."""
+    return _pending(conn, tenant, device_codes.c.device_code_hash == code_hash, now)
+
+
+def _pending(
+    conn: Connection, tenant: Tenant, which: ColumnElement[bool], now: float
+) -> PendingDevice | None:
     row = conn.execute(
         select(device_codes).where(
-            device_codes.c.tenant_id == tenant.id,
-            device_codes.c.device_code_hash == code_hash,
-            device_codes.c.status == "pending",
+            device_codes.c.tenant_id == tenant.id, which, device_codes.c.status == "pending"
         )
     ).first()
     if row is None or now > row.expires_at:

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, bindparam, select
 from bastion.authority.clients import GRANT_REFRESH_TOKEN, Client
 from bastion.authority.context import Authority
 from bastion.authority.resources import ScopeRequest
-from bastion.authority.sessions import SignInSession, require_alive
+from bastion.authority.sessions import require_alive, session_from_row
 from bastion.authority.tokens import (
     Subject,
     access_token,
@@ -57,18 +57,7 @@ def load_subject(
     row = conn.execute(_SUBJECT, {"sid": session_id, "tenant_id": tenant.id}).first()
     if row is None:
         raise InvalidGrant("The sign-in no longer exists.", hint="Sign in again.")
-    session = SignInSession(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        user_id=row.user_id,
-        created_at=row.created_at,
-        auth_time=row.auth_time,
-        mfa_time=row.mfa_time,
-        amr=tuple(row.amr),
-        acr=row.acr,
-        last_active_at=row.last_active_at,
-        revoked_at=row.revoked_at,
-    )
+    session = session_from_row(row)
     require_alive(session, tenant.policy, now)
     if not row.enabled:
         raise InvalidGrant("The account is disabled.", hint="Ask an administrator to enable it.")
