@@ -265,3 +265,55 @@ def test_cursors_are_signed_and_bound(server: ServerProcess) -> None:
     assert len(rows) == 2
     assert run(t, token, "Get-User", {"page_size": 0}).status_code == 400
     assert run(t, token, "Get-User", {"page_size": 1, "cursor": cursor}).status_code == 200
+
+
+def test_groups_and_their_members(t: Org) -> None:
+    token = admin_token(t)
+    created = run(t, token, "New-Group", {"name": "Sales", "description": "The sales team"})
+    assert created.status_code == 200, created.text
+    group = created.json()["result"]
+    assert group["memberCount"] == 0
+    added = run(t, token, "Add-GroupMember", {"identity": "Sales", "member": t.enrolling.username})
+    assert added.json()["result"]["memberCount"] == 1
+    again = run(
+        t, token, "Add-GroupMember", {"identity": group["id"], "member": t.enrolling.username}
+    )
+    assert again.json()["result"]["memberCount"] == 1
+    listed = run(t, token, "Get-Group", {}).json()
+    assert [g["name"] for g in listed["items"]] == ["Sales"]
+    assert listed["items"][0]["memberCount"] == 1
+    duplicate = run(t, token, "New-Group", {"name": "Sales"})
+    assert duplicate.status_code == 409
+    removed = run(
+        t, token, "Remove-GroupMember", {"identity": "Sales", "member": t.enrolling.username}
+    )
+    assert removed.json()["result"]["memberCount"] == 0
+    assert (
+        run(
+            t, token, "Remove-GroupMember", {"identity": "Sales", "member": t.enrolling.username}
+        ).status_code
+        == 404
+    )
+    assert run(t, token, "Remove-Group", {"identity": "Sales"}).status_code == 200
+    assert run(t, token, "Get-Group", {"identity": "Sales"}).json()["items"] == []
+
+
+def test_management_roles_are_listed(t: Org) -> None:
+    token = admin_token(t)
+    all_roles = run(t, token, "Get-ManagementRole", {}).json()["result"]
+    names = {r["name"] for r in all_roles}
+    assert {
+        "Global Administrator",
+        "Helpdesk",
+        "Audit Reader",
+        "Read-Only Reporting",
+        "Mail Recipients Administrator",
+        "Sites Administrator",
+        "Chat Administrator",
+    } == names
+    helpdesk = run(t, token, "Get-ManagementRole", {"identity": "Helpdesk"}).json()["result"]
+    assert any(
+        e["command"] == "Set-User" and e["parameters"] == ["identity", "password"]
+        for e in helpdesk[0]["entries"]
+    )
+    assert run(t, token, "Get-ManagementRole", {"identity": "Nope"}).status_code == 404

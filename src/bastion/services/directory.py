@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from bastion.authority.passwords import PasswordHasher, check_new_password
 from bastion.authority.sessions import revoke_user_sessions
 from bastion.config import Argon2Params
-from bastion.directory import users
+from bastion.directory import groups, users
 from bastion.errors import NotFound
+from bastion.plane import roles
 from bastion.plane.context import CommandContext
 from bastion.plane.declare import command
 from bastion.plane.paging import Listing
-from bastion.store.schema import factors
+from bastion.store.schema import factors, group_members
+from bastion.store.schema import groups as groups_table
 from bastion.store.schema import users as users_table
 
 Identity = Annotated[
@@ -214,3 +216,135 @@ def remove_user(ctx: CommandContext, *, identity: Identity) -> User:
     ctx.conn.execute(delete(factors).where(factors.c.user_id == user.id))
     users.delete_user(ctx.conn, user)
     return removed
+
+
+class GroupOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    memberCount: int
+
+
+def _group_out(ctx: CommandContext, group: groups.Group) -> GroupOut:
+    return GroupOut(
+        id=group.id,
+        name=group.name,
+        description=group.description,
+        memberCount=groups.member_count(ctx.conn, group),
+    )
+
+
+GroupIdentity = Annotated[
+    str, Field(min_length=1, max_length=256, description="The group's id or name.")
+]
+
+
+@command("directory", "Get-Group", lists=True)
+def get_group(
+    ctx: CommandContext,
+    *,
+    identity: Annotated[
+        str | None, Field(max_length=256, description="Only this group: an id or name.")
+    ] = None,
+) -> Listing[GroupOut]:
+    """List groups in name order, with their member counts; or one group with -Identity."""
+    members = (
+        select(func.count())
+        .select_from(group_members)
+        .where(group_members.c.group_id == groups_table.c.id)
+        .scalar_subquery()
+        .label("member_count")
+    )
+    query = select(groups_table, members).where(groups_table.c.tenant_id == ctx.tenant.id)
+    if identity is not None:
+        query = query.where((groups_table.c.id == identity) | (groups_table.c.name == identity))
+    return Listing(
+        query=query,
+        key=(groups_table.c.name, groups_table.c.id),
+        to_item=lambda row: GroupOut(
+            id=row.id, name=row.name, description=row.description, memberCount=row.member_count
+        ),
+    )
+
+
+@command("directory", "New-Group")
+def new_group(
+    ctx: CommandContext,
+    *,
+    name: Annotated[str, Field(min_length=1, max_length=256, description="The group's name.")],
+    description: Annotated[str, Field(max_length=1024, description="What it is for.")] = "",
+) -> GroupOut:
+    """Create a group."""
+    group = groups.create_group(
+        ctx.conn, tenant_id=ctx.tenant.id, name=name, description=description, now=ctx.now
+    )
+    return _group_out(ctx, group)
+
+
+@command("directory", "Remove-Group", sensitive=True)
+def remove_group(ctx: CommandContext, *, identity: GroupIdentity) -> GroupOut:
+    """Delete a group; its members stay in the directory."""
+    group = groups.require_group(ctx.conn, ctx.tenant.id, identity)
+    removed = _group_out(ctx, group)
+    groups.delete_group(ctx.conn, group)
+    return removed
+
+
+@command("directory", "Add-GroupMember")
+def add_group_member(ctx: CommandContext, *, identity: GroupIdentity, member: Identity) -> GroupOut:
+    """Add a user to a group (nothing changes if they already are a member)."""
+    group = groups.require_group(ctx.conn, ctx.tenant.id, identity)
+    groups.add_member(ctx.conn, group, _find(ctx, member).id)
+    return _group_out(ctx, group)
+
+
+@command("directory", "Remove-GroupMember", sensitive=True)
+def remove_group_member(
+    ctx: CommandContext, *, identity: GroupIdentity, member: Identity
+) -> GroupOut:
+    """Remove a user from a group."""
+    group = groups.require_group(ctx.conn, ctx.tenant.id, identity)
+    if not groups.remove_member(ctx.conn, group, _find(ctx, member).id):
+        raise NotFound(f"{member} is not a member of {group.name}.")
+    return _group_out(ctx, group)
+
+
+class RoleEntryOut(BaseModel):
+    service: str
+    command: str
+    parameters: list[str] | None
+
+
+class ManagementRole(BaseModel):
+    name: str
+    entries: list[RoleEntryOut]
+
+
+@command("directory", "Get-ManagementRole")
+def get_management_role(
+    ctx: CommandContext,
+    *,
+    identity: Annotated[str | None, Field(max_length=128, description="One role's name.")] = None,
+) -> list[ManagementRole]:
+    """The built-in roles and the commands (and parameters) each grants."""
+    chosen = (
+        {identity: roles.BUILT_IN[identity]}
+        if identity in roles.BUILT_IN
+        else (roles.BUILT_IN if identity is None else {})
+    )
+    if identity is not None and not chosen:
+        raise NotFound(f"no role '{identity}'.", hint="Get-ManagementRole lists them.")
+    return [
+        ManagementRole(
+            name=name,
+            entries=[
+                RoleEntryOut(
+                    service=e.service,
+                    command=e.command,
+                    parameters=sorted(e.parameters) if e.parameters is not None else None,
+                )
+                for e in entries
+            ],
+        )
+        for name, entries in chosen.items()
+    ]
