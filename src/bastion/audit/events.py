@@ -4,6 +4,9 @@ Each record is structured (JSON in ``data``), so a value a user typed, with CR, 
 control character, can never split or forge a record. Secrets never appear: tokens and
 codes only as keyed hashes. The request context (request id, source address, user agent)
 is set once per request by the web layer and read here.
+
+Every record joins its tenant's hash chain (``bastion.audit.chain``, L4) in the caller's
+transaction: the record and the change it describes commit together or not at all (L5).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
-from bastion.store.schema import audit_events
+from bastion.audit import chain
 from bastion.text import escape_all, escape_control
 
 
@@ -47,17 +50,19 @@ def record(
     ctx = current_request.get() or _NO_REQUEST
     if ctx.user_agent:
         data.setdefault("user_agent", ctx.user_agent[:512])
-    conn.execute(
-        insert(audit_events).values(
-            tenant_id=tenant_id,
-            time=now,
-            type=type,
-            actor_id=actor_id,
-            actor_name=escape_control(actor_name) if actor_name else None,
-            client_id=escape_control(client_id) if client_id else None,
-            source=ctx.source,
-            request_id=ctx.request_id,
-            outcome=outcome,
-            data=escape_all(data),
-        )
+    chain.append(
+        conn,
+        {
+            "tenant_id": tenant_id,
+            # stored as a float; hashed as the value read back will be
+            "time": float(now),
+            "type": type,
+            "actor_id": actor_id,
+            "actor_name": escape_control(actor_name) if actor_name else None,
+            "client_id": escape_control(client_id) if client_id else None,
+            "source": ctx.source,
+            "request_id": ctx.request_id,
+            "outcome": outcome,
+            "data": escape_all(data),
+        },
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bastion.audit import chain as audit_chain
 from bastion.authority.cache import TtlCache
 from bastion.authority.clients import Client
 from bastion.authority.keys import SigningKeys
@@ -31,6 +32,7 @@ class Authority:
         settings.check()
         store = open_store(settings.resolved_database_url, migrate=migrate)
         keyring = Keyring(load_or_create_master_key(settings.resolved_master_key_file))
+        audit_chain.configure(store.engine, keyring)  # signs audit checkpoints (decision 0008)
         clock: Clock = (
             OffsetFileClock(settings.clock_offset_file)
             if settings.clock_offset_file

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from bastion import __version__
-from bastion.cli import admin, serve
+from bastion.cli import admin, audit, serve
 from bastion.errors import BastionError
 
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.register(commands)
     admin.register(commands)
+    audit.register(commands)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -311,5 +312,37 @@ audit_events = Table(
     Column("outcome", String(16), nullable=False),
     #: structured detail; never a secret (codes and tokens only as keyed hashes)
     Column("data", JSON, nullable=False),
+    #: the record's place in its tenant's hash chain: 1, 2, 3, ... with no gap (L4)
+    Column("seq", BigInteger, nullable=False),
+    #: ``hash`` of the tenant's record ``seq - 1``; 64 zeros for ``seq`` 1
+    Column("prev_hash", String(64), nullable=False),
+    #: SHA-256 (hex) of the canonical JSON of the fields above and ``prev_hash``
+    #: (``bastion.audit.chain.record_hash``)
+    Column("hash", String(64), nullable=False),
     Index(None, "tenant_id", "time"),
+    Index(None, "tenant_id", "seq", unique=True),
+)
+
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    #: one row per tenant with audit records; ``record()`` locks it to append in order
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), primary_key=True),
+    #: ``seq`` and ``hash`` of the tenant's last record (0 and 64 zeros before the first)
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    #: ``seq`` of the last checkpoint written; the next is due ``CHECKPOINT_EVERY`` later
+    Column("checkpoint_seq", BigInteger, nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), primary_key=True),
+    #: the record this checkpoint vouches for, and that record's ``hash``
+    Column("seq", BigInteger, primary_key=True),
+    Column("hash", String(64), nullable=False),
+    #: HMAC-SHA-256 (hex) of (tenant_id, seq, hash) under the ``audit-checkpoint`` key
+    Column("signature", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
 )
