@@ -317,3 +317,48 @@ def test_management_roles_are_listed(t: Org) -> None:
         for e in helpdesk[0]["entries"]
     )
     assert run(t, token, "Get-ManagementRole", {"identity": "Nope"}).status_code == 404
+
+
+def test_a_command_whose_audit_record_cannot_be_written_changes_nothing(t: Org) -> None:
+    """L5: with the audit table refusing writes, a write answers 503 and changes nothing."""
+    from sqlalchemy import text
+
+    token = admin_token(t)
+    engine = t.server.authority.store.engine
+    postgres = engine.dialect.name == "postgresql"
+    with t.server.authority.store.begin() as conn:
+        if postgres:
+            conn.execute(
+                text(
+                    "CREATE FUNCTION block_audit() RETURNS trigger AS $$ BEGIN "
+                    "RAISE EXCEPTION 'audit storage unavailable'; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER block_audit BEFORE INSERT ON audit_events "
+                    "FOR EACH ROW EXECUTE FUNCTION block_audit()"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER block_audit BEFORE INSERT ON audit_events "
+                    "BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END"
+                )
+            )
+    try:
+        response = run(t, token, "New-User", {"user_principal_name": f"ghost@{t.name}"})
+        assert response.status_code == 503, response.text
+        assert response.json()["type"].endswith("audit-unavailable")
+    finally:
+        with t.server.authority.store.begin() as conn:
+            conn.execute(
+                text("DROP TRIGGER block_audit" + (" ON audit_events" if postgres else ""))
+            )
+            if postgres:
+                conn.execute(text("DROP FUNCTION block_audit()"))
+    listed = run(t, token, "Get-User", {"identity": f"ghost@{t.name}"}).json()
+    assert listed["items"] == []
+    verified = t.server.cli("audit", "verify", "--tenant", t.name)
+    assert verified.returncode == 0

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from bastion.audit import chain
+from bastion.errors import StoreUnavailable
 from bastion.text import escape_all, escape_control
 
 
@@ -50,19 +52,30 @@ def record(
     ctx = current_request.get() or _NO_REQUEST
     if ctx.user_agent:
         data.setdefault("user_agent", ctx.user_agent[:512])
-    chain.append(
-        conn,
-        {
-            "tenant_id": tenant_id,
-            # stored as a float; hashed as the value read back will be
-            "time": float(now),
-            "type": type,
-            "actor_id": actor_id,
-            "actor_name": escape_control(actor_name) if actor_name else None,
-            "client_id": escape_control(client_id) if client_id else None,
-            "source": ctx.source,
-            "request_id": ctx.request_id,
-            "outcome": outcome,
-            "data": escape_all(data),
-        },
-    )
+    entry = {
+        "tenant_id": tenant_id,
+        # stored as a float; hashed as the value read back will be
+        "time": float(now),
+        "type": type,
+        "actor_id": actor_id,
+        "actor_name": escape_control(actor_name) if actor_name else None,
+        "client_id": escape_control(client_id) if client_id else None,
+        "source": ctx.source,
+        "request_id": ctx.request_id,
+        "outcome": outcome,
+        "data": escape_all(data),
+    }
+    try:
+        chain.append(conn, entry)
+    except SQLAlchemyError as exc:
+        # L5, fail closed: without its record, the action it describes must not happen.
+        # The caller's transaction rolls back as this error leaves it.
+        raise AuditUnavailable(
+            "The audit log cannot be written, so nothing was changed.",
+            hint="Try again later; an administrator should check the database.",
+        ) from exc
+
+
+class AuditUnavailable(StoreUnavailable):
+    problem = "audit-unavailable"
+    title = "Audit log unavailable"
