@@ -121,6 +121,29 @@ def save(
     return ws
 
 
+def start_over(
+    auth: Authority,
+    conn: Connection,
+    tenant: Tenant,
+    now: float,
+    *,
+    previous: WebSession | None,
+    continuation: dict[str, Any] | None,
+) -> WebSession:
+    """A signed-out page flow under a new cookie, continuing to ``continuation``."""
+    return save(
+        auth,
+        conn,
+        tenant,
+        now,
+        previous=previous,
+        stage="anonymous",
+        user_id=None,
+        session_id=None,
+        continuation=continuation,
+    )
+
+
 def end(auth: Authority, conn: Connection, ws: WebSession) -> None:
     conn.execute(
         delete(web_sessions).where(

@@ -147,17 +147,7 @@ def _route(
         if params.get("state") is not None:
             answer["state"] = params["state"]
         return client_redirect(params["redirect_uri"], answer)
-    ws = web_session.save(
-        auth,
-        conn,
-        tenant,
-        now,
-        previous=ws,
-        stage="anonymous",
-        user_id=None,
-        session_id=None,
-        continuation=continuation,
-    )
+    ws = web_session.start_over(auth, conn, tenant, now, previous=ws, continuation=continuation)
     return redirect(f"/t/{tenant.name}/login", (cookie_name, ws.cookie))
 
 

@@ -92,15 +92,8 @@ def code_submit(request: Request, form: dict[str, Any]) -> Response:
         if ws.stage == "authenticated":
             return redirect(f"/t/{tenant.name}/device/confirm")
         if ws.stage != "anonymous":
-            ws = web_session.save(
-                auth,
-                conn,
-                tenant,
-                now,
-                previous=ws,
-                stage="anonymous",
-                user_id=None,
-                session_id=None,
+            ws = web_session.start_over(
+                auth, conn, tenant, now, previous=ws, continuation=ws.continuation
             )
             return redirect(f"/t/{tenant.name}/login", (web_session.cookie_name(tenant), ws.cookie))
         return redirect(f"/t/{tenant.name}/login")

@@ -80,16 +80,8 @@ def login_page(request: Request, form: dict[str, Any]) -> Response:
         ws = web_session.load(auth, conn, tenant, request, now)
         if ws is None or ws.stage != "anonymous":
             continuation = ws.continuation if ws else None
-            ws = web_session.save(
-                auth,
-                conn,
-                tenant,
-                now,
-                previous=ws,
-                stage="anonymous",
-                user_id=None,
-                session_id=None,
-                continuation=continuation,
+            ws = web_session.start_over(
+                auth, conn, tenant, now, previous=ws, continuation=continuation
             )
     return render("login.html", _context(auth, tenant, ws), cookie=_cookie(tenant, ws))
 
