@@ -362,3 +362,46 @@ def test_a_command_whose_audit_record_cannot_be_written_changes_nothing(t: Org) 
     assert listed["items"] == []
     verified = t.server.cli("audit", "verify", "--tenant", t.name)
     assert verified.returncode == 0
+
+
+def test_a_retried_write_with_the_same_idempotency_key_applies_once(t: Org) -> None:
+    token = admin_token(t)
+    url = f"{t.server.base_url}/api/directory/commands/New-Group"
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "5f0c-retry-1"}
+    first = httpx.post(url, json={"name": "Ops"}, headers=headers)
+    again = httpx.post(url, json={"name": "Ops"}, headers=headers)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    listed = run(t, token, "Get-Group", {"identity": "Ops"}).json()["items"]
+    assert len(listed) == 1
+    other = httpx.post(url, json={"name": "Other"}, headers=headers)
+    assert other.status_code == 409
+    assert "Idempotency-Key" in other.json()["detail"]
+    # without a key, the same write is simply a conflict the second time
+    assert run(t, token, "New-Group", {"name": "Ops"}).status_code == 409
+
+
+def test_racing_retries_with_one_key_apply_once(t: Org) -> None:
+    import threading
+
+    token = admin_token(t)
+    url = f"{t.server.base_url}/api/directory/commands/New-User"
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "race-1"}
+    answers: list[httpx.Response] = []
+    barrier = threading.Barrier(4)
+
+    def send() -> None:
+        barrier.wait()
+        answers.append(
+            httpx.post(url, json={"user_principal_name": f"racer@{t.name}"}, headers=headers)
+        )
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert len({a.json()["result"]["id"] for a in answers}) == 1
+    assert len(run(t, token, "Get-User", {"identity": f"racer@{t.name}"}).json()["items"]) == 1

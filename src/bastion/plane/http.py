@@ -14,7 +14,9 @@ authorize              the caller's roles must grant the command and the paramet
                        403, audited (R1)
 step-up                sensitive commands need a second factor younger than the tenant's
                        window: 401 with the RFC 9470 challenge
-run and audit          the command and its audit record commit in one transaction
+idempotency            a write retried with the same ``Idempotency-Key`` gets the first answer
+run and audit          the command, its audit record and its idempotency record commit in
+                       one transaction; no audit record, no change (503)
 =====================  ===============================================================
 """
 
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,12 +37,13 @@ from starlette.routing import Route
 
 from bastion.audit import events
 from bastion.audit.events import current_request
+from bastion.authority.context import Authority
 from bastion.authority.sessions import ACR_TWO_FACTORS
 from bastion.authority.token_validation import validate_access_token
 from bastion.directory.tenants import Tenant, find_tenant
 from bastion.directory.users import roles_of
-from bastion.errors import BastionError, InvalidToken, UsageError
-from bastion.plane import paging, roles
+from bastion.errors import BastionError, Conflict, InvalidToken, UsageError
+from bastion.plane import idempotency, paging, roles
 from bastion.plane.context import Caller, CommandContext
 from bastion.plane.declare import REGISTRY, CommandSpec
 from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
@@ -257,13 +262,88 @@ def run_command(request: Request, body: bytes) -> Response:
                 kind="security.cursor_tampering",
             )
         raise
-    with auth.store.begin() as conn:
-        ctx = CommandContext(
-            conn=conn,
-            caller=caller,
-            now=now,
+    key = request.headers.get(idempotency.HEADER)
+    replay = (
+        _Replay(idempotency.check_key(key), f"{service}/{name}", idempotency.digest(params))
+        if key is not None and not spec.reads_only
+        else None
+    )
+    try:
+        answer = _execute(
+            auth,
+            spec,
+            caller,
+            params,
+            now,
+            started,
+            replay=replay,
+            after=after,
+            page_size=page_size,
+            binding=binding,
             request_id=ctx_request.request_id if ctx_request else None,
         )
+    except IntegrityError as exc:
+        if replay is not None:
+            # An identical request won the race: this one's change rolled back; answer
+            # with the winner's result.
+            with auth.store.begin() as conn:
+                previous = replay.stored(conn, caller)
+            if previous is not None:
+                return JSONResponse(previous, headers={"Idempotent-Replayed": "true"})
+        raise Conflict(
+            "another change to the same object happened at the same moment.",
+            hint="Read the object again, then retry.",
+        ) from exc
+    if answer.replayed:
+        return JSONResponse(answer.body, headers={"Idempotent-Replayed": "true"})
+    return JSONResponse(answer.body)
+
+
+@dataclass(frozen=True)
+class _Replay:
+    key: str
+    command: str
+    digest: str
+
+    def stored(self, conn: Connection, caller: Caller) -> dict[str, Any] | None:
+        return idempotency.stored(
+            conn,
+            tenant_id=caller.tenant.id,
+            subject=caller.subject,
+            key=self.key,
+            command=self.command,
+            params_digest=self.digest,
+        )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def _execute(
+    auth: Authority,
+    spec: CommandSpec,
+    caller: Caller,
+    params: dict[str, Any],
+    now: float,
+    started: float,
+    *,
+    replay: _Replay | None,
+    after: list[Any] | None,
+    page_size: int,
+    binding: paging.CursorBinding,
+    request_id: str | None,
+) -> _Answer:
+    """Run the command, its audit record and its idempotency record in one transaction."""
+    with auth.store.begin() as conn:
+        if replay is not None:
+            previous = replay.stored(conn, caller)
+            if previous is not None:
+                _audit(conn, spec, caller, params, now, started, outcome="replayed", error=None)
+                return _Answer(previous, replayed=True)
+        ctx = CommandContext(conn=conn, caller=caller, now=now, request_id=request_id)
         result = spec.func(ctx, **params)
         if spec.lists:
             page = paging.read_page(conn, result, after, page_size)
@@ -279,7 +359,18 @@ def run_command(request: Request, body: bytes) -> Response:
         else:
             answer = {"result": spec.output.dump_python(result, mode="json")}
         _audit(conn, spec, caller, params, now, started, outcome="success", error=None)
-    return JSONResponse(answer)
+        if replay is not None:
+            idempotency.remember(
+                conn,
+                tenant_id=caller.tenant.id,
+                subject=caller.subject,
+                key=replay.key,
+                command=replay.command,
+                params_digest=replay.digest,
+                response=answer,
+                now=now,
+            )
+    return _Answer(answer)
 
 
 SECRET_PARAMETERS = frozenset({"password", "secret", "code", "token"})

@@ -346,3 +346,19 @@ audit_checkpoints = Table(
     Column("signature", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    #: a write retried with the same ``Idempotency-Key`` by the same caller gets this answer
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), primary_key=True),
+    Column("subject", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    #: ``service/Command`` and a SHA-256 of the parameters: a key reused for another request
+    #: is refused rather than answered with an unrelated result
+    Column("command", String(128), nullable=False),
+    Column("parameters_digest", String(64), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "created_at"),
+)
