@@ -405,3 +405,39 @@ def test_racing_retries_with_one_key_apply_once(t: Org) -> None:
     assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
     assert len({a.json()["result"]["id"] for a in answers}) == 1
     assert len(run(t, token, "Get-User", {"identity": f"racer@{t.name}"}).json()["items"]) == 1
+
+
+def test_search_audit_log_filters_and_pages(t: Org) -> None:
+    from bastion.directory import users
+
+    token = admin_token(t)
+    run(t, token, "New-Group", {"name": "Audited"})
+    sam = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
+    run(t, sam, "Get-User", {})  # denied: sam has no role yet
+    with t.server.authority.store.begin() as conn:
+        users.add_role(
+            conn, users.require_user(conn, t.tenant.id, t.password_only.username), "Audit Reader"
+        )
+    sign_ins = run(t, sam, "Search-AuditLog", {"record_type": "sign_in."}).json()
+    assert sign_ins["items"] and all(r["type"].startswith("sign_in.") for r in sign_ins["items"])
+    created = run(t, sam, "Search-AuditLog", {"command_name": "New-Group"}).json()["items"]
+    assert len(created) == 1 and created[0]["actorName"] == t.admin.username
+    assert created[0]["data"]["parameters"] == {"name": "Audited", "description": ""}
+    denied = run(t, sam, "Search-AuditLog", {"outcome": "denied"}).json()["items"]
+    assert [r["data"]["command"] for r in denied] == ["Get-User"]
+    mine = run(t, sam, "Search-AuditLog", {"actor": t.password_only.username}).json()["items"]
+    assert mine and all(r["actorName"] == t.password_only.username for r in mine)
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"page_size": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = run(t, sam, "Search-AuditLog", params).json()
+        seen += [r["seq"] for r in page["items"]]
+        cursor = page["next"]
+        if not cursor:
+            break
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) and seen[0] == 1
+    future = run(t, sam, "Search-AuditLog", {"start": "2999-01-01T00:00:00Z"}).json()
+    assert future["items"] == []
+    assert run(t, sam, "Get-User", {}).status_code == 403  # an audit reader reads only the log

@@ -180,7 +180,10 @@ def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int]:
     return cursor, size
 
 
-def _parameters(spec: CommandSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def _parameters(
+    spec: CommandSpec, raw: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    """(arguments for the function, the same as JSON for audit and cursors, names sent)."""
     try:
         model = spec.parameters.model_validate(raw)
     except ValidationError as exc:
@@ -196,7 +199,8 @@ def _parameters(spec: CommandSpec, raw: dict[str, Any]) -> tuple[dict[str, Any],
                 for e in exc.errors()
             ],
         ) from exc
-    return model.model_dump(), set(raw)
+    arguments = {name: getattr(model, name) for name in type(model).model_fields}
+    return arguments, model.model_dump(mode="json"), set(raw)
 
 
 def _allowed(spec: CommandSpec, name: str) -> str:
@@ -230,7 +234,7 @@ def run_command(request: Request, body: bytes) -> Response:
         caller = authenticate(request, conn, service, now)
     raw = _body(body)
     cursor, page_size = _paging(spec, raw)
-    params, used = _parameters(spec, raw)
+    arguments, params, used = _parameters(spec, raw)
     denied: Forbidden | None = None
     if not roles.allowed(caller.roles, spec, used):
         denied = Forbidden(
@@ -276,6 +280,7 @@ def run_command(request: Request, body: bytes) -> Response:
             params,
             now,
             started,
+            arguments=arguments,
             replay=replay,
             after=after,
             page_size=page_size,
@@ -330,6 +335,7 @@ def _execute(
     now: float,
     started: float,
     *,
+    arguments: dict[str, Any],
     replay: _Replay | None,
     after: list[Any] | None,
     page_size: int,
@@ -344,7 +350,7 @@ def _execute(
                 _audit(conn, spec, caller, params, now, started, outcome="replayed", error=None)
                 return _Answer(previous, replayed=True)
         ctx = CommandContext(conn=conn, caller=caller, now=now, request_id=request_id)
-        result = spec.func(ctx, **params)
+        result = spec.func(ctx, **arguments)
         if spec.lists:
             page = paging.read_page(conn, result, after, page_size)
             next_cursor = (

@@ -1,0 +1,96 @@
+"""Search-AuditLog: the tenant's audit records, filtered, as a resumable listing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from bastion.plane.context import CommandContext
+from bastion.plane.declare import command
+from bastion.plane.paging import Listing
+from bastion.store.schema import audit_events
+
+
+class AuditRecord(BaseModel):
+    seq: int
+    time: datetime
+    type: str
+    actorId: str | None
+    actorName: str | None
+    clientId: str | None
+    source: str | None
+    requestId: str | None
+    outcome: str
+    data: dict[str, Any]
+
+
+def _record(row: Any) -> AuditRecord:
+    return AuditRecord(
+        seq=row.seq,
+        time=datetime.fromtimestamp(row.time, UTC),
+        type=row.type,
+        actorId=row.actor_id,
+        actorName=row.actor_name,
+        clientId=row.client_id,
+        source=row.source,
+        requestId=row.request_id,
+        outcome=row.outcome,
+        data=row.data,
+    )
+
+
+@command("directory", "Search-AuditLog", lists=True)
+def search_audit_log(
+    ctx: CommandContext,
+    *,
+    start: Annotated[
+        datetime | None, Field(description="Only records at or after this time (ISO 8601).")
+    ] = None,
+    end: Annotated[
+        datetime | None, Field(description="Only records before this time (ISO 8601).")
+    ] = None,
+    actor: Annotated[
+        str | None, Field(max_length=320, description="Only this actor: a user id or name.")
+    ] = None,
+    record_type: Annotated[
+        str | None,
+        Field(max_length=64, description="Only this type, or a prefix ending in '.': sign_in."),
+    ] = None,
+    service: Annotated[str | None, Field(max_length=32, description="Only this service.")] = None,
+    command_name: Annotated[
+        str | None, Field(max_length=64, description="Only this command, e.g. Remove-User.")
+    ] = None,
+    outcome: Annotated[
+        Literal["success", "failure", "denied", "replayed"] | None,
+        Field(description="Only this outcome."),
+    ] = None,
+) -> Listing[AuditRecord]:
+    """Audit records of sign-ins and commands, oldest first, filtered by time, actor, type,
+    service, command and outcome."""
+    table = audit_events
+    query = select(table).where(table.c.tenant_id == ctx.tenant.id)
+    if start is not None:
+        query = query.where(table.c.time >= _epoch(start))
+    if end is not None:
+        query = query.where(table.c.time < _epoch(end))
+    if actor is not None:
+        query = query.where((table.c.actor_id == actor) | (table.c.actor_name == actor.lower()))
+    if record_type is not None:
+        if record_type.endswith("."):
+            query = query.where(table.c.type.startswith(record_type, autoescape=True))
+        else:
+            query = query.where(table.c.type == record_type)
+    if service is not None:
+        query = query.where(table.c.data["service"].as_string() == service)
+    if command_name is not None:
+        query = query.where(table.c.data["command"].as_string() == command_name)
+    if outcome is not None:
+        query = query.where(table.c.outcome == outcome)
+    return Listing(query=query, key=(table.c.seq,), to_item=_record)
+
+
+def _epoch(when: datetime) -> float:
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
