@@ -22,7 +22,7 @@ from bastion.authority.factors import totp
 from bastion.cli.serve import Listen
 from bastion.config import Settings
 from bastion.directory import users
-from bastion.directory.bootstrap import new_tenant, new_user
+from bastion.directory.bootstrap import new_tenant, new_user, set_password
 from bastion.directory.tenants import find_tenant
 
 TENANT = "contoso"
@@ -41,6 +41,11 @@ DEMO_USERS = (
     DemoUser("admin@contoso", "Ada Admin", "enforced", ("Global Administrator",), True),
     DemoUser("pat@contoso", "Pat Enrolling", "enabled", ("Helpdesk",), False),
     DemoUser("sam@contoso", "Sam Password", "disabled", ("Read-Only Reporting",), False),
+    # one account for each other built-in role, each with an authenticator registered
+    DemoUser("mona@contoso", "Mona Mail", "enforced", ("Mail Recipients Administrator",), True),
+    DemoUser("sid@contoso", "Sid Sites", "enforced", ("Sites Administrator",), True),
+    DemoUser("cole@contoso", "Cole Chat", "enforced", ("Chat Administrator",), True),
+    DemoUser("aud@contoso", "Aud Auditor", "enforced", ("Audit Reader",), True),
 )
 
 
@@ -75,6 +80,22 @@ def ensure_demo(auth: Authority) -> dict[str, Any]:
         for spec in DEMO_USERS:
             entry = creds["users"].setdefault(spec.username, {})
             user = users.find_user(conn, tenant.id, spec.username)
+            if user is not None and "password" not in entry:
+                # The credentials file was lost: give the account new ones.
+                entry["password"] = "demo-" + secrets.token_urlsafe(9)
+                set_password(auth, conn, user, entry["password"])
+                if spec.registers_totp:
+                    secret = totp.generate_secret()
+                    factor_store.add_totp(
+                        conn,
+                        auth.keyring,
+                        tenant_id=tenant.id,
+                        user_id=user.id,
+                        secret=secret,
+                        accepted_step=None,
+                        now=auth.now(),
+                    )
+                    entry["totp_secret"] = totp.secret_to_base32(secret)
             if user is None:
                 entry["password"] = "demo-" + secrets.token_urlsafe(9)
                 user = new_user(
