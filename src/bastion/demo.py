@@ -80,24 +80,11 @@ def ensure_demo(auth: Authority) -> dict[str, Any]:
         for spec in DEMO_USERS:
             entry = creds["users"].setdefault(spec.username, {})
             user = users.find_user(conn, tenant.id, spec.username)
-            if user is not None and "password" not in entry:
-                # The credentials file was lost: give the account new ones.
-                entry["password"] = "demo-" + secrets.token_urlsafe(9)
-                set_password(auth, conn, user, entry["password"])
-                if spec.registers_totp:
-                    secret = totp.generate_secret()
-                    factor_store.add_totp(
-                        conn,
-                        auth.keyring,
-                        tenant_id=tenant.id,
-                        user_id=user.id,
-                        secret=secret,
-                        accepted_step=None,
-                        now=auth.now(),
-                    )
-                    entry["totp_secret"] = totp.secret_to_base32(secret)
+            if user is not None and "password" in entry:
+                continue
+            # A new account, or one whose credentials file was lost: give it credentials.
+            entry["password"] = "demo-" + secrets.token_urlsafe(9)
             if user is None:
-                entry["password"] = "demo-" + secrets.token_urlsafe(9)
                 user = new_user(
                     auth,
                     conn,
@@ -108,18 +95,20 @@ def ensure_demo(auth: Authority) -> dict[str, Any]:
                     mfa_state=spec.mfa,
                     roles=list(spec.roles),
                 )
-                if spec.registers_totp:
-                    secret = totp.generate_secret()
-                    factor_store.add_totp(
-                        conn,
-                        auth.keyring,
-                        tenant_id=tenant.id,
-                        user_id=user.id,
-                        secret=secret,
-                        accepted_step=None,
-                        now=auth.now(),
-                    )
-                    entry["totp_secret"] = totp.secret_to_base32(secret)
+            else:
+                set_password(auth, conn, user, entry["password"])
+            if spec.registers_totp:
+                secret = totp.generate_secret()
+                factor_store.add_totp(
+                    conn,
+                    auth.keyring,
+                    tenant_id=tenant.id,
+                    user_id=user.id,
+                    secret=secret,
+                    accepted_step=None,
+                    now=auth.now(),
+                )
+                entry["totp_secret"] = totp.secret_to_base32(secret)
     _save_credentials(path, creds)
     return creds
 
