@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from bastion.authority.passwords import PasswordHasher
 from bastion.directory.tenants import Tenant
 
 
@@ -33,6 +34,8 @@ class CommandContext:
     caller: Caller
     now: float
     request_id: str | None
+    #: the server's configured Argon2id hasher, for commands that set passwords
+    hasher: PasswordHasher
 
     @property
     def tenant(self) -> Tenant:

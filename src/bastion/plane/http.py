@@ -39,7 +39,7 @@ from bastion.audit import events
 from bastion.audit.events import current_request
 from bastion.authority.context import Authority
 from bastion.authority.sessions import ACR_TWO_FACTORS
-from bastion.authority.token_validation import validate_access_token
+from bastion.authority.token_validation import unverified_issuer, validate_access_token
 from bastion.directory.tenants import Tenant, find_tenant
 from bastion.directory.users import roles_of
 from bastion.errors import BastionError, Conflict, InvalidToken, UsageError
@@ -103,25 +103,11 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _unverified_issuer(token: str) -> str:
-    import base64
-
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        issuer = claims["iss"]
-    except (IndexError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidToken("The access token is malformed.") from exc
-    if not isinstance(issuer, str):
-        raise InvalidToken("The access token is malformed.")
-    return issuer
-
-
 def authenticate(request: Request, conn: Connection, service: str, now: float) -> Caller:
     """T8 and R2: the token's tenant is its issuer; its keys come from that tenant only."""
     auth = authority_of(request)
     token = _bearer(request)
-    issuer = _unverified_issuer(token)
+    issuer = unverified_issuer(token)
     prefix = f"{base_url(request)}/t/"
     name = issuer[len(prefix) :] if issuer.startswith(prefix) else ""
     tenant: Tenant | None = (
@@ -349,7 +335,9 @@ def _execute(
             if previous is not None:
                 _audit(conn, spec, caller, params, now, started, outcome="replayed", error=None)
                 return _Answer(previous, replayed=True)
-        ctx = CommandContext(conn=conn, caller=caller, now=now, request_id=request_id)
+        ctx = CommandContext(
+            conn=conn, caller=caller, now=now, request_id=request_id, hasher=auth.hasher
+        )
         result = spec.func(ctx, **arguments)
         if spec.lists:
             page = paging.read_page(conn, result, after, page_size)

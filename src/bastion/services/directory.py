@@ -7,9 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, select
 
-from bastion.authority.passwords import PasswordHasher, check_new_password
+from bastion.authority.passwords import check_new_password
 from bastion.authority.sessions import revoke_user_sessions
-from bastion.config import Argon2Params
 from bastion.directory import groups, users
 from bastion.errors import NotFound
 from bastion.plane import roles
@@ -25,15 +24,6 @@ Identity = Annotated[
     Field(min_length=1, max_length=320, description="The user's id or user principal name."),
 ]
 MfaState = Literal["disabled", "enabled", "enforced"]
-
-_hasher: PasswordHasher | None = None
-
-
-def _hash(password: str) -> str:
-    global _hasher
-    if _hasher is None:
-        _hasher = PasswordHasher(Argon2Params())
-    return _hasher.hash(password)
 
 
 class User(BaseModel):
@@ -132,7 +122,7 @@ def new_user(
         tenant_id=ctx.tenant.id,
         upn=user_principal_name,
         display_name=display_name,
-        password_hash=_hash(password) if password else None,
+        password_hash=ctx.hasher.hash(password) if password else None,
         mfa_state=mfa_state,
         now=ctx.now,
     )
@@ -155,7 +145,7 @@ def set_user(
         users.set_display_name(ctx.conn, user, display_name)
     if password is not None:
         check_new_password(password)
-        users.set_password_hash(ctx.conn, user, _hash(password))
+        users.set_password_hash(ctx.conn, user, ctx.hasher.hash(password))
     return _public(_find(ctx, user.id))
 
 

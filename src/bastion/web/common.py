@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from bastion.authority.context import Authority
 from bastion.authority.resources import service_audiences
 from bastion.directory.tenants import Tenant, find_tenant, get_tenant
-from bastion.errors import BastionError, InvalidRequest, NotFound
+from bastion.errors import BastionError, InvalidRequest
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -163,6 +163,3 @@ def in_thread(
 
     endpoint.__name__ = fn.__name__
     return endpoint
-
-
-__all__ = ["NotFound"]

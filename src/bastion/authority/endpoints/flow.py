@@ -25,9 +25,11 @@ def redirect(location: str, cookie: tuple[str, str] | None = None) -> Response:
     return response
 
 
-def client_redirect(redirect_uri: str, params: dict[str, str]) -> Response:
+def client_redirect(
+    redirect_uri: str, params: dict[str, str], cookie: tuple[str, str] | None = None
+) -> Response:
     separator = "&" if "?" in redirect_uri else "?"
-    return redirect(redirect_uri + separator + urlencode(params))
+    return redirect(redirect_uri + separator + urlencode(params), cookie)
 
 
 def load_request(
@@ -90,7 +92,7 @@ def finish(
         answer = {"code": code, "iss": issuer_of(request, tenant)}
         if params.get("state") is not None:
             answer["state"] = params["state"]
-        return with_cookie(client_redirect(params["redirect_uri"], answer), cookie)
+        return client_redirect(params["redirect_uri"], answer, cookie)
     if kind == "device":
         return redirect(f"/t/{tenant.name}/device/confirm", cookie)
     return render(
@@ -102,9 +104,3 @@ def finish(
         },
         cookie=cookie,
     )
-
-
-def with_cookie(response: Response, cookie: tuple[str, str] | None) -> Response:
-    if cookie:
-        set_session_cookie(response, *cookie)
-    return response
