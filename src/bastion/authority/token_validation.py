@@ -103,13 +103,13 @@ def _b64decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def unverified_issuer(token: str) -> str:
-    """The ``iss`` claim, read before any check, only to choose whose keys to check with."""
+def unverified_claim(token: str, name: str) -> str:
+    """A string claim read before any check, only to choose what to check the token against
+    (whose keys, which audience); the token is then validated in full."""
     try:
-        claims = json.loads(_b64decode(token.split(".")[1]))
-        issuer = claims["iss"]
+        value = json.loads(_b64decode(token.split(".")[1]))[name]
     except (IndexError, ValueError, KeyError, TypeError) as exc:
         raise InvalidToken("The access token is malformed.") from exc
-    if not isinstance(issuer, str):
+    if not isinstance(value, str):
         raise InvalidToken("The access token is malformed.")
-    return issuer
+    return value

@@ -39,7 +39,7 @@ from bastion.audit import events
 from bastion.audit.events import current_request
 from bastion.authority.context import Authority
 from bastion.authority.sessions import ACR_TWO_FACTORS
-from bastion.authority.token_validation import unverified_issuer, validate_access_token
+from bastion.authority.token_validation import unverified_claim, validate_access_token
 from bastion.directory.tenants import Tenant, find_tenant
 from bastion.directory.users import roles_of
 from bastion.errors import BastionError, Conflict, InvalidToken, UsageError
@@ -107,7 +107,7 @@ def authenticate(request: Request, conn: Connection, service: str, now: float) -
     """T8 and R2: the token's tenant is its issuer; its keys come from that tenant only."""
     auth = authority_of(request)
     token = _bearer(request)
-    issuer = unverified_issuer(token)
+    issuer = unverified_claim(token, "iss")
     prefix = f"{base_url(request)}/t/"
     name = issuer[len(prefix) :] if issuer.startswith(prefix) else ""
     tenant: Tenant | None = (

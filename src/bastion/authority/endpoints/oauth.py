@@ -19,7 +19,7 @@ from bastion.authority.clients import (
 from bastion.authority.context import Authority
 from bastion.authority.grants import authorization_code, device_code, refresh_token
 from bastion.authority.sessions import end_reason, find_session
-from bastion.authority.token_validation import validate_access_token
+from bastion.authority.token_validation import unverified_claim, validate_access_token
 from bastion.authority.tokens import refresh_token_hash, revoke_family
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import get_user
@@ -206,19 +206,19 @@ def _access_token_claims(
 ) -> dict[str, Any] | None:
     """The claims of a valid access token of this tenant, for any of its audiences."""
     issuer = issuer_of(request, tenant)
-    for audience in [issuer, *audiences_of(request).values()]:
-        try:
-            return validate_access_token(
-                value,
-                issuer=issuer,
-                audience=audience,
-                now=now,
-                keys=lambda refresh: auth.keys.public_keys(conn, tenant.id, refresh=refresh),
-            )
-        except InvalidToken as exc:
-            if "audience" not in exc.detail:
-                return None
-    return None
+    try:
+        audience = unverified_claim(value, "aud")
+        if audience not in (issuer, *audiences_of(request).values()):
+            return None
+        return validate_access_token(
+            value,
+            issuer=issuer,
+            audience=audience,
+            now=now,
+            keys=lambda refresh: auth.keys.public_keys(conn, tenant.id, refresh=refresh),
+        )
+    except InvalidToken:
+        return None
 
 
 def introspect(request: Request, form: dict[str, Any]) -> Response:
