@@ -128,7 +128,7 @@ def test_helpdesk_resets_passwords_but_deletes_nothing(t: Org) -> None:
     auth = t.server.authority
     with auth.store.begin() as conn:
         sam = users.require_user(conn, t.tenant.id, t.password_only.username)
-        users.add_role(conn, sam, "Helpdesk")
+        users.add_role(conn, sam, "Helpdesk", auth.now())
     token = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
     reset = run(
         t, token, "Set-User", {"identity": t.enrolling.username, "password": "a new password"}
@@ -168,6 +168,7 @@ def test_sensitive_command_needs_a_recent_second_factor(t: Org) -> None:
             conn,
             users.require_user(conn, t.tenant.id, t.password_only.username),
             "Global Administrator",
+            t.server.authority.now(),
         )
     weak = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
     assert run(t, weak, "Remove-User", {"identity": t.enrolling.username}).status_code == 401
@@ -416,7 +417,10 @@ def test_search_audit_log_filters_and_pages(t: Org) -> None:
     run(t, sam, "Get-User", {})  # denied: sam has no role yet
     with t.server.authority.store.begin() as conn:
         users.add_role(
-            conn, users.require_user(conn, t.tenant.id, t.password_only.username), "Audit Reader"
+            conn,
+            users.require_user(conn, t.tenant.id, t.password_only.username),
+            "Audit Reader",
+            t.server.authority.now(),
         )
     sign_ins = run(t, sam, "Search-AuditLog", {"record_type": "sign_in."}).json()
     assert sign_ins["items"] and all(r["type"].startswith("sign_in.") for r in sign_ins["items"])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from bastion import chat_policies
 from bastion.authority.clients import register_cli_client
 from bastion.authority.context import Authority
 from bastion.authority.keys import create_signing_key
 from bastion.authority.passwords import check_new_password
 from bastion.authority.sessions import revoke_user_sessions
-from bastion.directory import users
+from bastion.directory import role_groups, users
 from bastion.directory.tenants import Tenant, TenantPolicy, create_tenant
 
 
@@ -28,6 +29,8 @@ def new_tenant(
     )
     create_signing_key(conn, auth.keyring, tenant.id, now)
     register_cli_client(conn, auth.keyring, tenant.id, now)
+    role_groups.ensure_built_in(conn, tenant.id, now)
+    chat_policies.ensure_global_policies(conn, tenant.id, now)
     return tenant
 
 
@@ -54,7 +57,7 @@ def new_user(
         now=auth.now(),
     )
     for role in roles or []:
-        users.add_role(conn, user, role)
+        users.add_role(conn, user, role, auth.now())
     return user
 
 

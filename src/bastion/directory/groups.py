@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
+from bastion.directory import role_groups
 from bastion.errors import Conflict, NotFound, UsageError
 from bastion.ids import new_id
 from bastion.store.schema import group_members, groups
@@ -62,6 +63,9 @@ def create_group(
 
 
 def delete_group(conn: Connection, group: Group) -> None:
+    """Delete a group: its members stay in the directory, and lose the roles they held
+    through it (the group leaves every role group, and scopes naming it match nobody)."""
+    role_groups.forget_principal(conn, group.id)
     conn.execute(delete(groups).where(groups.c.id == group.id))
 
 

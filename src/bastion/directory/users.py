@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from bastion.directory import role_groups
 from bastion.errors import Conflict, NotFound, UsageError
 from bastion.ids import new_id
-from bastion.store.schema import factors, recovery_codes, user_roles, users
+from bastion.store.schema import factors, recovery_codes, users
 from bastion.text import has_control
 
 #: ``disabled``: a password is enough. ``enabled``: the user must register a second factor
@@ -29,6 +30,7 @@ class User:
     password_hash: str | None
     password_failures: int
     recovery_failures: int
+    department: str = ""
 
     def public(self) -> dict[str, Any]:
         """The fields any reader may see: never a hash or a counter of secrets."""
@@ -52,6 +54,7 @@ def _to_user(row: Any) -> User:
         password_hash=row.password_hash,
         password_failures=row.password_failures,
         recovery_failures=row.recovery_failures,
+        department=row.department,
     )
 
 
@@ -81,8 +84,10 @@ def create_user(
     mfa_state: str,
     now: float,
     enabled: bool = True,
+    department: str = "",
 ) -> User:
     upn = normalize_upn(upn)
+    department = check_department(department)
     check_mfa_state(mfa_state)
     if find_user(conn, tenant_id, upn) is not None:
         raise Conflict(f"user '{upn}' already exists.")
@@ -99,9 +104,25 @@ def create_user(
             password_failures=0,
             recovery_failures=0,
             created_at=now,
+            department=department,
         )
     )
     return get_user(conn, tenant_id, user_id)
+
+
+def check_department(department: str) -> str:
+    value = department.strip()
+    if len(value) > 128 or has_control(value):
+        raise UsageError(
+            "a department is visible text of at most 128 characters.", parameter="department"
+        )
+    return value
+
+
+def set_department(conn: Connection, user: User, department: str) -> None:
+    conn.execute(
+        update(users).where(users.c.id == user.id).values(department=check_department(department))
+    )
 
 
 def find_user(conn: Connection, tenant_id: str, upn: str) -> User | None:
@@ -159,17 +180,9 @@ def unlock(conn: Connection, user: User) -> None:
     conn.execute(update(factors).where(factors.c.user_id == user.id).values(failures=0))
 
 
-def roles_of(conn: Connection, user_id: str) -> list[str]:
-    rows = conn.execute(
-        select(user_roles.c.role).where(user_roles.c.user_id == user_id).order_by(user_roles.c.role)
-    )
-    return [r.role for r in rows]
-
-
-def add_role(conn: Connection, user: User, role: str) -> None:
-    if role in roles_of(conn, user.id):
-        return
-    conn.execute(insert(user_roles).values(tenant_id=user.tenant_id, user_id=user.id, role=role))
+def add_role(conn: Connection, user: User, role: str, now: float) -> None:
+    """Give a user a built-in role (through the built-in role group of that name)."""
+    role_groups.add_to_built_in(conn, user.tenant_id, user.id, role, now)
 
 
 def count_users(conn: Connection, tenant_id: str) -> int:
@@ -185,5 +198,7 @@ def set_display_name(conn: Connection, user: User, display_name: str) -> None:
 
 
 def delete_user(conn: Connection, user: User) -> None:
-    """Delete a user; their sessions, factors, codes and role memberships go with them."""
+    """Delete the user's row; rows that cascade go with it (sessions, factors, codes, group
+    memberships). What happens to everything else they had is ``bastion.directory.removal``."""
+    role_groups.forget_principal(conn, user.id)
     conn.execute(delete(users).where(users.c.id == user.id))

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from bastion.authority.passwords import PasswordHasher
+from bastion.directory.role_groups import Grant
 from bastion.directory.tenants import Tenant
+from bastion.plane.scope import Scope
 
 
 @dataclass(frozen=True)
 class Caller:
     """The principal of a validated access token, identified by (issuer, sub) — never by
-    name (R4). ``roles`` are read from the directory at each command, not from the token, so
-    removing someone from a role takes effect on their next command."""
+    name (R4). ``grants`` are read from the directory at each command, not from the token,
+    so removing someone from a role group takes effect on their next command (R3)."""
 
     tenant: Tenant
     issuer: str
@@ -25,7 +27,11 @@ class Caller:
     amr: tuple[str, ...]
     acr: str
     auth_time: float
-    roles: tuple[str, ...]
+    grants: tuple[Grant, ...]
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(sorted({grant.role for grant in self.grants}))
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class CommandContext:
     request_id: str | None
     #: the server's configured Argon2id hasher, for commands that set passwords
     hasher: PasswordHasher
+    #: the objects this command may touch (``bastion.plane.scope``)
+    scope: Scope
 
     @property
     def tenant(self) -> Tenant:

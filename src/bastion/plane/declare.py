@@ -15,6 +15,9 @@ validation with errors that name the parameter, and the HTTP endpoint (``plane/h
 
 Listing commands (``lists=True``) return a :class:`~bastion.plane.paging.Listing`; the plane
 pages it. Sensitive commands (``sensitive=True``) need a recent second factor (step-up).
+Commands that act on objects belonging to directory users declare ``scoped=True`` and keep
+to ``ctx.scope`` themselves (``bastion.plane.scope``); every other command is refused to a
+caller whose role groups allow it only within a scope (deny by default).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class CommandSpec:
     output: TypeAdapter[Any]
     lists: bool
     sensitive: bool
+    scoped: bool
 
     @property
     def reads_only(self) -> bool:
@@ -92,7 +96,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def command(
-    service: str, name: str, *, lists: bool = False, sensitive: bool = False
+    service: str,
+    name: str,
+    *,
+    lists: bool = False,
+    sensitive: bool = False,
+    scoped: bool = False,
 ) -> Callable[[F], F]:
     """Register ``func`` as ``name`` of ``service``."""
     if not NAME.match(name) or name.split("-", 1)[0] not in VERBS:
@@ -121,6 +130,7 @@ def command(
             output=TypeAdapter(_item_type(output_type) if lists else output_type),
             lists=lists,
             sensitive=sensitive,
+            scoped=scoped,
         )
         commands = REGISTRY.setdefault(service, {})
         if name in commands:

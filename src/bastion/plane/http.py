@@ -10,7 +10,8 @@ find the command       404 problem details for an unknown name
 authenticate           bearer token, validated locally from the tenant's JWKS: 401 with
                        ``WWW-Authenticate`` per RFC 6750
 parse and validate     400 problem details naming the parameter and what is allowed
-authorize              the caller's roles must grant the command and the parameters used:
+authorize              the caller's role groups must grant the command and the parameters
+                       used, and a scoped grant only a command that keeps to its scope:
                        403, audited (R1)
 step-up                sensitive commands need a second factor younger than the tenant's
                        window: 401 with the RFC 9470 challenge
@@ -40,13 +41,14 @@ from bastion.audit.events import current_request
 from bastion.authority.context import Authority
 from bastion.authority.sessions import ACR_TWO_FACTORS
 from bastion.authority.token_validation import unverified_claim, validate_access_token
+from bastion.directory.role_groups import grants_of
 from bastion.directory.tenants import Tenant, find_tenant
-from bastion.directory.users import roles_of
-from bastion.errors import BastionError, Conflict, InvalidToken, UsageError
-from bastion.plane import idempotency, paging, roles
+from bastion.errors import BastionError, Conflict, InvalidToken, StoreUnavailable, UsageError
+from bastion.plane import access, idempotency, paging
 from bastion.plane.context import Caller, CommandContext
 from bastion.plane.declare import REGISTRY, CommandSpec
 from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
+from bastion.plane.scope import Scope
 from bastion.web.common import authority_of, base_url
 
 MAX_BODY = 256 * 1024
@@ -132,7 +134,7 @@ def authenticate(request: Request, conn: Connection, service: str, now: float) -
         amr=tuple(claims.get("amr", [])),
         acr=str(claims.get("acr", "")),
         auth_time=float(claims.get("auth_time", 0)),
-        roles=tuple(roles_of(conn, claims["sub"])),
+        grants=grants_of(conn, claims["sub"]),
     )
 
 
@@ -221,8 +223,8 @@ def run_command(request: Request, body: bytes) -> Response:
     raw = _body(body)
     cursor, page_size = _paging(spec, raw)
     arguments, params, used = _parameters(spec, raw)
-    denied: Forbidden | None = None
-    if not roles.allowed(caller.roles, spec, used):
+    scope = access.authorize(caller.grants, spec, used)
+    if scope is None:
         denied = Forbidden(
             f"your roles do not allow {spec.name}"
             + (f" with {', '.join(sorted(used))}" if used else "")
@@ -233,6 +235,15 @@ def run_command(request: Request, body: bytes) -> Response:
         with auth.store.begin() as conn:
             _audit(conn, spec, caller, params, now, started, outcome="denied", error="forbidden")
         raise denied
+    if not scope.unrestricted and not spec.scoped:
+        with auth.store.begin() as conn:
+            _audit(conn, spec, caller, params, now, started, outcome="denied", error="forbidden")
+        raise Forbidden(
+            f"{spec.name} acts on objects of the whole tenant, and your role groups allow it "
+            "only within a scope.",
+            hint="Ask an administrator for a role group without a scope that grants it.",
+            command=spec.name,
+        )
     _step_up(spec, caller, now)
     ctx_request = current_request.get()
     binding = paging.CursorBinding(caller.tenant.id, caller.subject, f"{service}/{name}", params)
@@ -272,7 +283,24 @@ def run_command(request: Request, body: bytes) -> Response:
             page_size=page_size,
             binding=binding,
             request_id=ctx_request.request_id if ctx_request else None,
+            scope=scope,
         )
+    except BastionError as exc:
+        if isinstance(exc, StoreUnavailable):
+            raise  # nothing can be recorded either
+        # The command's changes rolled back; its refusal or failure is still recorded.
+        with auth.store.begin() as conn:
+            _audit(
+                conn,
+                spec,
+                caller,
+                params,
+                now,
+                started,
+                outcome="denied" if isinstance(exc, Forbidden) else "failure",
+                error=exc.problem,
+            )
+        raise
     except IntegrityError as exc:
         if replay is not None:
             # An identical request won the race: this one's change rolled back; answer
@@ -327,6 +355,7 @@ def _execute(
     page_size: int,
     binding: paging.CursorBinding,
     request_id: str | None,
+    scope: Scope,
 ) -> _Answer:
     """Run the command, its audit record and its idempotency record in one transaction."""
     with auth.store.begin() as conn:
@@ -336,7 +365,12 @@ def _execute(
                 _audit(conn, spec, caller, params, now, started, outcome="replayed", error=None)
                 return _Answer(previous, replayed=True)
         ctx = CommandContext(
-            conn=conn, caller=caller, now=now, request_id=request_id, hasher=auth.hasher
+            conn=conn,
+            caller=caller,
+            now=now,
+            request_id=request_id,
+            hasher=auth.hasher,
+            scope=scope,
         )
         result = spec.func(ctx, **arguments)
         if spec.lists:

@@ -47,10 +47,9 @@ BUILT_IN: dict[str, tuple[RoleEntry, ...]] = {
     ),
     "Sites Administrator": (RoleEntry("sites", "*"), _readers("directory")),
     "Chat Administrator": (RoleEntry("chat", "*"), _readers("directory")),
-    "Audit Reader": (RoleEntry("directory", "Search-AuditLog"),),
+    "Audit Reader": (
+        RoleEntry("directory", "Search-AuditLog"),
+        RoleEntry("directory", "Export-AuditLog"),
+    ),
     "Read-Only Reporting": tuple(_readers(s) for s in ("directory", "mail", "sites", "chat")),
 }
-
-
-def allowed(roles: tuple[str, ...], spec: CommandSpec, used: set[str]) -> bool:
-    return any(entry.covers(spec, used) for role in roles for entry in BUILT_IN.get(role, ()))

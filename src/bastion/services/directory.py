@@ -1,15 +1,15 @@
-"""The directory service: users and their MFA (groups and roles come next)."""
+"""The directory service: users, their MFA, groups, roles and role groups."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from bastion.authority.passwords import check_new_password
 from bastion.authority.sessions import revoke_user_sessions
-from bastion.directory import groups, users
+from bastion.directory import groups, removal, users
 from bastion.errors import NotFound
 from bastion.plane import roles
 from bastion.plane.context import CommandContext
@@ -34,6 +34,7 @@ class User(BaseModel):
     displayName: str
     enabled: bool
     mfaState: MfaState
+    department: str
 
 
 class UserMfa(BaseModel):
@@ -62,10 +63,22 @@ def _public(user: users.User) -> User:
         displayName=user.display_name,
         enabled=user.enabled,
         mfaState=user.mfa_state,  # type: ignore[arg-type]
+        department=user.department,
     )
 
 
-@command("directory", "Get-User", lists=True)
+def _find_in_scope(ctx: CommandContext, identity: str) -> users.User:
+    user = _find(ctx, identity)
+    ctx.scope.require(ctx.conn, user.id, f"user {user.upn}")
+    return user
+
+
+Department = Annotated[
+    str | None, Field(max_length=128, description="The user's department, e.g. Sales.")
+]
+
+
+@command("directory", "Get-User", lists=True, scoped=True)
 def get_user(
     ctx: CommandContext,
     *,
@@ -74,9 +87,17 @@ def get_user(
         Field(max_length=320, description="Only this user: an id or user principal name."),
     ] = None,
     enabled: Annotated[bool | None, Field(description="Only enabled, or disabled, users.")] = None,
+    department: Annotated[
+        str | None, Field(max_length=128, description="Only users of this department.")
+    ] = None,
 ) -> Listing[User]:
     """List users, in user principal name order; or one user with -Identity."""
     query = select(users_table).where(users_table.c.tenant_id == ctx.tenant.id)
+    in_scope = ctx.scope.users_clause(users_table.c.id)
+    if in_scope is not None:
+        query = query.where(in_scope)
+    if department is not None:
+        query = query.where(users_table.c.department == department.strip())
     if identity is not None:
         query = query.where(
             (users_table.c.upn == identity.strip().lower()) | (users_table.c.id == identity)
@@ -92,11 +113,12 @@ def get_user(
             displayName=row.display_name,
             enabled=row.enabled,
             mfaState=row.mfa_state,
+            department=row.department,
         ),
     )
 
 
-@command("directory", "New-User")
+@command("directory", "New-User", scoped=True)
 def new_user(
     ctx: CommandContext,
     *,
@@ -113,8 +135,10 @@ def new_user(
     mfa_state: Annotated[
         MfaState, Field(description="disabled, enabled or enforced.")
     ] = "enforced",
+    department: Department = None,
 ) -> User:
     """Create a user. With MFA enabled or enforced, they register a factor at first sign-in."""
+    ctx.scope.require_department(department or "", f"user {user_principal_name}")
     if password is not None:
         check_new_password(password)
     created = users.create_user(
@@ -125,11 +149,12 @@ def new_user(
         password_hash=ctx.hasher.hash(password) if password else None,
         mfa_state=mfa_state,
         now=ctx.now,
+        department=department or "",
     )
     return _public(created)
 
 
-@command("directory", "Set-User")
+@command("directory", "Set-User", scoped=True)
 def set_user(
     ctx: CommandContext,
     *,
@@ -138,9 +163,13 @@ def set_user(
     password: Annotated[
         str | None, Field(min_length=8, max_length=1024, description="A new password.")
     ] = None,
+    department: Department = None,
 ) -> User:
-    """Change a user's display name or reset their password."""
-    user = _find(ctx, identity)
+    """Change a user's display name or department, or reset their password."""
+    user = _find_in_scope(ctx, identity)
+    if department is not None:
+        ctx.scope.require_department(department, f"user {user.upn} in {department}")
+        users.set_department(ctx.conn, user, department)
     if display_name is not None:
         users.set_display_name(ctx.conn, user, display_name)
     if password is not None:
@@ -149,27 +178,27 @@ def set_user(
     return _public(_find(ctx, user.id))
 
 
-@command("directory", "Disable-User")
+@command("directory", "Disable-User", scoped=True)
 def disable_user(ctx: CommandContext, *, identity: Identity) -> User:
     """Disable a user: they cannot sign in, and every session of theirs ends at once."""
-    user = _find(ctx, identity)
+    user = _find_in_scope(ctx, identity)
     users.set_enabled(ctx.conn, user, False)
     revoke_user_sessions(ctx.conn, user.id, ctx.now)
     return _public(_find(ctx, user.id))
 
 
-@command("directory", "Enable-User")
+@command("directory", "Enable-User", scoped=True)
 def enable_user(ctx: CommandContext, *, identity: Identity) -> User:
     """Enable a disabled user."""
-    user = _find(ctx, identity)
+    user = _find_in_scope(ctx, identity)
     users.set_enabled(ctx.conn, user, True)
     return _public(_find(ctx, user.id))
 
 
-@command("directory", "Get-UserMfa")
+@command("directory", "Get-UserMfa", scoped=True)
 def get_user_mfa(ctx: CommandContext, *, identity: Identity) -> UserMfa:
     """A user's MFA state and registered methods (never a secret)."""
-    user = _find(ctx, identity)
+    user = _find_in_scope(ctx, identity)
     methods = ctx.conn.execute(
         select(factors.c.kind).where(factors.c.user_id == user.id, factors.c.confirmed.is_(True))
     ).scalars()
@@ -181,7 +210,7 @@ def get_user_mfa(ctx: CommandContext, *, identity: Identity) -> UserMfa:
     )
 
 
-@command("directory", "Set-UserMfa", sensitive=True)
+@command("directory", "Set-UserMfa", sensitive=True, scoped=True)
 def set_user_mfa(
     ctx: CommandContext,
     *,
@@ -192,20 +221,30 @@ def set_user_mfa(
     ] = False,
 ) -> UserMfa:
     """Set a user's MFA state; optionally reset their registered factors (a lost phone)."""
-    user = _find(ctx, identity)
+    user = _find_in_scope(ctx, identity)
     users.set_mfa_state(ctx.conn, user, state, reset_factors=reset_methods)
     return get_user_mfa(ctx, identity=user.id)
 
 
-@command("directory", "Remove-User", sensitive=True)
-def remove_user(ctx: CommandContext, *, identity: Identity) -> User:
-    """Delete a user, end their sessions, and remove their factors."""
-    user = _find(ctx, identity)
-    removed = _public(user)
-    revoke_user_sessions(ctx.conn, user.id, ctx.now)
-    ctx.conn.execute(delete(factors).where(factors.c.user_id == user.id))
-    users.delete_user(ctx.conn, user)
-    return removed
+class RemovedUser(User):
+    mailboxesDeleted: int
+    mailboxesKeptInactive: int
+    sitesLeftOwnerless: int
+
+
+@command("directory", "Remove-User", sensitive=True, scoped=True)
+def remove_user(ctx: CommandContext, *, identity: Identity) -> RemovedUser:
+    """Delete a user. Their sessions end, their factors go; their mailbox is deleted unless
+    it is on litigation hold (then it is kept as an inactive mailbox); sites they own are
+    kept without an owner; their memberships and policy assignments are removed."""
+    user = _find_in_scope(ctx, identity)
+    removed = removal.remove_user(ctx.conn, user, ctx.now)
+    return RemovedUser(
+        **_public(user).model_dump(),
+        mailboxesDeleted=removed.mailboxes_deleted,
+        mailboxesKeptInactive=removed.mailboxes_kept_inactive,
+        sitesLeftOwnerless=removed.sites_left_ownerless,
+    )
 
 
 class GroupOut(BaseModel):

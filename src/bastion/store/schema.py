@@ -66,17 +66,10 @@ users = Table(
     #: consecutive recovery-code failures (A6)
     Column("recovery_failures", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
+    #: the user's department ("" for none); role group scopes can filter on it
+    Column("department", String(128), nullable=False, server_default=""),
     UniqueConstraint("tenant_id", "upn"),
-)
-
-user_roles = Table(
-    "user_roles",
-    metadata,
-    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
-    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    #: a built-in role name, e.g. ``Global Administrator``
-    Column("role", String(128), nullable=False),
-    UniqueConstraint("user_id", "role"),
+    Index(None, "tenant_id", "department"),
 )
 
 groups = Table(
@@ -361,4 +354,155 @@ idempotency_keys = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
     Index(None, "created_at"),
+)
+
+role_groups = Table(
+    "role_groups",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    #: names of built-in roles (``bastion.plane.roles.BUILT_IN``) this group grants
+    Column("roles", JSON, nullable=False),
+    #: NULL (every object) or a filter on the directory users whose objects it may touch:
+    #: ``{"department": "Sales"}`` or ``{"group": "<group id>"}``
+    Column("scope", JSON, nullable=True),
+    #: one built-in role group per built-in role, named after it; it cannot be removed
+    Column("built_in", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+role_group_members = Table(
+    "role_group_members",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column(
+        "role_group_id",
+        String(36),
+        ForeignKey("role_groups.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    #: a user id or a group id (ids are unique across both); removed with the user or group
+    Column("member_id", String(36), primary_key=True),
+    #: ``user`` | ``group``
+    Column("member_kind", String(8), nullable=False),
+    Index(None, "member_id"),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: the owning directory user (``user`` mailboxes); NULL for shared and room mailboxes
+    #: and for an inactive mailbox whose user was removed while it was on litigation hold
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=True),
+    #: ``user`` | ``shared`` | ``room``
+    Column("type", String(8), nullable=False),
+    Column("display_name", String(256), nullable=False),
+    #: lower-case; also in ``mail_addresses`` with ``is_primary``
+    Column("primary_address", String(320), nullable=False),
+    Column("quota_mb", Integer, nullable=False),
+    #: where mail is forwarded to, or NULL
+    Column("forwarding_address", String(320), nullable=True),
+    #: with forwarding: keep a copy in this mailbox too
+    Column("deliver_and_forward", Boolean, nullable=False),
+    Column("litigation_hold", Boolean, nullable=False),
+    Column("litigation_hold_since", Float, nullable=True),
+    #: kept after its user was removed because it was on hold (read-only, no owner)
+    Column("inactive", Boolean, nullable=False),
+    #: usage statistics, as reported by the mail store
+    Column("item_count", Integer, nullable=False),
+    Column("total_size_bytes", BigInteger, nullable=False),
+    Column("last_logon_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "primary_address"),
+    Index(None, "user_id"),
+)
+
+mail_addresses = Table(
+    "mail_addresses",
+    metadata,
+    #: every address of every mailbox, primary and aliases: unique in the tenant
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column(
+        "mailbox_id", String(36), ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("is_primary", Boolean, nullable=False),
+    Index(None, "mailbox_id"),
+)
+
+mailbox_permissions = Table(
+    "mailbox_permissions",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column(
+        "mailbox_id", String(36), ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("trustee_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    #: ``FullAccess`` | ``SendAs``
+    Column("access_right", String(16), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Index(None, "trustee_id"),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: the site's path, e.g. ``/sites/sales``; unique in the tenant
+    Column("url", String(512), nullable=False),
+    Column("title", String(256), nullable=False),
+    #: NULL once the owner was removed from the directory (an ownerless site)
+    Column("owner_id", String(36), ForeignKey("users.id"), nullable=True),
+    Column("storage_quota_mb", Integer, nullable=False),
+    Column("storage_used_mb", Integer, nullable=False),
+    #: ``Disabled`` | ``ExistingExternalUsers`` | ``ExternalUsers`` | ``Anyone``
+    Column("sharing", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "url"),
+    Index(None, "owner_id"),
+)
+
+site_members = Table(
+    "site_members",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("site_id", String(36), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    #: ``Visitor`` (read) | ``Member`` (edit) | ``Owner`` (full control)
+    Column("role", String(16), nullable=False),
+    Index(None, "user_id"),
+)
+
+chat_policies = Table(
+    "chat_policies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: ``meeting`` | ``messaging``
+    Column("kind", String(16), nullable=False),
+    #: ``Global`` is the one that applies to users with no assignment
+    Column("name", String(128), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    #: the policy's settings; their names and types are declared by the chat service
+    Column("settings", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("tenant_id", "kind", "name"),
+)
+
+chat_policy_assignments = Table(
+    "chat_policy_assignments",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column(
+        "policy_id", String(36), ForeignKey("chat_policies.id", ondelete="CASCADE"), nullable=False
+    ),
+    Index(None, "policy_id"),
 )

@@ -17,10 +17,11 @@ from bastion.authority.tokens import (
     new_refresh_token,
     store_refresh_token,
 )
+from bastion.directory.role_groups import role_names_of
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User
 from bastion.errors import InvalidGrant
-from bastion.store.schema import sessions, user_roles, users
+from bastion.store.schema import sessions, users
 
 #: The session and its user in one statement: this runs on every token request.
 _SUBJECT = (
@@ -35,11 +36,6 @@ _SUBJECT = (
     )
     .join(users, users.c.id == sessions.c.user_id)
     .where(sessions.c.id == bindparam("sid"), sessions.c.tenant_id == bindparam("tenant_id"))
-)
-_ROLES = (
-    select(user_roles.c.role)
-    .where(user_roles.c.user_id == bindparam("user_id"))
-    .order_by(user_roles.c.role)
 )
 
 
@@ -72,7 +68,7 @@ def load_subject(
         password_failures=row.password_failures,
         recovery_failures=row.recovery_failures,
     )
-    roles = list(conn.execute(_ROLES, {"user_id": user.id}).scalars())
+    roles = role_names_of(conn, user.id)
     return Subject(
         tenant=tenant, issuer=issuer, user=user, roles=roles, session=session, client=client
     )

@@ -1,4 +1,4 @@
-"""Search-AuditLog: the tenant's audit records, filtered, as a resumable listing."""
+"""Search-AuditLog and Export-AuditLog: the tenant's audit records as resumable listings."""
 
 from __future__ import annotations
 
@@ -94,3 +94,35 @@ def search_audit_log(
 
 def _epoch(when: datetime) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+class ExportedRecord(AuditRecord):
+    """A record with its place in the tenant's hash chain, so a copy can be verified."""
+
+    tenantId: str
+    prevHash: str
+    hash: str
+
+
+@command("directory", "Export-AuditLog", lists=True, sensitive=True)
+def export_audit_log(
+    ctx: CommandContext,
+    *,
+    from_seq: Annotated[
+        int, Field(ge=1, description="The first record to export (its seq); 1 for all.")
+    ] = 1,
+) -> Listing[ExportedRecord]:
+    """Export the tenant's audit records in chain order with their hashes, to keep a copy
+    outside Bastion that can be checked against the chain (``bastion audit verify``)."""
+    table = audit_events
+    query = select(table).where(table.c.tenant_id == ctx.tenant.id, table.c.seq >= from_seq)
+    return Listing(
+        query=query,
+        key=(table.c.seq,),
+        to_item=lambda row: ExportedRecord(
+            **_record(row).model_dump(),
+            tenantId=row.tenant_id,
+            prevHash=row.prev_hash,
+            hash=row.hash,
+        ),
+    )
