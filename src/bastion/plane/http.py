@@ -9,10 +9,10 @@ Around every command, in one place and in this order (never inside command bodie
 find the command       404 problem details for an unknown name
 authenticate           bearer token, validated locally from the tenant's JWKS: 401 with
                        ``WWW-Authenticate`` per RFC 6750
+authorize              the caller's role groups must grant the command and the names of
+                       the parameters sent, and a scoped grant only a command that keeps
+                       to its scope: 403, audited (R1)
 parse and validate     400 problem details naming the parameter and what is allowed
-authorize              the caller's role groups must grant the command and the parameters
-                       used, and a scoped grant only a command that keeps to its scope:
-                       403, audited (R1)
 step-up                sensitive commands need a second factor younger than the tenant's
                        window: 401 with the RFC 9470 challenge
 idempotency            a write retried with the same ``Idempotency-Key`` gets the first answer
@@ -222,7 +222,9 @@ def run_command(request: Request, body: bytes) -> Response:
         caller = authenticate(request, conn, service, now)
     raw = _body(body)
     cursor, page_size = _paging(spec, raw)
-    arguments, params, used = _parameters(spec, raw)
+    # Authorization looks only at the command and the names of the parameters sent, so a
+    # caller without the role learns nothing about what the command would accept.
+    used = set(raw)
     scope = access.authorize(caller.grants, spec, used)
     if scope is None:
         denied = Forbidden(
@@ -233,17 +235,18 @@ def run_command(request: Request, body: bytes) -> Response:
             command=spec.name,
         )
         with auth.store.begin() as conn:
-            _audit(conn, spec, caller, params, now, started, outcome="denied", error="forbidden")
+            _audit(conn, spec, caller, raw, now, started, outcome="denied", error="forbidden")
         raise denied
     if not scope.unrestricted and not spec.scoped:
         with auth.store.begin() as conn:
-            _audit(conn, spec, caller, params, now, started, outcome="denied", error="forbidden")
+            _audit(conn, spec, caller, raw, now, started, outcome="denied", error="forbidden")
         raise Forbidden(
             f"{spec.name} acts on objects of the whole tenant, and your role groups allow it "
             "only within a scope.",
             hint="Ask an administrator for a role group without a scope that grants it.",
             command=spec.name,
         )
+    arguments, params, _ = _parameters(spec, raw)
     _step_up(spec, caller, now)
     ctx_request = current_request.get()
     binding = paging.CursorBinding(caller.tenant.id, caller.subject, f"{service}/{name}", params)

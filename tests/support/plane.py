@@ -1,0 +1,53 @@
+"""Calling the command plane over HTTP from tests, as any client would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.support.flows import Org, Person, device_sign_in, refresh
+
+
+def run(
+    t: Org,
+    token: str | None,
+    name: str,
+    params: dict[str, Any],
+    service: str = "directory",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """POST one command; the response as it came."""
+    sent = {"Authorization": f"Bearer {token}"} if token else {}
+    sent.update(headers or {})
+    return httpx.post(
+        f"{t.server.base_url}/api/{service}/commands/{name}", json=params, headers=sent, timeout=60
+    )
+
+
+def admin_token(t: Org, service: str = "directory") -> str:
+    tokens = device_sign_in(t, t.admin, resource=t.audience(service))
+    return str(tokens["access_token"])
+
+
+class Tokens:
+    """One sign-in of a person, and an access token for each service from its refresh token
+    (as a client does: one sign-in, every service)."""
+
+    def __init__(self, t: Org, person: Person) -> None:
+        self.t = t
+        first = device_sign_in(t, person, resource=t.audience("directory"))
+        self.refresh_token = str(first["refresh_token"])
+        self.access = {"directory": str(first["access_token"])}
+
+    def __call__(self, service: str) -> str:
+        if service not in self.access:
+            answer = refresh(self.t, self.refresh_token, resource=self.t.audience(service))
+            answer.raise_for_status()
+            body = answer.json()
+            self.refresh_token = body["refresh_token"]
+            self.access[service] = body["access_token"]
+        return self.access[service]
+
+    def run(self, service: str, name: str, params: dict[str, Any]) -> httpx.Response:
+        return run(self.t, self(service), name, params, service=service)
