@@ -404,6 +404,9 @@ mailboxes = Table(
     Column("display_name", String(256), nullable=False),
     #: lower-case; also in ``mail_addresses`` with ``is_primary``
     Column("primary_address", String(320), nullable=False),
+    #: the other addresses, lower-case, sorted (a copy of the mailbox's ``mail_addresses``
+    #: rows that are not primary, so a listing page is one query)
+    Column("aliases", JSON, nullable=False),
     Column("quota_mb", Integer, nullable=False),
     #: where mail is forwarded to, or NULL
     Column("forwarding_address", String(320), nullable=True),

@@ -101,6 +101,7 @@ def upgrade() -> None:
         sa.Column("type", sa.String(length=8), nullable=False),
         sa.Column("display_name", sa.String(length=256), nullable=False),
         sa.Column("primary_address", sa.String(length=320), nullable=False),
+        sa.Column("aliases", sa.JSON(), nullable=False),
         sa.Column("quota_mb", sa.Integer(), nullable=False),
         sa.Column("forwarding_address", sa.String(length=320), nullable=True),
         sa.Column("deliver_and_forward", sa.Boolean(), nullable=False),
