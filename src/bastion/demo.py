@@ -1,4 +1,6 @@
-"""``bastion demo``: the tenant ``contoso`` with three kinds of user, ready to sign in.
+"""``bastion demo``: the tenant ``contoso`` with an account for each built-in role and a
+seeded population (``--mailboxes N``: people in departments with mailboxes, sites and chat
+policies; ``bastion.seed``), ready to sign in.
 
 Idempotent: the first run creates the tenant and users and keeps their generated passwords
 and the admin's TOTP secret in ``demo-credentials.json`` (mode 0600) in the data directory,
@@ -10,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from bastion import qr
+from bastion import qr, seed
 from bastion.authority import factor_store
 from bastion.authority.clients import CLI_CLIENT_ID
 from bastion.authority.context import Authority
@@ -113,6 +116,31 @@ def ensure_demo(auth: Authority) -> dict[str, Any]:
     return creds
 
 
+def _seed(auth: Authority, count: int, err: TextIO) -> None:
+    with auth.store.begin() as conn:
+        tenant = find_tenant(conn, TENANT)
+    assert tenant is not None
+    last_shown = [0.0]
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last_shown[0] >= 2 or done == total:
+            last_shown[0] = now
+            rate = done / max(now - started, 1e-6)
+            err.write(f"  seeded {done:,} of {total:,} people ({rate:,.0f}/s)\n")
+            err.flush()
+
+    have = seed.seeded_count(auth.store, tenant.id, TENANT)
+    if have < count:
+        err.write(f"Seeding {count - have:,} people with mailboxes, sites and chat policies...\n")
+        result = seed.seed_population(
+            auth.store, tenant.id, domain=TENANT, count=count, now=auth.now(), progress=progress
+        )
+        err.write(f"  done in {result.seconds:,.1f} s\n")
+        err.flush()
+
+
 def describe(creds: dict[str, Any], *, issuer: str, ca_file: Path | None) -> dict[str, Any]:
     listed = []
     for spec in DEMO_USERS:
@@ -142,10 +170,12 @@ def run_demo(
     as_json: bool,
     out: TextIO,
     err: TextIO,
+    mailboxes: int = 2000,
 ) -> Listen:
     auth = Authority.open(settings)
     try:
         creds = ensure_demo(auth)
+        _seed(auth, mailboxes, err)
     finally:
         auth.close()
     listen = Listen(host=host, port=port)

@@ -49,7 +49,25 @@ def register(commands: Any) -> None:
     demo.add_argument(
         "--setup-only", action="store_true", help="create the demo data and exit without serving"
     )
+    demo.add_argument(
+        "--mailboxes",
+        type=_count,
+        default=2000,
+        metavar="N",
+        help="people with mailboxes, sites and chat policies to seed (default 2000; "
+        "a run adds only those missing)",
+    )
     demo.set_defaults(handler=_demo)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 0 <= value <= 10_000_000:
+        raise argparse.ArgumentTypeError("choose from 0 to 10,000,000")
+    return value
 
 
 def _server_options(parser: argparse.ArgumentParser, *, default_port: int) -> None:
@@ -162,6 +180,7 @@ def _demo(args: argparse.Namespace) -> int:
         as_json=args.json,
         out=sys.stdout,
         err=sys.stderr,
+        mailboxes=args.mailboxes,
     )
     if args.setup_only:
         return 0
