@@ -63,7 +63,9 @@ def test_roles_become_built_in_role_groups_and_back(engine: Engine) -> None:
             {"now": now},
         )
         conn.execute(
-            text("INSERT INTO user_roles (tenant_id, user_id, role) VALUES ('t1', 'u1', 'Helpdesk')")
+            text(
+                "INSERT INTO user_roles (tenant_id, user_id, role) VALUES ('t1', 'u1', 'Helpdesk')"
+            )
         )
     _migrate(engine, "head")
     with engine.connect() as conn:
