@@ -102,6 +102,18 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
 
+    def restart(self) -> None:
+        """Stop the server process and start it again on the same port and data (a deploy,
+        a crash and recovery); the test clock keeps its offset."""
+        args = list(self.process.args)  # type: ignore[arg-type]
+        self.stop()
+        self._authority = None
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env=self.env()
+            )
+        wait_healthy(self.base_url, self.process, self.log_file)
+
     def stop(self) -> None:
         if self._authority is not None:
             self._authority.close()
