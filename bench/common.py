@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import subprocess
@@ -107,10 +108,19 @@ def server_env() -> dict[str, str]:
     return env
 
 
-def demo_setup(data_dir: Path) -> dict[str, Any]:
-    """``bastion demo --json --setup-only``: tenant contoso and its users' credentials."""
+def demo_setup(data_dir: Path, mailboxes: int = 2000) -> dict[str, Any]:
+    """``bastion demo --json --setup-only``: tenant contoso, its users' credentials and
+    ``mailboxes`` seeded people with mailboxes."""
     out = subprocess.run(
-        bastion("demo", "--json", "--setup-only", "--data-dir", str(data_dir)),
+        bastion(
+            "demo",
+            "--json",
+            "--setup-only",
+            "--data-dir",
+            str(data_dir),
+            "--mailboxes",
+            str(mailboxes),
+        ),
         capture_output=True,
         text=True,
         check=True,
@@ -267,3 +277,70 @@ def code_sign_in(base_url: str, tenant: str, account: Account, **client: Any) ->
     answer.raise_for_status()
     tokens: dict[str, Any] = answer.json()
     return tokens
+
+
+def pinned(cpus: str | None, command: list[str]) -> list[str]:
+    return ["taskset", "-c", cpus, *command] if cpus else command
+
+
+def run_wrk(
+    lua: Path,
+    base_url: str,
+    *,
+    connections: int,
+    seconds: float,
+    cpus: str | None,
+    env: dict[str, str],
+) -> tuple[dict[str, Any], float]:
+    """One wrk run with a Lua script that prints a ``BENCH {json}`` summary line; returns
+    the summary and wrk's own CPU seconds (to show the load generator is not the limit)."""
+    command = pinned(
+        cpus,
+        [
+            "wrk",
+            f"-t{connections}",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(lua),
+            base_url,
+        ],
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **env}, check=False
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    summary: dict[str, Any] = json.loads(line[len("BENCH ") :])
+    return summary, used
+
+
+def wait_idle(server: Server) -> None:
+    """Until the server has finished the requests wrk left in flight when it stopped."""
+    pids = server.pids
+    used = cpu_seconds(pids)
+    for _ in range(100):
+        time.sleep(0.3)
+        now = cpu_seconds(pids)
+        if now - used < 0.03:
+            return
+        used = now
+
+
+def rss_kib(pids: list[int]) -> int:
+    """Resident memory of these processes, in KiB (from /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total

@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,8 +35,10 @@ from bench.common import (
     demo_setup,
     device_sign_in,
     machine,
+    run_wrk,
     sqlite_pragmas,
     start_server,
+    wait_idle,
 )
 
 LUA = Path(__file__).with_suffix(".lua")
@@ -57,54 +56,23 @@ class Plan:
     duration: float
 
 
-def pinned(cpus: str | None, command: list[str]) -> list[str]:
-    return ["taskset", "-c", cpus, *command] if cpus else command
-
-
 def wrk(plan: Plan, server: Server, seconds: float, tokens: Path) -> tuple[dict[str, Any], float]:
     """One wrk run; returns its BENCH summary and wrk's own CPU seconds."""
     base = server.base_url
-    env = dict(os.environ)
-    env.update(
-        BENCH_TOKENS=str(tokens),
-        BENCH_PATH=f"/t/{TENANT}/oauth2/token",
-        BENCH_RESOURCES=" ".join(quote(f"{base}/api/{s}", safe="") for s in ("mail", "sites")),
+    return run_wrk(
+        LUA,
+        base,
+        connections=plan.connections,
+        seconds=seconds,
+        cpus=plan.load_cpus,
+        env={
+            "BENCH_TOKENS": str(tokens),
+            "BENCH_PATH": f"/t/{TENANT}/oauth2/token",
+            "BENCH_RESOURCES": " ".join(
+                quote(f"{base}/api/{s}", safe="") for s in ("mail", "sites")
+            ),
+        },
     )
-    command = pinned(
-        plan.load_cpus,
-        [
-            "wrk",
-            f"-t{plan.connections}",
-            f"-c{plan.connections}",
-            f"-d{seconds:g}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(LUA),
-            base,
-        ],
-    )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
-    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    summary: dict[str, Any] = json.loads(line[len("BENCH ") :])
-    return summary, used
-
-
-def wait_idle(server: Server) -> None:
-    """Until the server has finished the requests wrk left in flight when it stopped."""
-    pids = server.pids
-    used = cpu_seconds(pids)
-    for _ in range(100):
-        time.sleep(0.3)
-        now = cpu_seconds(pids)
-        if now - used < 0.03:
-            return
-        used = now
 
 
 def run(plan: Plan, keep: bool = False) -> dict[str, Any]:
