@@ -9,14 +9,28 @@ Settings come from command-line options first, then environment variables:
 ``BASTION_ATTEMPT_LIMIT``    consecutive failures before an authenticator locks (1-100)
 ``BASTION_ARGON2_MEMORY_KIB`` / ``BASTION_ARGON2_TIME_COST`` / ``BASTION_ARGON2_PARALLELISM``
                              Argon2id cost (never below OWASP's m=19456, t=2, p=1)
+``BASTION_SERVICE_URLS``     services that run in another process, as
+                             ``mail=https://mail.example.org,sites=...``: the authority
+                             issues their tokens for ``{url}/api/{service}`` and lists that in
+                             discovery's ``bastion_services`` (docs/decisions/0010)
+``BASTION_SERVICES``         with ``BASTION_AUTHORITY_URL``: serve only these services
+                             (``mail,sites``), alone, trusting the tokens of the authority at
+                             that URL through its published keys (``bastion serve --service``)
+``BASTION_AUTHORITY_URL``    the authority's public base URL, its issuers being ``{url}/t/{tenant}``
+
+A service URL or authority URL is ``http(s)://host[:port][/path]``; plain ``http`` only on a
+loopback address, since bearer tokens travel to it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from bastion.authority.resources import SERVICES
 from bastion.errors import ConfigError
 
 #: NIST SP 800-63B-4 section 3.2.2 caps consecutive failures at 100.
@@ -58,6 +72,12 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     #: the public base URL; by default taken from each request's Host
     base_url: str | None = None
+    #: services that run elsewhere: name -> base URL whose ``/api/{name}`` is the audience
+    service_urls: dict[str, str] = field(default_factory=dict)
+    #: a standalone service process: the services it serves (empty: everything, combined)
+    services: tuple[str, ...] = ()
+    #: a standalone service process: the base URL of the authority whose tokens it accepts
+    authority_url: str | None = None
 
     def check(self) -> None:
         if not 1 <= self.attempt_limit <= MAX_ATTEMPT_LIMIT:
@@ -66,6 +86,23 @@ class Settings:
                 hint="NIST SP 800-63B-4 allows at most 100 consecutive failures.",
             )
         self.argon2.check()
+        for name, url in self.service_urls.items():
+            _check_service(name, "BASTION_SERVICE_URLS")
+            check_url(url, f"the URL of service '{name}'")
+        for name in self.services:
+            _check_service(name, "--service")
+        if bool(self.services) != bool(self.authority_url):
+            raise ConfigError(
+                "a service served alone needs the URL of its authority, and the reverse.",
+                hint="Give --service NAME and --authority URL together.",
+            )
+        if self.authority_url:
+            check_url(self.authority_url, "the authority URL")
+
+    @property
+    def standalone(self) -> bool:
+        """This process serves some services alone, against a remote authority."""
+        return bool(self.services)
 
     @property
     def resolved_database_url(self) -> str:
@@ -97,6 +134,12 @@ class Settings:
             values["trusted_proxies"] = tuple(
                 p.strip() for p in env["BASTION_TRUSTED_PROXIES"].split(",") if p.strip()
             )
+        if env.get("BASTION_SERVICE_URLS"):
+            values["service_urls"] = parse_service_urls(env["BASTION_SERVICE_URLS"])
+        if env.get("BASTION_SERVICES"):
+            values["services"] = parse_service_list(env["BASTION_SERVICES"])
+        if env.get("BASTION_AUTHORITY_URL"):
+            values["authority_url"] = env["BASTION_AUTHORITY_URL"].rstrip("/")
         if any(env.get(f"BASTION_ARGON2_{n}") for n in ("MEMORY_KIB", "TIME_COST", "PARALLELISM")):
             values["argon2"] = Argon2Params(
                 memory_kib=int(env.get("BASTION_ARGON2_MEMORY_KIB", 19 * 1024)),
@@ -107,3 +150,70 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
         return settings
+
+
+def parse_service_list(text: str) -> tuple[str, ...]:
+    """``mail,sites`` (or several such) as a tuple of distinct names, in order."""
+    names: list[str] = []
+    for part in text.split(","):
+        name = part.strip().lower()
+        if name and name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def parse_service_urls(text: str) -> dict[str, str]:
+    """``mail=https://mail.example.org,sites=https://sites.example.org``."""
+    urls: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, url = part.partition("=")
+        name = name.strip().lower()
+        if not sep or not name or not url.strip():
+            raise ConfigError(
+                f"BASTION_SERVICE_URLS: '{part.strip()}' is not NAME=URL.",
+                hint="For example BASTION_SERVICE_URLS=mail=https://mail.example.org",
+            )
+        if name in urls:
+            raise ConfigError(f"BASTION_SERVICE_URLS names '{name}' twice.")
+        urls[name] = url.strip().rstrip("/")
+    return urls
+
+
+def _check_service(name: str, where: str) -> None:
+    if name not in SERVICES:
+        raise ConfigError(
+            f"{where}: there is no service '{name}'.", hint=f"Services: {', '.join(SERVICES)}."
+        )
+
+
+def check_url(url: str, what: str) -> None:
+    """An absolute http(s) base URL without query or fragment; https unless on loopback."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as exc:
+        raise ConfigError(f"{what} '{url}' is not a valid URL.") from exc
+    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{what} '{url}' is not an absolute http(s) URL without query or fragment.",
+            hint="For example https://mail.example.org",
+        )
+    if url.endswith("/"):
+        raise ConfigError(f"{what} '{url}' must not end with '/'.")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ConfigError(
+            f"{what} '{url}' is plain HTTP on a host that is not a loopback address.",
+            hint="Bearer tokens travel to it: use https.",
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

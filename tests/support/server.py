@@ -49,6 +49,8 @@ class ServerProcess:
     log_file: Path
     offset: float = 0.0
     _authority: Authority | None = field(default=None, repr=False)
+    #: more BASTION_* variables for this process (kept across restarts)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def settings(self) -> Settings:
         return Settings(
@@ -82,6 +84,7 @@ class ServerProcess:
             env["BASTION_DATABASE_URL"] = self.database_url
         else:
             env.pop("BASTION_DATABASE_URL", None)
+        env.update(self.extra_env)
         return env
 
     def cli(
@@ -141,12 +144,22 @@ def wait_healthy(url: str, process: subprocess.Popen[Any], log_file: Path, **cli
 
 
 def start_server(
-    data_dir: Path, *, database_url: str | None, extra: list[str] | None = None
+    data_dir: Path,
+    *,
+    database_url: str | None,
+    extra: list[str] | None = None,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    name: str = "server",
 ) -> ServerProcess:
-    port = free_port()
+    """``bastion serve`` on a free port (or ``port``); ``env`` adds BASTION_* variables.
+    Several processes may share one data directory, each with its own ``name`` (its log is
+    ``{name}.log``); they share the test clock."""
+    port = port or free_port()
     clock_file = data_dir / "clock-offset"
-    clock_file.write_text("0")
-    log_file = data_dir / "server.log"
+    if not clock_file.exists():
+        clock_file.write_text("0")
+    log_file = data_dir / f"{name}.log"
     proc = ServerProcess(
         base_url=f"http://127.0.0.1:{port}",
         data_dir=data_dir,
@@ -154,6 +167,8 @@ def start_server(
         clock_file=clock_file,
         process=None,  # type: ignore[arg-type]
         log_file=log_file,
+        offset=float(clock_file.read_text() or 0),
+        extra_env=dict(env or {}),
     )
     with open(log_file, "wb") as log:
         proc.process = subprocess.Popen(

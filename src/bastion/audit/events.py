@@ -47,9 +47,12 @@ def record(
     actor_id: str | None = None,
     actor_name: str | None = None,
     client_id: str | None = None,
+    context: RequestContext | None = None,
     **data: Any,
 ) -> None:
-    ctx = current_request.get() or _NO_REQUEST
+    """Append one record in ``conn``'s transaction. ``context`` is the request it belongs
+    to; by default the one being served by this thread."""
+    ctx = context or current_request.get() or _NO_REQUEST
     if ctx.user_agent:
         data.setdefault("user_agent", ctx.user_agent[:512])
     entry = {

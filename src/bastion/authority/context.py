@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bastion.audit import chain as audit_chain
+from bastion.audit.group_commit import GroupCommit
 from bastion.authority.cache import TtlCache
 from bastion.authority.clients import Client
 from bastion.authority.keys import SigningKeys
@@ -26,6 +27,11 @@ class Authority:
     keys: SigningKeys
     tenants: TtlCache[str, Tenant] = field(default_factory=TtlCache)
     clients: TtlCache[tuple[str, str], Client] = field(default_factory=TtlCache)
+    #: audit records of read commands, committed together (``bastion.audit.group_commit``)
+    audit_reads: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audit_reads = GroupCommit(self.store)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Authority:

@@ -1,6 +1,8 @@
 """Which service a token is for: RFC 8707 resource indicators and ``/.default`` scopes.
 
-Every service of a tenant is an audience, ``{base}/api/{service}``. A client names one with
+Every service of a tenant is an audience, ``{base}/api/{service}``, where ``{base}`` is the
+authority's own base URL, or the URL configured for a service that runs in another process
+(``BASTION_SERVICE_URLS``, docs/decisions/0010). A client names one with
 ``resource`` (RFC 8707) or, as MSAL does for Entra, with the scope ``{audience}/.default``.
 One sign-in covers every service of the tenant, so a refresh may switch the audience to any
 other service; each access token still carries exactly one audience (S2).
@@ -8,6 +10,7 @@ other service; each access token still carries exactly one audience (S2).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,8 +24,11 @@ OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 DEFAULT_SUFFIX = "/.default"
 
 
-def service_audiences(base_url: str) -> dict[str, str]:
-    return {name: f"{base_url}/api/{name}" for name in SERVICES}
+def service_audiences(base_url: str, elsewhere: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each service's audience: ``{base_url}/api/{name}``, or ``{url}/api/{name}`` for a
+    service that ``elsewhere`` maps to the base URL of its own process."""
+    elsewhere = elsewhere or {}
+    return {name: f"{elsewhere.get(name, base_url)}/api/{name}" for name in SERVICES}
 
 
 @dataclass(frozen=True)

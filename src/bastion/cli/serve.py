@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.cli.common import add_storage_options, settings_from
-from bastion.errors import UsageError
+from bastion.errors import ConfigError, UsageError
 
 
 def register(commands: Any) -> None:
@@ -31,6 +31,20 @@ def register(commands: Any) -> None:
         default=[],
         metavar="ADDRESS",
         help="believe X-Forwarded-For from this address (repeatable)",
+    )
+    serve.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve only this service, without the authority (repeatable, or a comma list; "
+        "needs --authority; also BASTION_SERVICES)",
+    )
+    serve.add_argument(
+        "--authority",
+        metavar="URL",
+        help="with --service: the public base URL of the authority whose tokens are accepted, "
+        "checked with the keys it publishes (also BASTION_AUTHORITY_URL)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -120,6 +134,13 @@ def run_server(settings: Any, listen: Listen) -> int:
     os.environ["BASTION_ARGON2_PARALLELISM"] = str(settings.argon2.parallelism)
     if settings.trusted_proxies:
         os.environ["BASTION_TRUSTED_PROXIES"] = ",".join(settings.trusted_proxies)
+    if settings.service_urls:
+        os.environ["BASTION_SERVICE_URLS"] = ",".join(
+            f"{name}={url}" for name, url in settings.service_urls.items()
+        )
+    if settings.standalone and settings.authority_url:
+        os.environ["BASTION_SERVICES"] = ",".join(settings.services)
+        os.environ["BASTION_AUTHORITY_URL"] = settings.authority_url
     os.environ["BASTION_HTTPS"] = "1" if listen.tls_cert else "0"
     os.environ["BASTION_LOG_LEVEL"] = listen.log_level
     web_logging.configure(listen.log_level)
@@ -143,6 +164,8 @@ def run_server(settings: Any, listen: Listen) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from bastion.config import parse_service_list
+
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together.")
     if not args.tls_cert and not is_loopback(args.host) and not args.insecure_http:
@@ -156,7 +179,17 @@ def _serve(args: argparse.Namespace) -> int:
         args,
         clock_offset_file=args.clock_offset_file,
         trusted_proxies=tuple(args.trusted_proxy) or None,
+        services=parse_service_list(",".join(args.service)) or None,
+        authority_url=args.authority.rstrip("/") if args.authority else None,
     )
+    if settings.standalone and not settings.resolved_master_key_file.exists():
+        # Cursors and audit checkpoints are sealed with the authority's master key: a new
+        # one here would make both unreadable to the other process.
+        raise ConfigError(
+            f"no master key at {settings.resolved_master_key_file}.",
+            hint="A service served alone shares the authority's data directory or "
+            "BASTION_MASTER_KEY_FILE, and its database.",
+        )
     return run_server(
         settings,
         Listen(args.host, args.port, args.workers, args.tls_cert, args.tls_key, args.log_level),

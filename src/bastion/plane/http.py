@@ -40,11 +40,15 @@ from bastion.audit import events
 from bastion.audit.events import current_request
 from bastion.authority.context import Authority
 from bastion.authority.sessions import ACR_TWO_FACTORS
-from bastion.authority.token_validation import unverified_claim, validate_access_token
+from bastion.authority.token_validation import (
+    KeyLookup,
+    unverified_claim,
+    validate_access_token,
+)
 from bastion.directory.role_groups import grants_of
 from bastion.directory.tenants import Tenant, find_tenant
 from bastion.errors import BastionError, Conflict, InvalidToken, StoreUnavailable, UsageError
-from bastion.plane import access, idempotency, paging
+from bastion.plane import access, idempotency, paging, remote_keys
 from bastion.plane.context import Caller, CommandContext
 from bastion.plane.declare import REGISTRY, CommandSpec
 from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
@@ -106,11 +110,16 @@ def _bearer(request: Request) -> str:
 
 
 def authenticate(request: Request, conn: Connection, service: str, now: float) -> Caller:
-    """T8 and R2: the token's tenant is its issuer; its keys come from that tenant only."""
+    """T8 and R2: the token's tenant is its issuer; its keys come from that tenant only.
+
+    In the combined server the issuers are this server's own and their keys are read from
+    the database; in a process serving services alone (docs/decisions/0010) the issuers are
+    the configured authority's and their keys are the JWKS it publishes."""
     auth = authority_of(request)
     token = _bearer(request)
     issuer = unverified_claim(token, "iss")
-    prefix = f"{base_url(request)}/t/"
+    remote = remote_keys.of(request)
+    prefix = remote.issuer_prefix if remote is not None else f"{base_url(request)}/t/"
     name = issuer[len(prefix) :] if issuer.startswith(prefix) else ""
     tenant: Tenant | None = (
         auth.tenants.get(name, lambda: find_tenant(conn, name)) if name else None
@@ -121,7 +130,7 @@ def authenticate(request: Request, conn: Connection, service: str, now: float) -
         token,
         issuer=issuer,
         audience=f"{base_url(request)}/api/{service}",
-        keys=lambda refresh: auth.keys.public_keys(conn, tenant.id, refresh=refresh),
+        keys=_key_lookup(auth, conn, tenant, issuer, remote),
         now=now,
     )
     return Caller(
@@ -136,6 +145,19 @@ def authenticate(request: Request, conn: Connection, service: str, now: float) -
         auth_time=float(claims.get("auth_time", 0)),
         grants=grants_of(conn, claims["sub"]),
     )
+
+
+def _key_lookup(
+    auth: Authority,
+    conn: Connection,
+    tenant: Tenant,
+    issuer: str,
+    remote: remote_keys.RemoteKeys | None,
+) -> KeyLookup:
+    if remote is None:
+        return lambda refresh: auth.keys.public_keys(conn, tenant.id, refresh=refresh)
+    # Fetched, and fetched again for an unknown kid, before this transaction began.
+    return lambda refresh: remote.keys(issuer)
 
 
 def _body(body: bytes) -> dict[str, Any]:
@@ -218,7 +240,7 @@ def run_command(request: Request, body: bytes) -> Response:
     started = time.perf_counter()
     now = auth.now()
     spec = _spec(service, name)
-    with auth.store.begin() as conn:
+    with auth.store.read() as conn:
         caller = authenticate(request, conn, service, now)
     raw = _body(body)
     cursor, page_size = _paging(spec, raw)
@@ -360,36 +382,43 @@ def _execute(
     request_id: str | None,
     scope: Scope,
 ) -> _Answer:
-    """Run the command, its audit record and its idempotency record in one transaction."""
+    """Run the command, its audit record and its idempotency record in one transaction.
+
+    A read runs in a read-only snapshot, and its record is committed together with those
+    of concurrent reads before the answer is given (``bastion.audit.group_commit``)."""
+    if spec.reads_only:
+        with auth.store.read() as conn:
+            answer = _run_body(
+                auth,
+                conn,
+                spec,
+                caller,
+                now,
+                arguments,
+                after,
+                page_size,
+                binding,
+                request_id,
+                scope,
+            )
+        auth.audit_reads.record(
+            **_audit_fields(
+                spec, caller, params, now, started, outcome="success", error=None, answer=answer
+            )
+        )
+        return _Answer(answer)
     with auth.store.begin() as conn:
         if replay is not None:
             previous = replay.stored(conn, caller)
             if previous is not None:
                 _audit(conn, spec, caller, params, now, started, outcome="replayed", error=None)
                 return _Answer(previous, replayed=True)
-        ctx = CommandContext(
-            conn=conn,
-            caller=caller,
-            now=now,
-            request_id=request_id,
-            hasher=auth.hasher,
-            scope=scope,
+        answer = _run_body(
+            auth, conn, spec, caller, now, arguments, after, page_size, binding, request_id, scope
         )
-        result = spec.func(ctx, **arguments)
-        if spec.lists:
-            page = paging.read_page(conn, result, after, page_size)
-            next_cursor = (
-                paging.encode_cursor(auth.keyring, binding, page.last_key)
-                if page.last_key is not None
-                else None
-            )
-            answer: dict[str, Any] = {
-                "items": [spec.output.dump_python(item, mode="json") for item in page.items],
-                "next": next_cursor,
-            }
-        else:
-            answer = {"result": spec.output.dump_python(result, mode="json")}
-        _audit(conn, spec, caller, params, now, started, outcome="success", error=None)
+        _audit(
+            conn, spec, caller, params, now, started, outcome="success", error=None, answer=answer
+        )
         if replay is not None:
             idempotency.remember(
                 conn,
@@ -402,6 +431,38 @@ def _execute(
                 now=now,
             )
     return _Answer(answer)
+
+
+def _run_body(
+    auth: Authority,
+    conn: Connection,
+    spec: CommandSpec,
+    caller: Caller,
+    now: float,
+    arguments: dict[str, Any],
+    after: list[Any] | None,
+    page_size: int,
+    binding: paging.CursorBinding,
+    request_id: str | None,
+    scope: Scope,
+) -> dict[str, Any]:
+    """The command itself, and its answer: one page for a listing."""
+    ctx = CommandContext(
+        conn=conn, caller=caller, now=now, request_id=request_id, hasher=auth.hasher, scope=scope
+    )
+    result = spec.func(ctx, **arguments)
+    if not spec.lists:
+        return {"result": spec.output.dump_python(result, mode="json")}
+    page = paging.read_page(conn, result, after, page_size)
+    next_cursor = (
+        paging.encode_cursor(auth.keyring, binding, page.last_key)
+        if page.last_key is not None
+        else None
+    )
+    return {
+        "items": [spec.output.dump_python(item, mode="json") for item in page.items],
+        "next": next_cursor,
+    }
 
 
 SECRET_PARAMETERS = frozenset({"password", "secret", "code", "token"})
@@ -418,24 +479,69 @@ def _audit(
     outcome: str,
     error: str | None,
     kind: str = "command",
+    answer: dict[str, Any] | None = None,
 ) -> None:
     events.record(
         conn,
-        tenant_id=caller.tenant.id,
-        type=kind,
-        outcome=outcome,
-        now=now,
-        actor_id=caller.subject,
-        actor_name=caller.name,
-        client_id=caller.client_id,
-        service=spec.service,
-        command=spec.name,
-        parameters={k: ("[redacted]" if k in SECRET_PARAMETERS else v) for k, v in params.items()},
-        amr=list(caller.amr),
-        session_id=caller.session_id,
-        error=error,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        **_audit_fields(
+            spec,
+            caller,
+            params,
+            now,
+            started,
+            outcome=outcome,
+            error=error,
+            kind=kind,
+            answer=answer,
+        ),
     )
+
+
+def _audit_fields(
+    spec: CommandSpec,
+    caller: Caller,
+    params: dict[str, Any],
+    now: float,
+    started: float,
+    *,
+    outcome: str,
+    error: str | None,
+    kind: str = "command",
+    answer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "tenant_id": caller.tenant.id,
+        "type": kind,
+        "outcome": outcome,
+        "now": now,
+        "actor_id": caller.subject,
+        "actor_name": caller.name,
+        "client_id": caller.client_id,
+        "service": spec.service,
+        "command": spec.name,
+        "parameters": {
+            k: ("[redacted]" if k in SECRET_PARAMETERS else v) for k, v in params.items()
+        },
+        "amr": list(caller.amr),
+        "session_id": caller.session_id,
+        "targets": _targets(answer),
+        "error": error,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+
+
+MAX_TARGETS = 100
+
+
+def _targets(answer: dict[str, Any] | None) -> list[str]:
+    """The ids of the objects a command answered with (read, created, changed or removed);
+    a listing page names at most ``MAX_TARGETS`` of its objects."""
+    if not answer:
+        return []
+    found = answer.get("items", answer.get("result"))
+    objects = found if isinstance(found, list) else [found]
+    ids = [o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)]
+    return ids[:MAX_TARGETS]
 
 
 async def command_endpoint(request: Request) -> Response:

@@ -123,7 +123,9 @@ def _find_user(ctx: CommandContext, identity: str, parameter: str) -> users.User
             found = None
     if found is None:
         raise NotFound(
-            f"no user '{identity}' in this tenant.", hint="Get-User lists users.", parameter=parameter
+            f"no user '{identity}' in this tenant.",
+            hint="Get-User lists users.",
+            parameter=parameter,
         )
     return found
 
@@ -188,7 +190,9 @@ def get_site(
             (users_table.c.id == owner) | (users_table.c.upn == owner.strip().lower())
         )
     if ownerless is not None:
-        query = query.where(sites.c.owner_id.is_(None) if ownerless else sites.c.owner_id.isnot(None))
+        query = query.where(
+            sites.c.owner_id.is_(None) if ownerless else sites.c.owner_id.isnot(None)
+        )
     return Listing(query=query, key=(sites.c.url, sites.c.id), to_item=_site)
 
 
@@ -220,9 +224,7 @@ def new_site(
         select(sites.c.id).where(sites.c.tenant_id == ctx.tenant.id, sites.c.url == url)
     ).first()
     if taken is not None:
-        raise Conflict(
-            f"the URL {url} is taken.", hint="Choose another name.", parameter="url"
-        )
+        raise Conflict(f"the URL {url} is taken.", hint="Choose another name.", parameter="url")
     site_id = new_id()
     ctx.conn.execute(
         insert(sites).values(

@@ -23,6 +23,8 @@ from sqlalchemy.exc import OperationalError
 from bastion.errors import BastionError, StoreUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: execution option marking a read-only transaction (``Store.read``)
+READ_ONLY = "bastion_read_only"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -62,7 +64,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader takes a snapshot and never blocks the writer (WAL); a writer takes the
+        # write lock up front, so it cannot fail half-way on a lock upgrade.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Store:
@@ -100,9 +107,17 @@ class Store:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: a consistent snapshot that waits for no writer (on
+        SQLite it takes no write lock). Writing in it is a programming error."""
+        with self._transaction(read_only=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as conn:
+            with self.engine.connect() as raw:
+                conn = raw.execution_options(**{READ_ONLY: True}) if read_only else raw
                 tx = conn.begin()
                 try:
                     yield conn

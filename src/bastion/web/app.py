@@ -27,6 +27,7 @@ from bastion.authority.endpoints import (
 )
 from bastion.errors import BastionError, NotFound, UsageError
 from bastion.plane import http as plane_http
+from bastion.plane.remote_keys import RemoteKeys
 from bastion.secrets_at_rest import random_token
 from bastion.web.common import oauth_error, problem, render
 
@@ -140,17 +141,23 @@ async def healthz(request: Request) -> Response:
 def create_app(auth: Authority, *, https: bool = False) -> ASGIApp:
     import bastion.services  # noqa: F401  (registers every service's commands)
 
-    routes: list[Any] = [
-        Route("/healthz", healthz),
-        *discovery.routes,
-        *authorize.routes,
-        *oauth.routes,
-        *signin_pages.routes,
-        *device_pages.routes,
-        *logout.routes,
-        *plane_http.routes,
-        Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
-    ]
+    keys: RemoteKeys | None = None
+    routes: list[Any]
+    if auth.settings.standalone:
+        keys = RemoteKeys.for_authority(auth)
+        routes = [Route("/healthz", healthz), *_standalone_routes(auth.settings.services, keys)]
+    else:
+        routes = [
+            Route("/healthz", healthz),
+            *discovery.routes,
+            *authorize.routes,
+            *oauth.routes,
+            *signin_pages.routes,
+            *device_pages.routes,
+            *logout.routes,
+            *plane_http.routes,
+            Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
+        ]
     app = Starlette(
         routes=routes,
         exception_handlers={
@@ -160,4 +167,28 @@ def create_app(auth: Authority, *, https: bool = False) -> ASGIApp:
         },
     )
     app.state.authority = auth
+    if keys is not None:
+        app.state.remote_keys = keys
     return RequestMiddleware(app, https=https)
+
+
+def _standalone_routes(services: tuple[str, ...], keys: RemoteKeys) -> list[Route]:
+    """The command plane's routes for the services served alone (docs/decisions/0010);
+    other services, and the authority, are not found here. A command's bearer token has
+    its issuer's keys fetched, when needed, before the command opens a transaction."""
+    served = frozenset(services)
+
+    def only_served(route: Route) -> Route:
+        endpoint = route.endpoint
+
+        async def served_endpoint(request: Request) -> Response:
+            if request.path_params["service"] not in served:
+                raise HTTPException(404)
+            if request.method == "POST":
+                await keys.prefetch_request(request)
+            response: Response = await endpoint(request)
+            return response
+
+        return Route(route.path, served_endpoint, methods=route.methods)
+
+    return [only_served(route) for route in plane_http.routes]

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from bastion.authority import factor_store
 from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client, find_client
 from bastion.authority.context import Authority
+from bastion.authority.endpoints.discovery import published_audiences
 from bastion.authority.endpoints.flow import client_redirect, finish, redirect
 from bastion.authority.grants import pkce
 from bastion.authority.resources import parse_scope_request
@@ -33,7 +34,7 @@ from bastion.secrets_at_rest import random_token
 from bastion.store.schema import auth_requests
 from bastion.text import has_control
 from bastion.web import web_session
-from bastion.web.common import audiences_of, authority_of, in_thread, issuer_of, load_tenant, render
+from bastion.web.common import authority_of, in_thread, issuer_of, load_tenant, render
 
 REQUEST_LIFETIME = 1800
 
@@ -54,7 +55,7 @@ def _check_request(request: Request, client: Client, q: dict[str, str]) -> dict[
         raise UnauthorizedClient("this client may not use the authorization code grant.")
     challenge = pkce.check_challenge(q.get("code_challenge"), q.get("code_challenge_method"))
     resources = request.query_params.getlist("resource")
-    scope = parse_scope_request(q.get("scope"), resources, audiences_of(request))
+    scope = parse_scope_request(q.get("scope"), resources, published_audiences(request))
     if any(has_control(q.get(name) or "") for name in ("state", "nonce", "acr_values")):
         raise InvalidRequest("state, nonce and acr_values may not contain control characters.")
     max_age = q.get("max_age")

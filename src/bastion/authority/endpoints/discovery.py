@@ -9,11 +9,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bastion.authority.clients import KNOWN_GRANTS
-from bastion.authority.resources import OIDC_SCOPES
+from bastion.authority.resources import OIDC_SCOPES, service_audiences
 from bastion.authority.sessions import ACR_ONE_FACTOR, ACR_TWO_FACTORS
-from bastion.web.common import audiences_of, authority_of, in_thread, issuer_of, load_tenant
+from bastion.web.common import authority_of, base_url, in_thread, issuer_of, load_tenant
 
 CACHE = {"Cache-Control": "public, max-age=300"}
+
+
+def published_audiences(request: Request) -> dict[str, str]:
+    """Each service's audience, as ``bastion_services`` lists it and the token endpoint
+    accepts it: on this server, or at the URL configured for a service that runs elsewhere."""
+    return service_audiences(base_url(request), authority_of(request).settings.service_urls)
 
 
 def metadata(issuer: str, services: dict[str, str]) -> dict[str, Any]:
@@ -74,7 +80,9 @@ def configuration(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-    return JSONResponse(metadata(issuer_of(request, tenant), audiences_of(request)), headers=CACHE)
+    return JSONResponse(
+        metadata(issuer_of(request, tenant), published_audiences(request)), headers=CACHE
+    )
 
 
 def jwks(request: Request, form: dict[str, Any]) -> Response:

@@ -17,6 +17,7 @@ from bastion.authority.clients import (
     authenticate_client,
 )
 from bastion.authority.context import Authority
+from bastion.authority.endpoints.discovery import published_audiences
 from bastion.authority.grants import authorization_code, device_code, refresh_token
 from bastion.authority.sessions import end_reason, find_session
 from bastion.authority.token_validation import unverified_claim, validate_access_token
@@ -36,7 +37,6 @@ from bastion.store import housekeeping
 from bastion.store.schema import refresh_tokens, revoked_access_tokens
 from bastion.web.common import (
     NO_STORE,
-    audiences_of,
     authority_of,
     basic_credentials,
     in_thread,
@@ -94,7 +94,7 @@ def token(request: Request, form: dict[str, Any]) -> Response:
                     conn,
                     tenant=tenant,
                     issuer=issuer,
-                    audiences=audiences_of(request),
+                    audiences=published_audiences(request),
                     client=client,
                     form=form,
                     now=now,
@@ -115,7 +115,7 @@ def token(request: Request, form: dict[str, Any]) -> Response:
                     conn,
                     tenant=tenant,
                     issuer=issuer,
-                    audiences=audiences_of(request),
+                    audiences=published_audiences(request),
                     client=client,
                     form=form,
                     now=now,
@@ -150,7 +150,7 @@ def device_authorization(request: Request, form: dict[str, Any]) -> Response:
                 client=client,
                 scope=form.get("scope"),
                 resources=form.get("resource_list") or [],
-                audiences=audiences_of(request),
+                audiences=published_audiences(request),
                 verification_uri=f"{issuer_of(request, tenant)}/device",
                 now=now,
             )
@@ -208,7 +208,7 @@ def _access_token_claims(
     issuer = issuer_of(request, tenant)
     try:
         audience = unverified_claim(value, "aud")
-        if audience not in (issuer, *audiences_of(request).values()):
+        if audience not in (issuer, *published_audiences(request).values()):
             return None
         return validate_access_token(
             value,
