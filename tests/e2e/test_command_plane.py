@@ -1,7 +1,6 @@
-"""The command plane's first slice: catalog, token checks, validation, roles, step-up, audit.
-
-(The rest of the plane — scoped role groups, listings, idempotency, the other services — is
-built on this; see the open command-plane issue.)
+"""The command plane over HTTP: catalog, token checks, validation, roles, step-up, cursors,
+idempotency and audit, on the directory service. (Role groups and scopes:
+test_role_groups.py and test_role_matrix.py; the other services: test_*_service.py.)
 """
 
 from __future__ import annotations
@@ -352,6 +351,9 @@ def test_a_command_whose_audit_record_cannot_be_written_changes_nothing(t: Org) 
         response = run(t, token, "New-User", {"user_principal_name": f"ghost@{t.name}"})
         assert response.status_code == 503, response.text
         assert response.json()["type"].endswith("audit-unavailable")
+        # a read whose record cannot be committed is not answered either
+        read = run(t, token, "Get-User", {})
+        assert read.status_code == 503 and "items" not in read.json()
     finally:
         with t.server.authority.store.begin() as conn:
             conn.execute(
@@ -363,6 +365,36 @@ def test_a_command_whose_audit_record_cannot_be_written_changes_nothing(t: Org) 
     assert listed["items"] == []
     verified = t.server.cli("audit", "verify", "--tenant", t.name)
     assert verified.returncode == 0
+
+
+def test_concurrent_reads_are_each_audited_once_in_one_intact_chain(t: Org) -> None:
+    """Reads' records are committed together (group commit): none lost, none doubled."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import func
+
+    token = admin_token(t)
+
+    def count() -> int:
+        with t.server.authority.store.begin() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(audit_events)
+                    .where(
+                        audit_events.c.tenant_id == t.tenant.id,
+                        audit_events.c.data["command"].as_string() == "Get-User",
+                    )
+                ).scalar_one()
+            )
+
+    before = count()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda _: run(t, token, "Get-User", {}), range(64)))
+    assert [a.status_code for a in answers] == [200] * 64
+    assert count() == before + 64
+    verified = t.server.cli("audit", "verify", "--tenant", t.name)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_a_retried_write_with_the_same_idempotency_key_applies_once(t: Org) -> None:
