@@ -119,6 +119,17 @@ def check_department(department: str) -> str:
     return value
 
 
+def rename(conn: Connection, user: User, upn: str) -> None:
+    """Change a user's sign-in name. Nothing else follows names: sessions, roles and
+    objects refer to the user's id (R4)."""
+    new = normalize_upn(upn)
+    if new == user.upn:
+        return
+    if find_user(conn, user.tenant_id, new) is not None:
+        raise Conflict(f"user '{new}' already exists.", parameter="user_principal_name")
+    conn.execute(update(users).where(users.c.id == user.id).values(upn=new))
+
+
 def set_department(conn: Connection, user: User, department: str) -> None:
     conn.execute(
         update(users).where(users.c.id == user.id).values(department=check_department(department))

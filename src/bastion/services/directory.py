@@ -164,9 +164,16 @@ def set_user(
         str | None, Field(min_length=8, max_length=1024, description="A new password.")
     ] = None,
     department: Department = None,
+    user_principal_name: Annotated[
+        str | None,
+        Field(min_length=3, max_length=320, description="A new sign-in name (a rename)."),
+    ] = None,
 ) -> User:
-    """Change a user's display name or department, or reset their password."""
+    """Change a user's sign-in name, display name or department, or reset their password.
+    A renamed user keeps their sessions, roles and objects: they follow the id."""
     user = _find_in_scope(ctx, identity)
+    if user_principal_name is not None:
+        users.rename(ctx.conn, user, user_principal_name)
     if department is not None:
         ctx.scope.require_department(department, f"user {user.upn} in {department}")
         users.set_department(ctx.conn, user, department)
