@@ -295,6 +295,8 @@ def test_granted_policies_apply_and_reset_to_global(t: Org, admin: Tokens) -> No
     assert set(applied(admin, {"policy_name": "Global"})) == {pat, sam, boss, eli, dana}
     assert applied(admin, {"identity": fay_id}) == {fay: ("Small", "Quiet")}
     assert applied(admin, {"department": "Sales", "policy_name": "Quiet"}) == {}
+    alone = admin.run("chat", "Get-ChatUser", {"policy_type": "meeting"})
+    assert alone.status_code == 400 and alone.json()["parameter"] == "policy_type"
 
     counts = {p["name"]: p["userCount"] for p in result(admin.run("chat", "Get-MeetingPolicy", {}))}
     assert counts == {"Global": 4, "Small": 2}

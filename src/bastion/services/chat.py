@@ -18,7 +18,7 @@ import inspect
 import re
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import (
@@ -401,9 +401,7 @@ def _chat_user(row: Any) -> ChatUser:
     )
 
 
-PolicyType = Annotated[
-    Literal["meeting", "messaging"], Field(description="The kind of policy: meeting or messaging.")
-]
+PolicyType = Annotated[PolicyKind, Field(description="The kind of policy: meeting or messaging.")]
 
 
 @command("chat", "Get-ChatUser", lists=True, scoped=True)
@@ -426,12 +424,18 @@ def get_chat_user(
         ),
     ] = None,
     policy_type: Annotated[
-        Literal["meeting", "messaging"] | None,
+        PolicyKind | None,
         Field(description="With policy_name: look only at policies of this kind."),
     ] = None,
 ) -> Listing[ChatUser]:
     """List users in user principal name order with the meeting and messaging policies that
     apply to them: the one assigned, else Global."""
+    if policy_type is not None and policy_name is None:
+        raise UsageError(
+            "parameter 'policy_type': narrows policy_name, which is missing.",
+            hint="Give policy_name too, or leave policy_type out.",
+            parameter="policy_type",
+        )
     query, meeting, messaging = _chat_users(ctx)
     in_scope = ctx.scope.users_clause(users_table.c.id)
     if in_scope is not None:
