@@ -154,6 +154,20 @@ def get_user(conn: Connection, tenant_id: str, user_id: str) -> User:
     return _to_user(row)
 
 
+def lookup(conn: Connection, tenant_id: str, identity: str) -> User | None:
+    """A user of the tenant by id or by user principal name; None when there is none (or
+    the identity could not be one: control characters never reach the database)."""
+    if has_control(identity) or len(identity) > 320:
+        return None
+    row = conn.execute(
+        select(users).where(
+            users.c.tenant_id == tenant_id,
+            (users.c.id == identity) | (users.c.upn == identity.strip().lower()),
+        )
+    ).first()
+    return _to_user(row) if row else None
+
+
 def require_user(conn: Connection, tenant_id: str, upn: str) -> User:
     user = find_user(conn, tenant_id, upn)
     if user is None:

@@ -476,12 +476,7 @@ def grant_chat_policy(
 ) -> ChatUser:
     """Assign a meeting or messaging policy to a user, replacing the one they had; or take
     it away so the Global policy applies again."""
-    user = users.find_user(ctx.conn, ctx.tenant.id, identity)
-    if user is None and not has_control(identity):
-        try:
-            user = users.get_user(ctx.conn, ctx.tenant.id, identity)
-        except NotFound:
-            user = None
+    user = users.lookup(ctx.conn, ctx.tenant.id, identity)
     if user is None:
         raise NotFound(
             f"no user '{identity}' in this tenant.",

@@ -45,12 +45,7 @@ class UserMfa(BaseModel):
 
 
 def _find(ctx: CommandContext, identity: str) -> users.User:
-    found = users.find_user(ctx.conn, ctx.tenant.id, identity)
-    if found is None:
-        try:
-            found = users.get_user(ctx.conn, ctx.tenant.id, identity)
-        except NotFound:
-            found = None
+    found = users.lookup(ctx.conn, ctx.tenant.id, identity)
     if found is None:
         raise NotFound(f"no user '{identity}' in this tenant.", hint="Get-User lists users.")
     return found

@@ -162,12 +162,7 @@ def remove_role_group(ctx: CommandContext, *, identity: RoleGroupIdentity) -> Ro
 
 
 def _principal(ctx: CommandContext, member: str) -> tuple[str, Literal["user", "group"]]:
-    user = users.find_user(ctx.conn, ctx.tenant.id, member)
-    if user is None:
-        try:
-            user = users.get_user(ctx.conn, ctx.tenant.id, member)
-        except NotFound:
-            user = None
+    user = users.lookup(ctx.conn, ctx.tenant.id, member)
     if user is not None:
         return user.id, "user"
     group = groups.find_group(ctx.conn, ctx.tenant.id, member)

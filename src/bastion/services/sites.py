@@ -115,12 +115,7 @@ def _find_site(ctx: CommandContext, identity: str) -> Site:
 
 
 def _find_user(ctx: CommandContext, identity: str, parameter: str) -> users.User:
-    found = users.find_user(ctx.conn, ctx.tenant.id, identity)
-    if found is None and not has_control(identity):
-        try:
-            found = users.get_user(ctx.conn, ctx.tenant.id, identity)
-        except NotFound:
-            found = None
+    found = users.lookup(ctx.conn, ctx.tenant.id, identity)
     if found is None:
         raise NotFound(
             f"no user '{identity}' in this tenant.",
