@@ -99,7 +99,7 @@ class RemoteKeys:
         assert auth.settings.authority_url is not None
 
         def tenant_exists(name: str) -> bool:
-            with auth.store.begin() as conn:
+            with auth.store.read() as conn:
                 return auth.tenants.get(name, lambda: find_tenant(conn, name)) is not None
 
         return cls(auth.settings.authority_url, clock=auth.clock, tenant_exists=tenant_exists)

@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from bastion.authority.context import Authority
-from bastion.authority.resources import service_audiences
 from bastion.directory.tenants import Tenant, find_tenant, get_tenant
 from bastion.errors import BastionError, InvalidRequest
 
@@ -51,10 +50,6 @@ def base_url(request: Request) -> str:
 
 def issuer_of(request: Request, tenant: Tenant) -> str:
     return f"{base_url(request)}/t/{tenant.name}"
-
-
-def audiences_of(request: Request) -> dict[str, str]:
-    return service_audiences(base_url(request))
 
 
 def load_tenant(conn: Connection, request: Request) -> Tenant:
