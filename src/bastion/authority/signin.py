@@ -1,4 +1,4 @@
-"""Sign-in steps, independent of how they are asked (pages, or the terminal later).
+"""Sign-in steps, independent of how they are asked (pages, or the terminal's challenge endpoint).
 
 Each check raises :class:`~bastion.errors.SignInFailed` with a message a person can act on,
 and records what happened in the audit log. Failure counters are per account and per
@@ -9,6 +9,7 @@ failure is committed (``keep_changes``) so that a refusal still counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, update
 
@@ -37,6 +38,7 @@ def _fail(
     name: str | None = None,
     hint: str | None = None,
     client_id: str | None = None,
+    flow: str | None = None,
 ) -> SignInFailed:
     events.record(
         conn,
@@ -47,8 +49,14 @@ def _fail(
         actor_id=user.id if user else None,
         actor_name=user.upn if user else name,
         client_id=client_id,
+        **_flow(flow),
     )
     return SignInFailed(message, hint=hint, keep_changes=True, reason=kind)
+
+
+def _flow(flow: str | None) -> dict[str, Any]:
+    """The audit data naming how the sign-in was asked, when not through the pages."""
+    return {"flow": flow} if flow else {}
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ def check_password(
     verdict: PasswordVerdict,
     now: float,
     client_id: str | None = None,
+    flow: str | None = None,
 ) -> User:
     """Record the first factor's verdict; every failure gets the same message."""
     limit = auth.settings.attempt_limit
@@ -100,6 +109,7 @@ def check_password(
             message=WRONG_CREDENTIALS,
             name=upn[:320],
             client_id=client_id,
+            flow=flow,
         )
     if user.password_failures >= limit:
         raise _fail(
@@ -111,6 +121,7 @@ def check_password(
             user=user,
             hint=LOCKED_HINT,
             client_id=client_id,
+            flow=flow,
         )
     if not verdict.matched:
         conn.execute(
@@ -126,6 +137,7 @@ def check_password(
             message=WRONG_CREDENTIALS,
             user=user,
             client_id=client_id,
+            flow=flow,
         )
     if not user.enabled:
         raise _fail(
@@ -137,6 +149,7 @@ def check_password(
             user=user,
             hint="Ask an administrator to enable it.",
             client_id=client_id,
+            flow=flow,
         )
     values: dict[str, object] = {"password_failures": 0}
     if verdict.upgraded_hash:
@@ -158,6 +171,7 @@ def check_totp(
     code: str,
     now: float,
     client_id: str | None = None,
+    flow: str | None = None,
 ) -> None:
     """The second factor: a TOTP code, each time step accepted at most once (A4)."""
     factor = factor_store.find_totp(conn, auth.keyring, user.id)
@@ -171,6 +185,7 @@ def check_totp(
             now=now,
             user=user,
             client_id=client_id,
+            flow=flow,
             message="The authenticator code is locked after too many wrong codes.",
             hint="Use a recovery code, or ask an administrator to reset your MFA.",
         )
@@ -184,6 +199,7 @@ def check_totp(
             now=now,
             user=user,
             client_id=client_id,
+            flow=flow,
             message="That code is not correct.",
             hint="Enter the 6-digit code your authenticator app shows now.",
         )
@@ -195,6 +211,7 @@ def check_totp(
             now=now,
             user=user,
             client_id=client_id,
+            flow=flow,
             message="That code was already used.",
             hint="Wait for your authenticator app to show the next code.",
         )
@@ -210,6 +227,7 @@ def check_recovery_code(
     matched: bool,
     now: float,
     client_id: str | None = None,
+    flow: str | None = None,
 ) -> None:
     """Record a recovery code's verdict (``factor_store.check_recovery_hash``, done before)."""
     if user.recovery_failures >= auth.settings.attempt_limit:
@@ -220,6 +238,7 @@ def check_recovery_code(
             now=now,
             user=user,
             client_id=client_id,
+            flow=flow,
             message="Recovery codes are locked after too many wrong entries.",
             hint=LOCKED_HINT,
         )
@@ -240,6 +259,7 @@ def check_recovery_code(
             now=now,
             user=user,
             client_id=client_id,
+            flow=flow,
             message="That recovery code is not valid or was already used.",
         )
     conn.execute(update(users).where(users.c.id == user.id).values(recovery_failures=0))
@@ -264,6 +284,7 @@ def record_success(
     session_id: str,
     now: float,
     client_id: str | None = None,
+    flow: str | None = None,
 ) -> None:
     events.record(
         conn,
@@ -276,4 +297,5 @@ def record_success(
         client_id=client_id,
         amr=amr,
         session_id=session_id,
+        **_flow(flow),
     )

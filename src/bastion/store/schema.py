@@ -186,7 +186,8 @@ web_sessions = Table(
     #: keyed hash of the ``__Host-bastion`` cookie value (>= 128 random bits)
     Column("cookie_hash", String(64), primary_key=True),
     Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
-    #: ``anonymous`` | ``password`` (first factor done) | ``enroll`` | ``authenticated``
+    #: ``anonymous`` | ``password`` (first factor done) | ``enroll`` | ``authenticated``;
+    #: ``challenge``: a terminal sign-in's ``auth_session`` (no cookie; its own hash key)
     Column("stage", String(16), nullable=False),
     Column("user_id", String(36), nullable=True),
     Column("session_id", String(43), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=True),

@@ -28,6 +28,8 @@ def metadata(issuer: str, services: dict[str, str]) -> dict[str, Any]:
         "authorization_endpoint": f"{issuer}/oauth2/authorize",
         "token_endpoint": f"{issuer}/oauth2/token",
         "device_authorization_endpoint": f"{issuer}/oauth2/devicecode",
+        # draft-ietf-oauth-first-party-apps §8; first-party clients only (decision 0014)
+        "authorization_challenge_endpoint": f"{issuer}/oauth2/authorize-challenge",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "end_session_endpoint": f"{issuer}/oauth2/logout",

@@ -17,6 +17,7 @@ from bastion.authority.clients import (
     authenticate_client,
 )
 from bastion.authority.context import Authority
+from bastion.authority.endpoints import auth_challenge
 from bastion.authority.endpoints.discovery import published_audiences
 from bastion.authority.grants import authorization_code, device_code, refresh_token
 from bastion.authority.sessions import end_reason, find_session
@@ -282,4 +283,6 @@ routes = [
     Route("/t/{tenant}/oauth2/devicecode", in_thread(device_authorization), methods=["POST"]),
     Route("/t/{tenant}/oauth2/revoke", in_thread(revoke), methods=["POST"]),
     Route("/t/{tenant}/oauth2/introspect", in_thread(introspect), methods=["POST"]),
+    # draft-ietf-oauth-first-party-apps: terminal sign-in for first-party clients
+    *auth_challenge.routes,
 ]

@@ -1,6 +1,7 @@
 """The authorization code grant, RFC 6749 section 4.1, with PKCE (RFC 7636).
 
-A code is bound to its client, redirect URI and PKCE challenge, lives at most
+A code is bound to its client, redirect URI (none for a code from the authorization
+challenge endpoint) and PKCE challenge, lives at most
 :data:`CODE_LIFETIME` seconds and is redeemed once. A second redemption revokes the sign-in
 session the code came from, and with it every token issued from the code (RFC 6749 §4.1.2,
 RFC 9700 §4.5).
@@ -25,6 +26,10 @@ from bastion.secrets_at_rest import random_token
 from bastion.store.schema import authorization_codes
 
 CODE_LIFETIME = 600
+#: the redirect URI stored with a code from the authorization challenge endpoint, which has
+#: none: its token request sends no ``redirect_uri`` (draft-ietf-oauth-first-party-apps §6).
+#: Never a registrable redirect URI (only https and loopback http are).
+NO_REDIRECT_URI = "urn:bastion:authorization-challenge"
 _PURPOSE = "authorization-code"
 
 
@@ -105,7 +110,12 @@ def exchange(
         raise InvalidGrant("The authorization code has expired.", hint="Sign in again.")
     if row.client_id != client.client_id:
         raise InvalidGrant("The authorization code was issued to another client.")
-    if form.get("redirect_uri") != row.redirect_uri:
+    if row.redirect_uri == NO_REDIRECT_URI:
+        if form.get("redirect_uri") is not None:
+            raise InvalidGrant(
+                "This code came from the authorization challenge endpoint: send no redirect_uri."
+            )
+    elif form.get("redirect_uri") != row.redirect_uri:
         raise InvalidGrant("redirect_uri differs from the one in the authorization request.")
     try:
         pkce.verify(form.get("code_verifier"), row.code_challenge)

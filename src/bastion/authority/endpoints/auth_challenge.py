@@ -1,0 +1,579 @@
+"""The authorization challenge endpoint: signing in from a terminal, with prompts.
+
+OAuth 2.0 for First-Party Applications (draft-ietf-oauth-first-party-apps-04) where it fits,
+open only to Bastion's own first-party clients (``clients.first_party``: ``bastion-cli``).
+``POST /t/{tenant}/oauth2/authorize-challenge``, form-encoded (decision 0014 has the whole
+contract):
+
+1. ``username`` and ``password``, with ``client_id``, ``scope``, ``resource`` and PKCE
+   (``code_challenge``, ``code_challenge_method=S256``): 200 ``{"authorization_code"}`` when
+   the password is all the account needs; 403 ``insufficient_authorization`` with an
+   ``auth_session`` and ``required`` when a second factor is due; 403 ``redirect_to_web``
+   when the account must first register an authenticator, which happens in a browser.
+2. ``auth_session`` with ``otp`` or ``recovery_code``: 200 ``{"authorization_code"}``.
+
+The code is redeemed at the token endpoint with its ``code_verifier`` and no
+``redirect_uri``. Each step goes through :mod:`bastion.authority.signin`, as the pages do:
+failures count against the same per-account and per-authenticator limits (A3) and are
+audited the same way (plus the client and ``flow``), and Argon2id runs between transactions.
+Failed attempts are also limited per source address and tenant. Every answer is JSON with
+``Cache-Control: no-store``, carries ``iss`` once the tenant is known, and never echoes a
+credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bastion.audit import events
+from bastion.authority import auth_sessions, factor_store, limits, signin
+from bastion.authority.auth_sessions import AuthSession, SignInRequest
+from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client, authenticate_client
+from bastion.authority.context import Authority
+from bastion.authority.endpoints.discovery import published_audiences
+from bastion.authority.endpoints.signin_pages import TOTP_AMR
+from bastion.authority.grants import pkce
+from bastion.authority.grants.authorization_code import NO_REDIRECT_URI, issue_code
+from bastion.authority.resources import parse_scope_request
+from bastion.authority.sessions import create_session
+from bastion.directory.tenants import Tenant
+from bastion.directory.users import User, find_user, get_user
+from bastion.errors import (
+    BastionError,
+    InvalidRequest,
+    NotFound,
+    OAuthError,
+    SignInFailed,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
+from bastion.store import housekeeping
+from bastion.store.schema import factors, recovery_codes, users
+from bastion.text import has_control
+from bastion.web.common import (
+    NO_STORE,
+    authority_of,
+    basic_credentials,
+    client_address,
+    in_thread,
+    issuer_of,
+    load_tenant,
+)
+
+PATH = "/t/{tenant}/oauth2/authorize-challenge"
+#: the audit records' ``flow``: how the sign-in was asked
+FLOW = "authorization_challenge"
+#: failed sign-ins (any step, any account) per source address and tenant, per window
+MAX_FAILURES_PER_SOURCE = 30
+SOURCE_WINDOW = 900
+MAX_NONCE = 512
+
+#: second-factor methods, as the ``required`` member names them (and the request sends them)
+OTP = "otp"
+RECOVERY_CODE = "recovery_code"
+
+#: refusals the person can fix by typing again; the others (a lock, a disabled account)
+#: are ``access_denied``
+_RETRYABLE = frozenset({"password_failure", "mfa_failure", "otp_replay", "recovery_failure"})
+_HINTS = {
+    "password_failure": "Check the user name and password, then try again.",
+    "recovery_failure": "Each recovery code works once; check it, or use another one.",
+}
+_ASKS = {
+    OTP: "This account needs a second factor: enter the 6-digit code your authenticator app "
+    "shows now, or one of your recovery codes.",
+    RECOVERY_CODE: "This account needs a second factor, and its authenticator code is locked "
+    "after too many wrong codes: enter one of your recovery codes.",
+}
+
+
+class InvalidSession(OAuthError):
+    """The auth_session is unknown, expired, spent, or another client's (draft §5.2.2.1)."""
+
+    oauth_error = "invalid_session"
+
+
+class TooManyFailures(OAuthError):
+    status = 429
+    oauth_error = "temporarily_unavailable"
+
+
+@dataclass(frozen=True)
+class _Context:
+    auth: Authority
+    request: Request
+    tenant: Tenant
+    client: Client
+    issuer: str
+    now: float
+
+
+# credentials are kept out of every repr (L3)
+@dataclass(frozen=True)
+class _Password:
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _SecondFactor:
+    auth_session: str = field(repr=False)
+    otp: str = field(repr=False)
+    recovery_code: str = field(repr=False)
+
+
+def authorize_challenge(request: Request, form: dict[str, Any]) -> Response:
+    auth = authority_of(request)
+    now = auth.now()
+    if housekeeping.due():
+        with auth.store.begin() as conn:
+            housekeeping.purge_expired(conn, now)
+    issuer: str | None = None
+    try:
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            issuer = issuer_of(request, tenant)
+            client = _first_party_client(auth, conn, tenant, request, form)
+            step = _step(form)
+            _check_source(conn, tenant, client, request, now)
+        ctx = _Context(auth, request, tenant, client, issuer, now)
+        if isinstance(step, _Password):
+            return _password_step(ctx, form, step)
+        return _second_factor_step(ctx, form, step)
+    except BastionError as exc:
+        return _error(exc, issuer)
+
+
+# -- the steps ---------------------------------------------------------------------------
+
+
+def _password_step(ctx: _Context, form: dict[str, Any], step: _Password) -> Response:
+    wanted = _sign_in_request(ctx, form)
+    with ctx.auth.store.begin() as conn:
+        candidate = find_user(conn, ctx.tenant.id, step.username)
+    # Argon2id runs between transactions, so a sign-in never holds a database lock for it.
+    verdict = signin.verify_password(ctx.auth, candidate, step.password)
+    with ctx.auth.store.begin() as conn:
+        try:
+            user = signin.check_password(
+                ctx.auth,
+                conn,
+                ctx.tenant,
+                upn=step.username,
+                verdict=verdict,
+                now=ctx.now,
+                client_id=ctx.client.client_id,
+                flow=FLOW,
+            )
+        except SignInFailed as exc:
+            _count_failure(conn, ctx)
+            return _refusal(ctx, exc)
+        if not signin.needs_second_factor(user):
+            return _signed_in(conn, ctx, user, ["pwd"], wanted)
+        if factor_store.has_factor(conn, user.id):
+            required = _open_method(conn, ctx, user, first=OTP) or OTP
+            value = auth_sessions.issue(
+                ctx.auth,
+                conn,
+                tenant_id=ctx.tenant.id,
+                user_id=user.id,
+                request=wanted,
+                expires_at=ctx.now + auth_sessions.LIFETIME,
+                now=ctx.now,
+            )
+            return _answer(
+                ctx.issuer,
+                403,
+                {
+                    "error": "insufficient_authorization",
+                    "error_description": _ASKS[required],
+                    "auth_session": value,
+                    "required": required,
+                },
+            )
+        if "totp" not in ctx.tenant.policy.allowed_methods:
+            return _answer(
+                ctx.issuer,
+                400,
+                {
+                    "error": "access_denied",
+                    "error_description": "Your account needs a second factor, but this tenant "
+                    "allows no method you can register. Ask an administrator to allow the "
+                    "authenticator app (TOTP).",
+                },
+            )
+        sign_in_uri = f"{ctx.issuer}/login"
+        return _answer(
+            ctx.issuer,
+            403,
+            {
+                "error": "redirect_to_web",
+                "error_description": "This account must register an authenticator app before "
+                f"it can sign in, and that is done in a browser. Open {sign_in_uri}, sign in "
+                "and register the app, then sign in here again.",
+                "sign_in_uri": sign_in_uri,
+            },
+        )
+
+
+def _second_factor_step(ctx: _Context, form: dict[str, Any], step: _SecondFactor) -> Response:
+    candidate: factor_store.RecoveryCandidate | None = None
+    with ctx.auth.store.begin() as conn:
+        pending = _live(conn, ctx, step.auth_session)
+        _check_follow_up(form, pending)
+        if step.recovery_code:
+            candidate = factor_store.find_recovery_code(
+                conn, user_id=pending.user_id, code=step.recovery_code
+            )
+    # the same Argon2id cost whether or not the typed code names a stored one; no lock held
+    matched = factor_store.check_recovery_hash(ctx.auth.hasher, candidate) if candidate else False
+    with ctx.auth.store.begin() as conn:
+        pending = _live(conn, ctx, step.auth_session)
+        if not auth_sessions.spend(conn, pending):
+            raise _invalid_session()
+        user = _user(conn, ctx.tenant, pending.user_id)
+        if user is None:
+            raise _invalid_session()
+        if not user.enabled:
+            events.record(
+                conn,
+                tenant_id=ctx.tenant.id,
+                type="sign_in.disabled",
+                outcome="failure",
+                now=ctx.now,
+                actor_id=user.id,
+                actor_name=user.upn,
+                client_id=ctx.client.client_id,
+                flow=FLOW,
+            )
+            return _answer(
+                ctx.issuer,
+                400,
+                {
+                    "error": "access_denied",
+                    "error_description": "This account is disabled. "
+                    "Ask an administrator to enable it.",
+                },
+            )
+        tried = RECOVERY_CODE if candidate is not None else OTP
+        try:
+            if candidate is not None:
+                signin.check_recovery_code(
+                    ctx.auth,
+                    conn,
+                    ctx.tenant,
+                    user,
+                    candidate=candidate,
+                    matched=matched,
+                    now=ctx.now,
+                    client_id=ctx.client.client_id,
+                    flow=FLOW,
+                )
+                amr = ["pwd", "mfa"]
+            else:
+                signin.check_totp(
+                    ctx.auth,
+                    conn,
+                    ctx.tenant,
+                    user,
+                    code=step.otp,
+                    now=ctx.now,
+                    client_id=ctx.client.client_id,
+                    flow=FLOW,
+                )
+                amr = list(TOTP_AMR)
+        except SignInFailed as exc:
+            _count_failure(conn, ctx)
+            # The sign-in goes on under a new auth_session (same expiry) while a method is open.
+            method = _open_method(conn, ctx, user, first=tried)
+            if method is None or pending.expires_at <= ctx.now:
+                return _refusal(ctx, exc)
+            value = auth_sessions.issue(
+                ctx.auth,
+                conn,
+                tenant_id=ctx.tenant.id,
+                user_id=user.id,
+                request=pending.request,
+                expires_at=pending.expires_at,
+                now=ctx.now,
+            )
+            if exc.extra.get("reason") in _RETRYABLE:
+                return _refusal(ctx, exc, auth_session=value, required=method)
+            # a locked method with another one still open: ask for that one instead
+            return _answer(
+                ctx.issuer,
+                403,
+                {
+                    "error": "insufficient_authorization",
+                    "error_description": _description(exc),
+                    "auth_session": value,
+                    "required": method,
+                },
+            )
+        return _signed_in(conn, ctx, user, amr, pending.request)
+
+
+def _signed_in(
+    conn: Connection, ctx: _Context, user: User, amr: list[str], wanted: SignInRequest
+) -> Response:
+    """A session exactly as the pages open one, and a code for what the client asked."""
+    session = create_session(conn, tenant_id=ctx.tenant.id, user_id=user.id, amr=amr, now=ctx.now)
+    signin.record_success(
+        conn,
+        ctx.tenant,
+        user,
+        amr=amr,
+        session_id=session.id,
+        now=ctx.now,
+        client_id=ctx.client.client_id,
+        flow=FLOW,
+    )
+    code = issue_code(
+        ctx.auth,
+        conn,
+        tenant=ctx.tenant,
+        client_id=wanted.client_id,
+        redirect_uri=NO_REDIRECT_URI,
+        code_challenge=wanted.code_challenge,
+        session_id=session.id,
+        scopes=wanted.scopes,
+        resource=wanted.resource,
+        nonce=wanted.nonce,
+        now=ctx.now,
+    )
+    return _answer(ctx.issuer, 200, {"authorization_code": code})
+
+
+# -- checks ------------------------------------------------------------------------------
+
+
+def _first_party_client(
+    auth: Authority, conn: Connection, tenant: Tenant, request: Request, form: dict[str, Any]
+) -> Client:
+    """The client, authenticated as at the token endpoint (draft §4.1), and first-party."""
+    basic = basic_credentials(request)
+    secret: str | None
+    if basic is not None:
+        client_id, secret = basic
+        if form.get("client_id") and form["client_id"] != client_id:
+            raise InvalidRequest("client_id differs from the Authorization header.")
+    else:
+        client_id = str(form.get("client_id", ""))
+        secret = str(form["client_secret"]) if form.get("client_secret") else None
+    client = authenticate_client(
+        conn,
+        auth.keyring,
+        tenant.id,
+        client_id=client_id,
+        client_secret=secret,
+        cache=auth.clients,
+    )
+    if not client.first_party:
+        raise UnauthorizedClient(
+            "This endpoint is only for Bastion's own first-party clients.",
+            hint="Sign in through the browser (authorization code with PKCE) or with the "
+            "device code grant.",
+        )
+    if not client.allows_grant(GRANT_AUTHORIZATION_CODE):
+        raise UnauthorizedClient("This client may not use the authorization code grant.")
+    return client
+
+
+def _step(form: dict[str, Any]) -> _Password | _SecondFactor:
+    """Which step the request is: the password, or a second factor for an auth_session."""
+    session = str(form.get("auth_session") or "")
+    otp = str(form.get("otp") or "").strip()
+    recovery = str(form.get("recovery_code") or "").strip()
+    username = str(form.get("username") or "")[:320]
+    password = str(form.get("password") or "")
+    if session:
+        if username or password:
+            raise InvalidRequest(
+                "username and password belong to the first request only.",
+                hint="With auth_session, send otp or recovery_code.",
+            )
+        if bool(otp) == bool(recovery):
+            raise InvalidRequest("With auth_session, send exactly one of otp and recovery_code.")
+        return _SecondFactor(session, otp, recovery)
+    if otp or recovery:
+        raise InvalidRequest(
+            "otp and recovery_code go with the auth_session of the previous answer.",
+            hint="Start with username and password.",
+        )
+    if not username.strip() or not password:
+        raise InvalidRequest("username and password are required.")
+    return _Password(username, password)
+
+
+def _sign_in_request(ctx: _Context, form: dict[str, Any]) -> SignInRequest:
+    """The authorization request parameters of the first request (draft §5.1)."""
+    response_type = form.get("response_type")
+    if response_type is not None and response_type != "code":
+        raise UnsupportedResponseType("response_type must be code, or left out.")
+    challenge = pkce.check_challenge(form.get("code_challenge"), form.get("code_challenge_method"))
+    scope = parse_scope_request(
+        form.get("scope"), form.get("resource_list") or [], published_audiences(ctx.request)
+    )
+    nonce = str(form["nonce"]) if form.get("nonce") else None
+    if nonce is not None and (has_control(nonce) or len(nonce) > MAX_NONCE):
+        raise InvalidRequest(
+            f"nonce may not contain control characters or be longer than {MAX_NONCE}."
+        )
+    return SignInRequest(
+        client_id=ctx.client.client_id,
+        code_challenge=challenge,
+        scopes=scope.oidc_scopes,
+        resource=scope.audience,
+        nonce=nonce,
+    )
+
+
+def _check_follow_up(form: dict[str, Any], pending: AuthSession) -> None:
+    """A later request may repeat the PKCE challenge, never change it. (Its scope and
+    resource are not read: the code is issued for the first request's.)"""
+    sent = form.get("code_challenge")
+    if sent is not None and sent != pending.request.code_challenge:
+        raise InvalidRequest(
+            "code_challenge differs from the first request of this sign-in.",
+            hint="Send the same code_challenge, or leave it out after the first request.",
+        )
+
+
+def _invalid_session() -> InvalidSession:
+    return InvalidSession(
+        "The auth_session is not valid: it has expired, was already used, or belongs to "
+        "another sign-in.",
+        hint="Start again with the user name and password.",
+    )
+
+
+def _live(conn: Connection, ctx: _Context, value: str) -> AuthSession:
+    pending = auth_sessions.find(ctx.auth, conn, ctx.tenant.id, value, ctx.now)
+    if pending is None or pending.request.client_id != ctx.client.client_id:
+        raise _invalid_session()
+    return pending
+
+
+def _user(conn: Connection, tenant: Tenant, user_id: str) -> User | None:
+    try:
+        return get_user(conn, tenant.id, user_id)
+    except NotFound:
+        return None
+
+
+def _open_method(conn: Connection, ctx: _Context, user: User, *, first: str) -> str | None:
+    """The second-factor method to ask for next: ``first`` if it is not locked, else the
+    other one if it is open; None when neither is left."""
+    limit = ctx.auth.settings.attempt_limit
+    totp_failures = conn.execute(
+        select(factors.c.failures).where(
+            factors.c.user_id == user.id, factors.c.kind == "totp", factors.c.confirmed.is_(True)
+        )
+    ).scalar()
+    recovery_failures = conn.execute(
+        select(users.c.recovery_failures).where(users.c.id == user.id)
+    ).scalar()
+    unused = conn.execute(
+        select(recovery_codes.c.id).where(
+            recovery_codes.c.user_id == user.id, recovery_codes.c.used_at.is_(None)
+        )
+    ).first()
+    is_open = {
+        OTP: totp_failures is not None and totp_failures < limit,
+        RECOVERY_CODE: unused is not None
+        and recovery_failures is not None
+        and recovery_failures < limit,
+    }
+    second = RECOVERY_CODE if first == OTP else OTP
+    return next((method for method in (first, second) if is_open[method]), None)
+
+
+def _source_key(tenant: Tenant, request: Request) -> str:
+    return f"sign_in:{tenant.id}:source:{client_address(request)}"
+
+
+def _check_source(
+    conn: Connection, tenant: Tenant, client: Client, request: Request, now: float
+) -> None:
+    key = _source_key(tenant, request)
+    if limits.count(conn, key, window=SOURCE_WINDOW, now=now) < MAX_FAILURES_PER_SOURCE:
+        return
+    events.record(
+        conn,
+        tenant_id=tenant.id,
+        type="rate_limit.sign_in",
+        outcome="denied",
+        now=now,
+        client_id=client.client_id,
+        flow=FLOW,
+    )
+    raise TooManyFailures(
+        "Too many failed sign-ins from this address.",
+        hint=f"Wait {SOURCE_WINDOW // 60} minutes, then try again.",
+        keep_changes=True,
+    )
+
+
+def _count_failure(conn: Connection, ctx: _Context) -> None:
+    key = _source_key(ctx.tenant, ctx.request)
+    limits.hit(conn, ctx.tenant.id, key, window=SOURCE_WINDOW, now=ctx.now)
+
+
+# -- answers -----------------------------------------------------------------------------
+
+
+def _ascii(text: str) -> str:
+    """RFC 6749 §5.2 and the draft: error text within %x20-21 / %x23-5B / %x5D-7E."""
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
+
+
+def _answer(
+    issuer: str | None, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    if "error_description" in body:
+        body["error_description"] = _ascii(body["error_description"])
+    if issuer is not None:
+        body["iss"] = issuer
+    return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
+
+
+def _refusal(ctx: _Context, exc: SignInFailed, **more: str) -> JSONResponse:
+    """A credential refused: ``invalid_grant`` when typing again can help (with an
+    auth_session and ``required`` when the sign-in goes on), else ``access_denied``, which
+    always ends the sign-in."""
+    retry = exc.extra.get("reason") in _RETRYABLE
+    return _answer(
+        ctx.issuer,
+        400,
+        {
+            "error": "invalid_grant" if retry else "access_denied",
+            "error_description": _description(exc),
+            **more,
+        },
+    )
+
+
+def _description(exc: SignInFailed) -> str:
+    hint = exc.hint or _HINTS.get(str(exc.extra.get("reason")), "")
+    return f"{exc.detail} {hint}".strip()
+
+
+def _error(exc: BastionError, issuer: str | None) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="bastion"'
+    if isinstance(exc, TooManyFailures):
+        headers["Retry-After"] = str(SOURCE_WINDOW)
+    code = exc.oauth_error or ("server_error" if exc.status >= 500 else "invalid_request")
+    return _answer(
+        issuer, exc.status, {"error": code, "error_description": str(exc)}, headers=headers
+    )
+
+
+routes = [Route(PATH, in_thread(authorize_challenge), methods=["POST"])]
