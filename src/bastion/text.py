@@ -7,18 +7,19 @@ escaped.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def has_control(value: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+    return _CONTROL.search(value) is not None
 
 
 def escape_control(value: str) -> str:
     """Each control character as a visible ``\\uXXXX`` escape; other text unchanged."""
-    if not has_control(value):
-        return value
-    return "".join(f"\\u{ord(c):04x}" if ord(c) < 32 or ord(c) == 127 else c for c in value)
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
 
 
 def escape_all(value: Any) -> Any:
