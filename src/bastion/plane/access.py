@@ -14,7 +14,9 @@ from bastion.plane.roles import BUILT_IN
 from bastion.plane.scope import EVERYTHING, Scope
 
 
-def authorize(grants: tuple[Grant, ...], spec: CommandSpec, used: set[str]) -> Scope | None:
+def authorize(
+    grants: tuple[Grant, ...], spec: CommandSpec, used: set[str], tenant_id: str
+) -> Scope | None:
     """The scope the command may act in, or None when no grant allows it."""
     scopes: list[ScopeFilter] = []
     allowed = False
@@ -26,4 +28,4 @@ def authorize(grants: tuple[Grant, ...], spec: CommandSpec, used: set[str]) -> S
         allowed = True
         if grant.scope not in scopes:
             scopes.append(grant.scope)
-    return Scope(filters=tuple(scopes)) if allowed else None
+    return Scope(filters=tuple(scopes), tenant_id=tenant_id) if allowed else None

@@ -240,14 +240,34 @@ def run_command(request: Request, body: bytes) -> Response:
     started = time.perf_counter()
     now = auth.now()
     spec = _spec(service, name)
-    with auth.store.read() as conn:
-        caller = authenticate(request, conn, service, now)
+    if not spec.reads_only:
+        with auth.store.read() as conn:
+            caller = authenticate(request, conn, service, now)
+        return _authorized(request, auth, spec, caller, body, now, started, snapshot=None)
+    # A read sees one snapshot from the token check to its last row.
+    with auth.store.read() as snapshot:
+        caller = authenticate(request, snapshot, service, now)
+        return _authorized(request, auth, spec, caller, body, now, started, snapshot=snapshot)
+
+
+def _authorized(
+    request: Request,
+    auth: Authority,
+    spec: CommandSpec,
+    caller: Caller,
+    body: bytes,
+    now: float,
+    started: float,
+    *,
+    snapshot: Connection | None,
+) -> Response:
+    service, name = spec.service, spec.name
     raw = _body(body)
     cursor, page_size = _paging(spec, raw)
     # Authorization looks only at the command and the names of the parameters sent, so a
     # caller without the role learns nothing about what the command would accept.
     used = set(raw)
-    scope = access.authorize(caller.grants, spec, used)
+    scope = access.authorize(caller.grants, spec, used, caller.tenant.id)
     if scope is None:
         denied = Forbidden(
             f"your roles do not allow {spec.name}"
@@ -309,6 +329,7 @@ def run_command(request: Request, body: bytes) -> Response:
             binding=binding,
             request_id=ctx_request.request_id if ctx_request else None,
             scope=scope,
+            snapshot=snapshot,
         )
     except BastionError as exc:
         if isinstance(exc, StoreUnavailable):
@@ -381,26 +402,26 @@ def _execute(
     binding: paging.CursorBinding,
     request_id: str | None,
     scope: Scope,
+    snapshot: Connection | None,
 ) -> _Answer:
     """Run the command, its audit record and its idempotency record in one transaction.
 
-    A read runs in a read-only snapshot, and its record is committed together with those
-    of concurrent reads before the answer is given (``bastion.audit.group_commit``)."""
-    if spec.reads_only:
-        with auth.store.read() as conn:
-            answer = _run_body(
-                auth,
-                conn,
-                spec,
-                caller,
-                now,
-                arguments,
-                after,
-                page_size,
-                binding,
-                request_id,
-                scope,
-            )
+    A read runs in its read-only ``snapshot``, and its record is committed together with
+    those of concurrent reads before the answer is given (``bastion.audit.group_commit``)."""
+    if snapshot is not None:
+        answer = _run_body(
+            auth,
+            snapshot,
+            spec,
+            caller,
+            now,
+            arguments,
+            after,
+            page_size,
+            binding,
+            request_id,
+            scope,
+        )
         auth.audit_reads.record(
             **_audit_fields(
                 spec, caller, params, now, started, outcome="success", error=None, answer=answer

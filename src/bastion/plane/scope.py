@@ -27,6 +27,8 @@ from bastion.store.schema import group_members, users
 class Scope:
     #: None: every object of the tenant; otherwise the union of these filters
     filters: tuple[ScopeFilter, ...] | None
+    #: the caller's tenant (scoped lookups use the users' (tenant, department) index)
+    tenant_id: str = ""
 
     @property
     def unrestricted(self) -> bool:
@@ -40,7 +42,12 @@ class Scope:
         for f in self.filters:
             if f.department is not None:
                 parts.append(
-                    user_id.in_(select(users.c.id).where(users.c.department == f.department))
+                    user_id.in_(
+                        select(users.c.id).where(
+                            users.c.tenant_id == self.tenant_id,
+                            users.c.department == f.department,
+                        )
+                    )
                 )
             else:
                 parts.append(
