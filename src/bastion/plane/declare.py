@@ -58,6 +58,8 @@ class CommandSpec:
     func: Callable[..., Any]
     parameters: type[BaseModel]
     output: TypeAdapter[Any]
+    #: a listing's page of items, serialized to JSON in one call
+    page: TypeAdapter[list[Any]] | None
     lists: bool
     sensitive: bool
     scoped: bool
@@ -128,6 +130,7 @@ def command(
             func=func,
             parameters=parameters,
             output=TypeAdapter(_item_type(output_type) if lists else output_type),
+            page=_page_of(output_type) if lists else None,
             lists=lists,
             sensitive=sensitive,
             scoped=scoped,
@@ -139,6 +142,11 @@ def command(
         return func
 
     return register
+
+
+def _page_of(output_type: Any) -> TypeAdapter[list[Any]]:
+    item = _item_type(output_type)
+    return TypeAdapter(list[item])  # type: ignore[valid-type]
 
 
 def _item_type(output_type: Any) -> Any:
