@@ -10,6 +10,7 @@ from bastion.authority.cache import TtlCache
 from bastion.authority.clients import Client
 from bastion.authority.keys import SigningKeys
 from bastion.authority.passwords import PasswordHasher
+from bastion.authority.token_validation import VerifiedTokens
 from bastion.clock import Clock, OffsetFileClock, SystemClock
 from bastion.config import Settings
 from bastion.directory.tenants import Tenant
@@ -29,6 +30,8 @@ class Authority:
     clients: TtlCache[tuple[str, str], Client] = field(default_factory=TtlCache)
     #: audit records of read commands, committed together (``bastion.audit.group_commit``)
     audit_reads: GroupCommit = field(init=False)
+    #: access tokens whose signature was checked lately (``token_validation``)
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
 
     def __post_init__(self) -> None:
         self.audit_reads = GroupCommit(self.store)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +38,37 @@ KeyLookup = Callable[[bool], KeySet]
 """Returns the tenant's public keys; called with ``True`` to force a refetch."""
 
 
+class VerifiedTokens:
+    """Tokens whose signature this process verified in the last minute, with their claims.
+
+    A script presents the same access token for many commands; checking its ES256
+    signature once a minute instead of on every command saves most of the check. The
+    claims (issuer, audience, expiry) are still checked on every use; only the signature
+    check is reused, and only for the exact same token text. The minute bounds how long a
+    key withdrawn from the JWKS keeps working for a token already seen."""
+
+    TTL = 60.0
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        entry = self._entries.get(token)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._entries) >= self.MAX:
+                # drop the oldest tenth (dicts keep insertion order)
+                for old in list(self._entries)[: self.MAX // 10]:
+                    del self._entries[old]
+            self._entries[token] = (time.monotonic() + self.TTL, claims)
+
+
 def validate_access_token(
     token: str,
     *,
@@ -43,8 +76,22 @@ def validate_access_token(
     audience: str,
     keys: KeyLookup,
     now: float,
+    verified: VerifiedTokens | None = None,
 ) -> dict[str, Any]:
     """Return the claims of a valid access token, or raise :class:`InvalidToken`."""
+    seen = verified.get(token) if verified is not None else None
+    if seen is not None:
+        check_claims(seen, issuer=issuer, audience=audience, now=now)
+        return seen
+    claims = _verify(token, keys)
+    check_claims(claims, issuer=issuer, audience=audience, now=now)
+    if verified is not None:
+        verified.put(token, claims)
+    return claims
+
+
+def _verify(token: str, keys: KeyLookup) -> dict[str, Any]:
+    """The claims of a token whose header and signature check out."""
     try:
         header_segment = token.split(".", 1)[0]
         header = json.loads(_b64decode(header_segment))
@@ -68,7 +115,6 @@ def validate_access_token(
         raise InvalidToken("The token's claims are malformed.") from exc
     if not isinstance(claims, dict):
         raise InvalidToken("The token's claims are malformed.")
-    check_claims(claims, issuer=issuer, audience=audience, now=now)
     return claims
 
 

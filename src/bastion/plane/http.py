@@ -132,6 +132,7 @@ def authenticate(request: Request, conn: Connection, service: str, now: float) -
         audience=f"{base_url(request)}/api/{service}",
         keys=_key_lookup(auth, conn, tenant, issuer, remote),
         now=now,
+        verified=auth.verified_tokens,
     )
     return Caller(
         tenant=tenant,
