@@ -4,6 +4,8 @@ any output (R5), and what every command's audit record holds (L1, L2)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +14,8 @@ from sqlalchemy import select
 from bastion.plane.declare import REGISTRY
 from bastion.store.schema import audit_events
 from tests.support.flows import Org, make_tenant
-from tests.support.plane import Tokens
-from tests.support.server import ServerProcess
+from tests.support.plane import Tokens, run
+from tests.support.server import ServerProcess, create_postgres_database, start_server
 
 SECRET_NAMES = re.compile(r"password|secret|seed|token|recovery|codehash|totp", re.IGNORECASE)
 
@@ -83,7 +85,14 @@ def test_a_renamed_user_keeps_their_roles_because_principals_are_ids(t: Org) -> 
 def test_every_command_record_names_actor_target_request_and_outcome(t: Org) -> None:
     """L1 and L2: allowed and denied commands each leave one structured record."""
     admin = Tokens(t, t.admin)
-    created = admin.run("directory", "New-Group", {"name": "Auditors"})
+    # X3: a forwarded-for header from a peer that is not a configured proxy is ignored
+    created = run(
+        t,
+        admin("directory"),
+        "New-Group",
+        {"name": "Auditors"},
+        headers={"X-Forwarded-For": "203.0.113.7"},
+    )
     assert created.status_code == 200
     group_id = created.json()["result"]["id"]
     request_id = created.headers["x-request-id"]
@@ -110,3 +119,34 @@ def test_every_command_record_names_actor_target_request_and_outcome(t: Org) -> 
     refusal = by_command[("Remove-Group", "denied")]
     assert refusal.actor_name == t.password_only.username
     assert refusal.data["error"] == "forbidden"
+
+
+@pytest.fixture
+def behind_proxy(backend: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server that trusts the loopback peer as its reverse proxy."""
+    database_url = create_postgres_database() if backend == "postgresql" else None
+    proc = start_server(tmp_path, database_url=database_url, extra=["--trusted-proxy", "127.0.0.1"])
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_a_configured_proxy_names_the_client_address_in_records(
+    behind_proxy: ServerProcess,
+) -> None:
+    """X3: through a configured proxy, X-Forwarded-For is the source that audit records show."""
+    t = make_tenant(behind_proxy)
+    token = Tokens(t, t.admin)("directory")
+    answer = run(
+        t, token, "New-Group", {"name": "Proxied"}, headers={"X-Forwarded-For": "203.0.113.7"}
+    )
+    assert answer.status_code == 200, answer.text
+    with behind_proxy.authority.store.begin() as conn:
+        sources = conn.execute(
+            select(audit_events.c.source).where(
+                audit_events.c.tenant_id == t.tenant.id,
+                audit_events.c.data["command"].as_string() == "New-Group",
+            )
+        ).scalars()
+        assert list(sources) == ["203.0.113.7"]
