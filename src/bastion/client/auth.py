@@ -1,0 +1,310 @@
+"""Tokens for a connection: from memory, from the shared cache, by renewal, or by sign-in.
+
+For each service audience the connection needs an access token. In order:
+
+1. the token in this process's memory, while it is fresh (renewal starts ahead of expiry);
+2. under the cache lock, the token in the cache file, which another process may have
+   renewed meanwhile;
+3. still under the lock, a renewal with the cached refresh token (``resource`` names the
+   audience), the rotated refresh token written back before the lock is released, so no
+   two processes ever present the same refresh token;
+4. a sign-in, if a person can be asked; otherwise ``SignInRequired``.
+
+A service's ``401 invalid_token`` asks for one renewal past the refused token; an RFC 9470
+challenge asks for a step-up (:meth:`Authenticator.step_up`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from bastion.client import oauth, signin
+from bastion.client.cache import Account, CachedToken, CacheState, TokenCache
+from bastion.client.discovery import Discovery
+from bastion.client.errors import (
+    ClientError,
+    IssuerMismatch,
+    SignInRequired,
+    StepUpRequired,
+)
+from bastion.client.http import Http
+from bastion.client.oauth import Challenge, TokenSet
+from bastion.client.prompt import Prompt
+from bastion.client.signin import FlowContext, Method, SignInRequest
+
+log = logging.getLogger("bastion.client")
+
+NOT_INTERACTIVE = (
+    "Connect where you can answer (a terminal, a notebook), or give connect() an access "
+    "token; scheduled jobs sign in as an application."
+)
+
+
+class Authenticator:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        tenant: str,
+        http: Http,
+        discovery: Callable[[], Discovery],
+        cache: TokenCache | None,
+        method: Method,
+        interactive: bool,
+        can_type: bool,
+        prompt: Prompt,
+        token: str | None = None,
+    ) -> None:
+        self.issuer = issuer
+        self.tenant = tenant
+        self.method = method
+        self.interactive = interactive
+        self.can_type = can_type
+        self.prompt = prompt
+        self.cache = cache
+        self._http = http
+        self._discovery = discovery
+        self._given = token
+        self._memory: dict[str, CachedToken] = {}
+        self._lock = threading.RLock()
+        self.sleep: Callable[[float], None] = time.sleep
+        if token is not None:
+            found = oauth.claims(token).get("iss")
+            if found is not None and found != issuer:
+                raise IssuerMismatch("the access token given", expected=issuer, received=found)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def state(self) -> CacheState:
+        """The cached sign-in of this issuer (read without the lock; no network)."""
+        if self.cache is None:
+            return CacheState(issuer=self.issuer)
+        return self.cache.load().for_issuer(self.issuer)
+
+    def signed_in(self) -> bool:
+        if self._given is not None:
+            return True
+        state = self.state()
+        now = time.time()
+        return bool(state.refresh_token) or any(t.fresh(now) for t in state.access.values())
+
+    # -- access tokens -------------------------------------------------------------------
+
+    def access_token(self, audience: str, *, reject: str | None = None) -> str:
+        """A fresh access token for ``audience``; never ``reject`` (a token a service has
+        just refused)."""
+        with self._lock:
+            if self._given is not None:
+                return self._given_for(audience, reject)
+            now = time.time()
+            cached = self._memory.get(audience)
+            if cached is not None and cached.token != reject and cached.fresh(now):
+                return cached.token
+            reason: ClientError | None = None
+            assert self.cache is not None
+            with self.cache.transaction() as state:
+                _own(state, self.issuer)
+                cached = state.access.get(audience)
+                if cached is not None and cached.token != reject and cached.fresh(time.time()):
+                    self._memory[audience] = cached
+                    return cached.token
+                if state.refresh_token:
+                    renewed = self._renew(state, audience)
+                    if isinstance(renewed, str):
+                        return renewed
+                    reason = renewed
+                username = state.account.username if state.account else None
+            return self._sign_in(SignInRequest(resource=audience, username=username), reason)
+
+    def step_up(self, audience: str, rejected: str, challenge: Challenge) -> str:
+        """A token for ``audience`` from a sign-in that meets the service's RFC 9470
+        challenge: one another process already made, else a new one (second factor only)."""
+        with self._lock:
+            detail = challenge.description or "this command needs a recent second factor."
+            if self._given is not None:
+                raise StepUpRequired(
+                    detail, max_age=challenge.max_age, acr_values=challenge.acr_values
+                )
+            before = float(oauth.claims(rejected).get("auth_time") or 0)
+            assert self.cache is not None
+            with self.cache.transaction() as state:
+                _own(state, self.issuer)
+                account = state.account
+                # Another process (or connection) may have stepped up since this token was
+                # issued: the sign-in session is then recent, and a renewal carries it.
+                if state.refresh_token and account is not None and account.auth_time > before:
+                    renewed = self._renew(state, audience)
+                    if isinstance(renewed, str):
+                        return renewed
+                auth_session = state.auth_session
+                username = state.account.username if state.account else None
+            if not self.interactive:
+                raise StepUpRequired(
+                    detail,
+                    max_age=challenge.max_age,
+                    acr_values=challenge.acr_values,
+                    hint="Run it again where you can confirm your second factor. "
+                    + NOT_INTERACTIVE,
+                )
+            request = SignInRequest(
+                resource=audience,
+                max_age=challenge.max_age if challenge.max_age is not None else 0,
+                acr_values=challenge.acr_values,
+                username=username,
+                auth_session=auth_session,
+            )
+            return self._sign_in(request, None)
+
+    def sign_in(self, audience: str, *, force: bool = False) -> None:
+        """Make sure there is a sign-in: nothing to do when the cache has one (no network),
+        unless ``force``."""
+        with self._lock:
+            if self._given is not None or (not force and self.signed_in()):
+                return
+            account = self.state().account
+            username = account.username if account else None
+            self._sign_in(SignInRequest(resource=audience, username=username), None)
+
+    # -- sign-in and storage --------------------------------------------------------------
+
+    def _sign_in(self, request: SignInRequest, reason: ClientError | None) -> str:
+        if not self.interactive:
+            detail = (
+                f"the sign-in to {self.issuer} has ended: {reason.detail}"
+                if reason is not None
+                else f"there is no sign-in to {self.issuer} in this profile."
+            )
+            raise SignInRequired(detail, hint=NOT_INTERACTIVE)
+        if reason is not None:
+            self.prompt.show(f"Your sign-in to {self.issuer} has ended ({reason.detail}).")
+        method = signin.effective_method(self.method, can_type=self.can_type)
+        ctx = FlowContext(
+            http=self._http,
+            discovery=self._discovery(),
+            prompt=self.prompt,
+            can_type=self.can_type,
+            sleep=self.sleep,
+        )
+        tokens = signin.run(method, ctx, request)
+        assert self.cache is not None
+        with self.cache.transaction() as state:
+            previous = state.refresh_token if state.issuer == self.issuer else None
+            _own(state, self.issuer, clear=True)  # tokens of the old sign-in are not reused
+            self._memory.clear()
+            state.method = method
+            token = self._store(state, request.resource, tokens)
+        if previous and previous != tokens.refresh_token:
+            self._revoke_quietly(previous, "refresh_token")
+        return token
+
+    def _renew(self, state: CacheState, audience: str) -> str | ClientError:
+        """Renew with the cached refresh token (the caller holds the cache lock): the new
+        access token, or why the sign-in is over (the cache then forgets it)."""
+        assert state.refresh_token is not None
+        self._memory.pop(audience, None)
+        try:
+            tokens = oauth.refresh(
+                self._http,
+                self._discovery().token_endpoint,
+                state.refresh_token,
+                issuer=self.issuer,
+                resource=audience,
+            )
+        except SignInRequired as exc:
+            _own(state, self.issuer, clear=True)
+            self._memory.clear()
+            return exc
+        return self._store(state, audience, tokens)
+
+    def _store(self, state: CacheState, audience: str | None, tokens: TokenSet) -> str:
+        cached = CachedToken(tokens.access_token, tokens.expires_at, tokens.lifetime)
+        key = audience or tokens.audience or self.issuer
+        state.access[key] = cached
+        self._memory[key] = cached
+        if tokens.refresh_token:
+            state.refresh_token = tokens.refresh_token
+        if tokens.auth_session:
+            state.auth_session = tokens.auth_session
+        if tokens.session_expires_at:
+            state.session_expires_at = tokens.session_expires_at
+        account = _account(tokens, self.issuer, self.tenant)
+        if account is not None:
+            state.account = account
+        return tokens.access_token
+
+    def _given_for(self, audience: str, reject: str | None) -> str:
+        assert self._given is not None
+        if reject == self._given:
+            raise SignInRequired(
+                "the access token given to connect was refused (expired or revoked).",
+                hint="Give a new token, or connect with another sign-in method.",
+            )
+        aud = oauth.claims(self._given).get("aud")
+        if aud is not None and audience not in (aud if isinstance(aud, list) else [aud]):
+            raise SignInRequired(
+                f"the access token given to connect is for {aud}, not for {audience}.",
+                hint="Give a token for that service, or connect with a sign-in method.",
+            )
+        return self._given
+
+    # -- sign-out ----------------------------------------------------------------------
+
+    def sign_out(self) -> None:
+        """Revoke the refresh token (and the cached access tokens) at the authority, then
+        wipe the cache and its key; the wipe happens even when revocation fails."""
+        with self._lock:
+            self._memory.clear()
+            if self.cache is None:
+                return
+            state = self.state()
+            failure: ClientError | None = None
+            try:
+                endpoint = self._discovery().revocation_endpoint if state.refresh_token else None
+                if endpoint and state.refresh_token:
+                    oauth.revoke(self._http, endpoint, state.refresh_token, "refresh_token")
+                    for cached in state.access.values():
+                        if cached.expires_at > time.time():
+                            oauth.revoke(self._http, endpoint, cached.token, "access_token")
+            except ClientError as exc:
+                failure = exc
+            finally:
+                self.cache.wipe()
+            if failure is not None:
+                raise failure
+
+    def _revoke_quietly(self, token: str, hint: str) -> None:
+        with contextlib.suppress(ClientError):
+            endpoint = self._discovery().revocation_endpoint
+            if endpoint:
+                oauth.revoke(self._http, endpoint, token, hint)
+
+
+def _own(state: CacheState, issuer: str, *, clear: bool = False) -> None:
+    """Make ``state`` this issuer's: tokens of any other issuer are dropped unused."""
+    if clear or state.issuer != issuer:
+        account = state.account if state.issuer == issuer else None
+        state.issuer = issuer
+        state.refresh_token = None
+        state.auth_session = None
+        state.access = {}
+        state.session_expires_at = None
+        state.account = account  # kept as a user name hint for the next sign-in
+
+
+def _account(tokens: TokenSet, issuer: str, tenant: str) -> Account | None:
+    found = tokens.claims
+    if not found.get("sub"):
+        return None
+    return Account(
+        sub=str(found["sub"]),
+        username=str(found.get("preferred_username") or found["sub"]),
+        tenant=tenant,
+        issuer=issuer,
+        auth_time=float(found.get("auth_time") or 0),
+        acr=str(found.get("acr") or ""),
+        amr=[str(a) for a in found.get("amr") or []],
+    )

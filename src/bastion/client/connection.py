@@ -1,0 +1,292 @@
+"""``connect()`` and the :class:`Connection`: one sign-in, every service of a tenant (S2, S3).
+
+A command is ``POST {service}/commands/{Verb-Noun}`` with a JSON object of parameters and a
+bearer token for that service's audience. Around it the connection renews tokens, steps up
+when a service asks (RFC 9470) and retries the command once, sends an ``Idempotency-Key``
+with every write so that a retry never applies it twice, and turns problem details
+(RFC 9457) into the client's errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from typing import Any
+
+from bastion.client import catalog as catalogs
+from bastion.client import discovery as discoveries
+from bastion.client import files
+from bastion.client.auth import Authenticator
+from bastion.client.cache import TokenCache
+from bastion.client.documents import DocumentCache
+from bastion.client.errors import (
+    ClientError,
+    NotFoundError,
+    SignInRequired,
+    StepUpRequired,
+    error_from_problem,
+)
+from bastion.client.http import Http, json_body, require_json
+from bastion.client.oauth import parse_challenge
+from bastion.client.paging import Listing, Page, read_page
+from bastion.client.prompt import Prompt, TerminalPrompt, can_type, resolve_interactive
+from bastion.client.report import Status
+from bastion.client.services import Service
+from bastion.client.settings import Settings, resolve
+
+
+class Connection:
+    """A signed-in connection to every service of one tenant."""
+
+    def __init__(
+        self, settings: Settings, *, prompt: Prompt | None, interactive: bool | None
+    ) -> None:
+        self.settings = settings
+        self.url = settings.url
+        self.tenant = settings.tenant
+        self.issuer = discoveries.issuer_of(settings.url, settings.tenant)
+        self.profile = settings.profile
+        self._http = Http(settings.options)
+        self._documents = DocumentCache(settings.config_dir / "cache")
+        self._discovery: discoveries.Discovery | None = None
+        self._catalogs: dict[str, catalogs.Catalog] = {}
+        self._lock = threading.RLock()
+        self.cache = (
+            TokenCache(settings.config_dir, settings.slot) if settings.token is None else None
+        )
+        self.auth = Authenticator(
+            issuer=self.issuer,
+            tenant=self.tenant,
+            http=self._http,
+            discovery=self.discovery,
+            cache=self.cache,
+            method=settings.method,
+            interactive=resolve_interactive(interactive),
+            can_type=can_type(prompt is not None),
+            prompt=prompt or TerminalPrompt(),
+            token=settings.token,
+        )
+
+    # -- the tenant ------------------------------------------------------------------------
+
+    def discovery(self, *, refresh: bool = False) -> discoveries.Discovery:
+        with self._lock:
+            if self._discovery is None or refresh:
+                self._discovery = discoveries.load(
+                    self._http, self._documents, self.issuer, refresh=refresh
+                )
+            return self._discovery
+
+    @property
+    def services(self) -> list[str]:
+        """The tenant's services, as discovery's ``bastion_services`` lists them."""
+        return sorted(self.discovery().services)
+
+    def service(self, name: str) -> Service:
+        return Service(self, name, self._service_url(name))
+
+    def _service_url(self, name: str) -> str:
+        url = self.discovery().services.get(name)
+        if url is None:
+            url = self.discovery(refresh=True).services.get(name)
+        if url is None:
+            raise NotFoundError(
+                f"{self.issuer} has no service '{name}'.",
+                hint=f"Its services: {', '.join(self.services) or 'none'}.",
+            )
+        return url
+
+    def catalog(self, service: str, *, refresh: bool = False) -> catalogs.Catalog:
+        """The service's catalog, from memory, from disk while fresh, else from the server."""
+        with self._lock:
+            found = self._catalogs.get(service)
+            if found is None or refresh:
+                found = catalogs.load(
+                    self._http,
+                    self._documents,
+                    service,
+                    self._service_url(service),
+                    refresh=refresh,
+                )
+                self._catalogs[service] = found
+            return found
+
+    def __getattr__(self, name: str) -> Service:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self.discovery().services:
+            return self.service(name)
+        raise AttributeError(
+            f"{self.issuer} has no service '{name}'; its services: {', '.join(self.services)}."
+        )
+
+    def __dir__(self) -> list[str]:
+        names = set(super().__dir__())
+        with contextlib.suppress(ClientError):  # dir() must not fail for want of a network
+            names.update(self.discovery().services)
+        return sorted(names)
+
+    def __repr__(self) -> str:
+        who = f" profile={self.profile}" if self.profile else ""
+        return f"<Connection {self.issuer}{who}>"
+
+    # -- commands --------------------------------------------------------------------------
+
+    def invoke(self, service: str, command: str, /, **params: Any) -> Any:
+        """Run ``command`` of ``service`` with keyword parameters (JSON values).
+
+        ``command`` is the catalog name (``Get-Mailbox``) or its Python name
+        (``get_mailbox``). Returns the command's result; a listing command returns a
+        :class:`~bastion.client.paging.Listing` that fetches later pages as it is consumed
+        (``cursor=`` resumes one, ``page_size=`` sets its pages' size)."""
+        if "-" not in command:
+            info = self.catalog(service).find(command)
+            if info is None:
+                raise NotFoundError(
+                    f"the {service} service has no command '{command}'.",
+                    hint=f"GET {self._service_url(service)}/commands lists them.",
+                )
+            command = info.name
+        body = self._call(service, command, params)
+        if "result" not in body and "items" in body:
+            fixed = {k: v for k, v in params.items() if k != "cursor"}
+
+            def fetch(cursor: str) -> Page:
+                return read_page(self._call(service, command, {**fixed, "cursor": cursor}))
+
+            return Listing(read_page(body), fetch, command=f"{service} {command}")
+        return body.get("result")
+
+    def _call(self, service: str, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        base = self._service_url(service)
+        url = f"{base}/commands/{command}"
+        headers = {"Accept": "application/json"}
+        if not catalogs.reads_only(command):
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        token = self.auth.access_token(base)
+        renewed = stepped = False
+        while True:
+            response = self._http.request(
+                "POST", url, json=params, headers={**headers, "Authorization": f"Bearer {token}"}
+            )
+            if response.status_code == 200:
+                return require_json(response, f"{service} {command}")
+            body = json_body(response)
+            if response.status_code == 401:
+                challenge = parse_challenge(response.headers.get("www-authenticate"))
+                if challenge.error == "insufficient_user_authentication":
+                    if stepped:
+                        raise StepUpRequired(
+                            challenge.description or f"{command} needs a recent second factor.",
+                            max_age=challenge.max_age,
+                            acr_values=challenge.acr_values,
+                            hint="The new sign-in did not bring a recent second factor. A "
+                            "device code approved in a browser that was already signed in "
+                            "reuses that sign-in: use the browser or terminal method, or sign "
+                            "out in that browser first.",
+                            status=401,
+                            problem=body,
+                        )
+                    token = self.auth.step_up(base, token, challenge)
+                    stepped = True
+                    continue
+                if not renewed:
+                    token = self.auth.access_token(base, reject=token)
+                    renewed = True
+                    continue
+                raise SignInRequired(
+                    f"{service} refused the renewed token: "
+                    f"{challenge.description or (body or {}).get('detail') or 'invalid token'}",
+                    hint="Sign in again.",
+                    status=401,
+                    problem=body,
+                )
+            if response.status_code == 404 and "unknown-command" in str((body or {}).get("type")):
+                self._catalogs.pop(service, None)
+                self._documents.forget(f"{base}/commands")
+            raise error_from_problem(
+                response.status_code, body, f"{service} {command} answered {response.status_code}"
+            )
+
+    # -- the sign-in -----------------------------------------------------------------------
+
+    def sign_in(self, *, force: bool = False) -> None:
+        """Sign in now unless the cache already holds a sign-in (``force`` signs in anyway)."""
+        services = self.discovery().services if force or not self.auth.signed_in() else {}
+        audience = services.get("directory") or next(iter(services.values()), self.issuer)
+        self.auth.sign_in(audience, force=force)
+
+    def status(self) -> Status:
+        state = self.auth.state()
+        return Status(
+            profile=self.profile,
+            url=self.url,
+            tenant=self.tenant,
+            issuer=self.issuer,
+            signed_in=self.auth.signed_in(),
+            account=state.account,
+            method="token" if self.settings.token else state.method,
+            access_expires={k: v.expires_at for k, v in state.access.items()},
+            session_expires_at=state.session_expires_at,
+            key_storage=self.cache.key_storage if self.cache else "none (token given)",
+            cache_path=str(self.cache.path) if self.cache else "",
+        )
+
+    def disconnect(self) -> None:
+        """Sign out: revoke the refresh token at the authority, wipe the profile's token
+        cache and its key. The local wipe happens even if the authority cannot be reached
+        (that error is raised afterwards)."""
+        try:
+            self.auth.sign_out()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the HTTP connections (the sign-in stays in the cache)."""
+        self._http.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(
+    url: str | None = None,
+    tenant: str | None = None,
+    *,
+    method: str | None = None,
+    profile: str | None = None,
+    token: str | None = None,
+    interactive: bool | None = None,
+    proxy: str | None = None,
+    timeout: float | None = None,
+    ca_bundle: str | None = None,
+    retries: int | None = None,
+    prompt: Prompt | None = None,
+    config_dir: str | os.PathLike[str] | None = None,
+) -> Connection:
+    """Connect to every service of a tenant, signing in if the profile's cache holds no
+    sign-in. See the package documentation for every argument."""
+    settings = resolve(
+        files.config_dir_of(config_dir),
+        url=url,
+        tenant=tenant,
+        profile=profile,
+        method=method,
+        token=token,
+        proxy=proxy,
+        timeout=timeout,
+        ca_bundle=ca_bundle,
+        retries=retries,
+    )
+    conn = Connection(settings, prompt=prompt, interactive=interactive)
+    try:
+        conn.sign_in()
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -1,0 +1,114 @@
+"""What one connection uses: arguments first, then the profile, then defaults."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bastion.client.errors import ConfigError
+from bastion.client.http import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Options
+from bastion.client.profiles import (
+    Profile,
+    ProfileStore,
+    check_name,
+    check_retries,
+    check_tenant,
+    check_timeout,
+    check_url,
+)
+from bastion.client.signin import Method, check_method
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_dir: Path
+    url: str
+    tenant: str
+    method: Method
+    options: Options
+    #: the profile used, if any
+    profile: str | None
+    #: the token cache slot: the profile's name, or for a connection outside any profile a
+    #: name derived from its issuer
+    slot: str
+    token: str | None = None
+
+
+def resolve(
+    config_dir: Path,
+    *,
+    url: str | None = None,
+    tenant: str | None = None,
+    profile: str | None = None,
+    method: str | None = None,
+    token: str | None = None,
+    proxy: str | None = None,
+    timeout: float | None = None,
+    ca_bundle: str | None = None,
+    retries: int | None = None,
+) -> Settings:
+    """The settings of a connection.
+
+    With ``profile`` (or ``$BASTION_PROFILE``), that profile; with ``url`` and ``tenant``
+    alone, the profile for that server and tenant if there is one, else none; with neither,
+    the current profile."""
+    store = ProfileStore(config_dir)
+    chosen: Profile | None
+    if profile is not None:
+        chosen = store.get(check_name(profile))
+    elif url is None and tenant is None:
+        chosen = store.current()
+        if chosen is None:
+            raise ConfigError(
+                "no server to connect to: no url and tenant were given, and there is no "
+                "current profile.",
+                hint="Pass url and tenant, or add a profile and make it current.",
+            )
+    else:
+        chosen = None
+        if url is not None and tenant is not None:
+            wanted = (check_url(url), tenant)
+            chosen = next((p for p in store.profiles() if (p.url, p.tenant) == wanted), None)
+    final_url = url if url is not None else (chosen.url if chosen else None)
+    final_tenant = tenant if tenant is not None else (chosen.tenant if chosen else None)
+    if final_url is None or final_tenant is None:
+        raise ConfigError(
+            "both a server URL and a tenant are needed.",
+            hint="Pass url and tenant, or a profile that has them.",
+        )
+    final_url = check_url(final_url)
+    check_tenant(final_tenant)
+    issuer = f"{final_url}/t/{final_tenant}"
+    options = Options(
+        proxy=proxy if proxy is not None else (chosen.proxy if chosen else None),
+        timeout=_first(check_timeout(timeout), chosen.timeout if chosen else None, DEFAULT_TIMEOUT),
+        ca_bundle=ca_bundle if ca_bundle is not None else (chosen.ca_bundle if chosen else None),
+        retries=int(
+            _first(check_retries(retries), chosen.retries if chosen else None, DEFAULT_RETRIES)
+        ),
+    )
+    chosen_method = method if method is not None else (chosen.method if chosen else "auto")
+    if token is not None:
+        chosen_method = "token"
+    elif chosen_method == "token":
+        raise ConfigError(
+            "the 'token' method needs an access token.", hint="Pass token=..., or another method."
+        )
+    return Settings(
+        config_dir=config_dir,
+        url=final_url,
+        tenant=final_tenant,
+        method=check_method(chosen_method),
+        options=options,
+        profile=chosen.name if chosen else None,
+        slot=chosen.name if chosen else "_" + hashlib.sha256(issuer.encode()).hexdigest()[:16],
+        token=token,
+    )
+
+
+def _first(*values: float | None) -> float:
+    for value in values:
+        if value is not None:
+            return value
+    raise AssertionError("no default")
