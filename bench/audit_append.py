@@ -9,7 +9,9 @@ as in the server), and counts records whose transaction committed:
 (a) one record per transaction, one thread;
 (b) 100 records per transaction, one thread;
 (c) 4 threads, one record per transaction, all on one tenant (one chain);
-(d) 4 threads, one record per transaction, one tenant each (four chains).
+(d) 4 threads, one record per transaction, one tenant each (four chains);
+(e) 32 threads each waiting for its own record to commit through the group commit that
+    read commands use (``bastion.audit.group_commit``, decision 0012), one tenant.
 
 SQLite runs in a temporary data directory with Bastion's settings (WAL, synchronous=FULL).
 With ``BASTION_TEST_POSTGRES_URL`` set (``scripts/test`` sets it) the same runs are made on a
@@ -42,6 +44,7 @@ from bastion.directory.bootstrap import new_tenant
 from bench.common import machine, sqlite_pragmas
 
 THREADS = 4
+GROUP_THREADS = 32
 
 
 @dataclass
@@ -73,6 +76,24 @@ def append(auth: Authority, tenant_id: str, count: int, per_transaction: int, ta
                 )
 
 
+def append_grouped(auth: Authority, tenant_id: str, count: int, tag: str) -> None:
+    """Like the records of concurrent reads: each call returns once its record committed."""
+    now = auth.now()
+    for i in range(count):
+        auth.audit_reads.record(
+            tenant_id=tenant_id,
+            type="command",
+            outcome="success",
+            now=now + i / 1000,
+            actor_id="00000000-0000-4000-8000-000000000000",
+            actor_name="someone@bench",
+            client_id="bastion-cli",
+            service="mail",
+            command="Get-Mailbox",
+            session_id=f"{tag}-{i}",
+        )
+
+
 def fresh_tenant(auth: Authority) -> str:
     with auth.store.begin() as conn:
         name = "b-" + secrets.token_hex(5)
@@ -86,6 +107,13 @@ def run(auth: Authority, backend: str, mode: str, records: int) -> Result:
         jobs = [lambda: append(auth, tenants[0], records, 1, "a")]
     elif mode == "b":
         jobs = [lambda: append(auth, tenants[0], records, 100, "b")]
+    elif mode == "e":
+        share = records // GROUP_THREADS
+        records = share * GROUP_THREADS
+        jobs = [
+            (lambda n=n: append_grouped(auth, tenants[0], share, f"e{n}"))
+            for n in range(GROUP_THREADS)
+        ]
     else:
         share = records // THREADS
         records = share * THREADS
@@ -140,8 +168,8 @@ def bench_backend(backend: str, records: int, database_url: str | None) -> list[
             if backend == "sqlite":
                 print(f"sqlite: {sqlite_pragmas(data_dir)}", flush=True)
             results = []
-            for mode in ("a", "b", "c", "d"):
-                count = records * 10 if mode == "b" else records
+            for mode in ("a", "b", "c", "d", "e"):
+                count = records * 10 if mode in ("b", "e") else records
                 result = run(auth, backend, mode, count)
                 print(
                     f"{backend:10} ({mode}) {result.records:6} records in "
@@ -163,7 +191,7 @@ def main() -> None:
         "--records",
         type=int,
         default=3000,
-        help="records per mode (mode b writes ten times as many); default 3000",
+        help="records per mode (modes b and e write ten times as many); default 3000",
     )
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args()

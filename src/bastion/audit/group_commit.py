@@ -5,10 +5,13 @@ committed before the answer leaves (a read whose record is lost did not happen, 
 commit is an fsync, and one fsync per read would cap reads at the disk's sync rate. So the
 records of reads served at the same moment are appended together, in one transaction:
 
-- a thread with a record queues it and waits;
-- if no thread is writing, it becomes the writer: it takes every queued record, appends
-  them in one transaction, commits, and wakes the threads whose records it wrote;
-- records queued while a batch is being written go in the next batch.
+- a thread with a record queues it; if no thread is writing, it becomes the writer,
+  otherwise it waits;
+- the writer takes every queued record (its own among them), appends them in one
+  transaction, commits, wakes the threads whose records it wrote, and hands the writing to
+  the first thread still waiting, whose record is in the next batch;
+- so each thread writes at most one batch, and records queued while a batch is being
+  written go in the next one.
 
 A thread returns only after its record is committed, or raises the error that stopped the
 batch (then every record of that batch is reported lost: the reads answer 503). Writes do
@@ -33,14 +36,17 @@ MAX_BATCH = 500
 class _Pending:
     fields: dict[str, Any]
     context: RequestContext | None
+    #: set when the record is committed (or lost), or when this thread is to write next
+    wake: threading.Event = field(default_factory=threading.Event)
     done: bool = False
+    lead: bool = False
     error: BaseException | None = None
 
 
 @dataclass
 class GroupCommit:
     store: Store
-    _lock: threading.Condition = field(default_factory=threading.Condition)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _queue: list[_Pending] = field(default_factory=list)
     _writing: bool = False
 
@@ -50,19 +56,26 @@ class GroupCommit:
         mine = _Pending(fields, current_request.get())
         with self._lock:
             self._queue.append(mine)
-            while not mine.done:
-                if self._writing:
-                    self._lock.wait()
-                    continue
+            mine.lead = not self._writing
+            self._writing = True
+        while not mine.done:
+            if not mine.lead:
+                mine.wake.wait()
+                mine.wake.clear()
+                continue
+            # This thread writes the next batch (its own record is in it, as it waited in
+            # line), then hands the writing to the first thread still waiting, if any.
+            with self._lock:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                self._writing = True
-                self._lock.release()
-                try:
-                    self._write(batch)
-                finally:
-                    self._lock.acquire()
+            self._write(batch)
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
                     self._writing = False
-                    self._lock.notify_all()
+            mine.lead = False
         if mine.error is not None:
             raise AuditUnavailable(
                 "The audit log cannot be written, so the answer is withheld.",
@@ -82,3 +95,4 @@ class GroupCommit:
             for item in batch:
                 item.error = failure
                 item.done = True
+                item.wake.set()
