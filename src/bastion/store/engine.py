@@ -39,8 +39,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=8,
-            max_overflow=16,
+            # as many as the server's worker threads (40) use at once, so connections are
+            # kept rather than opened and closed under load (each opening runs the pragmas)
+            pool_size=40,
+            max_overflow=20,
         )
         _configure_sqlite(engine)
         return engine
