@@ -178,13 +178,18 @@ def test_sensitive_command_needs_a_recent_second_factor(t: Org) -> None:
     assert done.json()["result"]["mfaState"] == "enforced"
 
 
-def test_disable_user_ends_their_sessions(t: Org) -> None:
+def test_disable_user_ends_their_sessions_and_enable_lets_them_back(t: Org) -> None:
     victim = device_sign_in(t, t.password_only)
     token = admin_token(t)
     assert run(t, token, "Disable-User", {"identity": t.password_only.username}).status_code == 200
     from tests.support.flows import refresh
 
     assert refresh(t, victim["refresh_token"]).json()["error"] == "invalid_grant"
+    # enabled again, they sign in again (the ended sign-in stays ended)
+    enabled = run(t, token, "Enable-User", {"identity": t.password_only.username})
+    assert enabled.status_code == 200 and enabled.json()["result"]["enabled"] is True
+    assert refresh(t, victim["refresh_token"]).json()["error"] == "invalid_grant"
+    assert device_sign_in(t, t.password_only)["access_token"]
 
 
 def test_listing_pages_never_repeat_or_skip_across_inserts_and_deletes(t: Org) -> None:
