@@ -22,7 +22,16 @@ from bastion.authority.endpoints.auth_challenge import MAX_FAILURES_PER_SOURCE
 from bastion.authority.grants.pkce import s256
 from bastion.store.schema import audit_events, factors, users, web_sessions
 from tests.support.browser import Browser, page_error
-from tests.support.flows import Org, Person, make_tenant, refresh
+from tests.support.flows import (
+    Org,
+    Person,
+    approve_device,
+    device_code_request,
+    device_sign_in,
+    make_tenant,
+    poll_token,
+    refresh,
+)
 from tests.support.plane import run
 from tests.support.server import ServerProcess
 
@@ -462,3 +471,205 @@ def test_garbage_never_crashes_or_leaks(t: Org) -> None:
         data={"client_id": "bastion-cli"},
     )
     assert unknown.status_code == 404 and unknown.headers["cache-control"] == "no-store"
+
+
+# -- step-up with the auth_session of a token response (draft §6.1 and Appendix A.7) ------
+
+TWO_FACTORS = "urn:bastion:acr:2fa"
+
+
+def terminal_sign_in(t: Org, person: Person, **extra: str) -> dict[str, Any]:
+    """A whole terminal sign-in (password, then the code when one is due); the tokens."""
+    verifier = secrets.token_urlsafe(48)
+    answer = start(t, person, verifier, **extra)
+    if answer.status_code == 403:
+        answer = challenge(t, auth_session=answer.json()["auth_session"], otp=person.code(t.server))
+    assert answer.status_code == 200, answer.text
+    tokens = redeem(t, answer.json()["authorization_code"], verifier)
+    assert tokens.status_code == 200, tokens.text
+    body: dict[str, Any] = tokens.json()
+    return body
+
+
+def step_up(t: Org, auth_session: str, verifier: str, **extra: str | None) -> httpx.Response:
+    """The first request of a step-up: the token response's auth_session, no credential."""
+    form: dict[str, str | None] = {
+        "auth_session": auth_session,
+        "scope": SCOPE,
+        "code_challenge": s256(verifier),
+        "code_challenge_method": "S256",
+        "max_age": "600",
+        "acr_values": TWO_FACTORS,
+    }
+    form.update(extra)
+    return challenge(t, **form)
+
+
+def test_a_step_up_asks_only_the_second_factor_and_keeps_the_sign_in(t: Org) -> None:
+    directory = t.audience("directory")
+    tokens = terminal_sign_in(t, t.admin, resource=directory)
+    handle = tokens["auth_session"]
+    assert len(base64.urlsafe_b64decode(handle + "=" * (-len(handle) % 4))) >= 32
+    with t.server.authority.store.begin() as conn:  # stored only as a keyed hash
+        rows = conn.execute(select(web_sessions).where(web_sessions.c.stage == "signed_in")).all()
+    assert rows and all(handle not in repr(tuple(row)) for row in rows)
+    t.server.advance(700)
+    verifier = secrets.token_urlsafe(48)
+    asked = step_up(t, handle, verifier, resource=directory)
+    assert asked.status_code == 403, asked.text
+    body = asked.json()
+    assert body["error"] == "insufficient_authorization" and body["required"] == "otp"
+    assert "recent second factor" in body["error_description"]
+    assert body["auth_session"] != handle and body["iss"] == t.issuer
+    done = challenge(t, auth_session=body["auth_session"], otp=t.admin.code(t.server))
+    assert done.status_code == 200, done.text
+    stepped = redeem(t, done.json()["authorization_code"], verifier)
+    assert stepped.status_code == 200, stepped.text
+    new = stepped.json()
+    old_claims, claims = claims_of(tokens["access_token"]), claims_of(new["access_token"])
+    assert claims["sid"] == old_claims["sid"] and claims["aud"] == directory
+    assert claims["auth_time"] >= old_claims["auth_time"] + 700
+    assert claims["acr"] == TWO_FACTORS and "otp" in claims["amr"]
+    assert claims_of(new["id_token"])["auth_time"] == claims["auth_time"]
+    # the next auth_session comes with the new tokens; the one used is gone
+    assert new["auth_session"] not in (handle, body["auth_session"])
+    assert step_up(t, handle, verifier).json()["error"] == "invalid_session"
+    assert step_up(t, new["auth_session"], verifier).status_code == 403
+    # audited as a step-up of the same session, naming the client and the flow
+    record = events_of(t, "sign_in.step_up")[-1]
+    assert record.client_id == "bastion-cli" and record.data["flow"] == "authorization_challenge"
+    assert record.data["session_id"] == claims["sid"]
+    assert len(events_of(t, "sign_in.success")) == 1
+    # the command plane takes the stepped-up token for a sensitive command
+    made = run(t, new["access_token"], "New-Group", {"name": "stepped"})
+    assert made.status_code == 200, made.text
+    removed = run(t, new["access_token"], "Remove-Group", {"identity": "stepped"})
+    assert removed.status_code == 200, removed.text
+
+
+def test_step_up_codes_count_against_the_same_limits(t: Org) -> None:
+    tokens = terminal_sign_in(t, t.admin)
+    t.server.advance(60)
+    verifier = secrets.token_urlsafe(48)
+    asked = step_up(t, tokens["auth_session"], verifier).json()
+    wrong = challenge(t, auth_session=asked["auth_session"], otp=wrong_code(t))
+    assert wrong.status_code == 400, wrong.text
+    body = wrong.json()
+    assert body["error"] == "invalid_grant" and body["required"] == "otp"
+    assert body["auth_session"] != asked["auth_session"]
+    failure = events_of(t, "sign_in.mfa_failure")[-1]
+    assert failure.client_id == "bastion-cli" and failure.data["flow"] == "authorization_challenge"
+    auth = t.server.authority
+    with auth.store.begin() as conn:
+        assert (
+            conn.execute(
+                select(factors.c.failures).where(factors.c.tenant_id == t.tenant.id)
+            ).scalar_one()
+            == 1
+        )
+        conn.execute(
+            factors.update()
+            .where(factors.c.tenant_id == t.tenant.id)
+            .values(failures=auth.settings.attempt_limit)
+        )
+    # a locked authenticator is locked here too (A3), and the step-up is over
+    locked = challenge(t, auth_session=body["auth_session"], otp=t.admin.code(t.server))
+    assert locked.status_code == 400 and locked.json()["error"] == "access_denied"
+    assert "locked" in locked.json()["error_description"]
+    assert "auth_session" not in locked.json()
+
+
+def test_the_auth_session_of_a_token_response_is_bound_to_its_sign_in(t: Org) -> None:
+    tokens = terminal_sign_in(t, t.admin)
+    handle = tokens["auth_session"]
+    verifier = secrets.token_urlsafe(48)
+    auth = t.server.authority
+    with auth.store.begin() as conn:
+        register_client(
+            conn,
+            auth.keyring,
+            tenant_id=t.tenant.id,
+            client_id="other-cli",
+            name="Other",
+            redirect_uris=[],
+            grant_types=["authorization_code"],
+            confidential=False,
+            first_party=True,
+            now=t.server.now(),
+        )
+    other = step_up(t, handle, verifier, client_id="other-cli")
+    assert other.status_code == 400 and other.json()["error"] == "invalid_session"
+    # it opens nothing by itself: a code sent with it is refused, as is a pending sign-in's
+    # auth_session sent alone
+    direct = challenge(t, auth_session=handle, otp=t.admin.code(t.server, offset_steps=1))
+    assert direct.json()["error"] == "invalid_session"
+    pending = start(t, t.admin, verifier).json()["auth_session"]
+    assert step_up(t, pending, verifier).json()["error"] == "invalid_session"
+    # PKCE is required as on the first request
+    no_pkce = step_up(t, handle, verifier, code_challenge=None, code_challenge_method=None)
+    assert no_pkce.json()["error"] == "invalid_request"
+    bad_age = step_up(t, handle, verifier, max_age="soon")
+    assert bad_age.json()["error"] == "invalid_request"
+    assert step_up(t, handle, verifier).status_code == 403  # still usable
+    # signing the client out (revoking its refresh token) ends it
+    revoked = httpx.post(
+        f"{t.issuer}/oauth2/revoke",
+        data={"client_id": "bastion-cli", "token": tokens["refresh_token"]},
+    )
+    assert revoked.status_code == 200
+    assert step_up(t, handle, verifier).json()["error"] == "invalid_session"
+    # and it ends with its sign-in session (idle here)
+    t.server.advance(31)  # the next time step: each code is accepted once
+    later = terminal_sign_in(t, t.admin)
+    t.server.advance(t.tenant.policy.idle_timeout + 1)
+    ended = step_up(t, later["auth_session"], verifier)
+    assert ended.status_code == 400 and ended.json()["error"] == "invalid_session"
+
+
+def test_only_sign_ins_give_an_auth_session_and_refreshes_say_when_they_end(t: Org) -> None:
+    tokens = terminal_sign_in(t, t.admin)
+    policy = t.tenant.policy
+    assert tokens["refresh_token_expires_in"] == min(policy.session_lifetime, policy.idle_timeout)
+    renewed = refresh(t, tokens["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    assert "auth_session" not in renewed.json()
+    assert 0 < renewed.json()["refresh_token_expires_in"] <= policy.idle_timeout
+
+
+def test_accounts_without_a_usable_second_factor_cannot_step_up_here(t: Org) -> None:
+    verifier = secrets.token_urlsafe(48)
+    plain = terminal_sign_in(t, t.password_only)
+    refused = step_up(t, plain["auth_session"], verifier)
+    assert refused.status_code == 400 and refused.json()["error"] == "access_denied"
+    assert "no second factor" in refused.json()["error_description"]
+    tokens = terminal_sign_in(t, t.admin)
+    with t.server.authority.store.begin() as conn:
+        conn.execute(users.update().where(users.c.upn == t.admin.username).values(enabled=False))
+    disabled = step_up(t, tokens["auth_session"], verifier)
+    assert disabled.status_code == 400 and disabled.json()["error"] == "access_denied"
+    assert "disabled" in disabled.json()["error_description"]
+
+
+def test_other_clients_get_no_auth_session(t: Org) -> None:
+    auth = t.server.authority
+    with auth.store.begin() as conn:
+        register_client(
+            conn,
+            auth.keyring,
+            tenant_id=t.tenant.id,
+            client_id="tv-app",
+            name="TV app",
+            redirect_uris=[],
+            grant_types=["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            confidential=False,
+            first_party=False,
+            now=t.server.now(),
+        )
+    start_device = device_code_request(t, client_id="tv-app")
+    browser = Browser(t.server.base_url)
+    assert approve_device(browser, t, t.admin, start_device["user_code"]).status_code == 200
+    tokens = poll_token(t, start_device["device_code"], client_id="tv-app").json()
+    assert "refresh_token" in tokens and "auth_session" not in tokens
+    assert tokens["refresh_token_expires_in"] > 0
+    # bastion-cli gets one from the device grant too
+    assert "auth_session" in device_sign_in(t, t.password_only)

@@ -92,39 +92,76 @@ def test_a_sensitive_command_asks_only_the_second_factor_once(t: Org, tmp_path: 
     assert player.submitted == ["password", "code", "code"] and len(player.opened) == 2
 
 
-def test_a_step_up_in_the_terminal_signs_in_there_again(t: Org, tmp_path: Path) -> None:
-    if not t.discovery().get("authorization_challenge_endpoint"):
-        pytest.skip("this server has no authorization challenge endpoint yet")
+def test_a_step_up_in_the_terminal_asks_only_the_second_factor(t: Org, tmp_path: Path) -> None:
     player = Player(t)
     conn = bastion.connect(
         t.server.base_url, t.name, method="terminal", prompt=player, config_dir=tmp_path
     )
+    assert conn.cache is not None
+    first = conn.cache.load()
+    # the token response's auth_session is kept, sealed with the refresh token
+    assert first.auth_session and first.refresh_token
+    sealed = conn.cache.path.read_bytes()
+    assert first.auth_session.encode() not in sealed
+    assert first.refresh_token.encode() not in sealed
+    conn.directory.new_group(name="old")
+    t.server.advance(11 * 60)  # the second factor is now older than the 10-minute window
+    assert conn.directory.remove_group(identity="old")["name"] == "old"
+    # one one-time code, no user name, no password, never a browser
+    assert [q.split(" ")[0] for q in player.asked] == ["User", "Password", "One-time", "One-time"]
+    assert player.opened == [] and player.submitted == []
+    stepped = conn.cache.load()
+    assert stepped.account is not None and first.account is not None
+    assert stepped.account.sub == first.account.sub
+    assert stepped.account.auth_time >= first.account.auth_time + 11 * 60
+    assert stepped.auth_session and stepped.auth_session != first.auth_session
+    assert events(t, "sign_in.step_up") == 1 and events(t, "sign_in.success") == 1
+    # the stepped-up sign-in holds for the next sensitive command and for other services
+    conn.directory.new_group(name="new")
+    conn.directory.remove_group(identity="new")
+    conn.sites.get_site()
+    assert len(player.asked) == 4
+
+
+def test_a_terminal_step_up_whose_auth_session_is_gone_asks_the_password(
+    t: Org, tmp_path: Path
+) -> None:
+    player = Player(t)
+    conn = bastion.connect(
+        t.server.base_url, t.name, method="terminal", prompt=player, config_dir=tmp_path
+    )
+    assert conn.cache is not None
+    with conn.cache.transaction() as state:  # a value the authority never issued
+        state.auth_session = "x" * 43
     conn.directory.new_group(name="old")
     t.server.advance(11 * 60)
     assert conn.directory.remove_group(identity="old")["name"] == "old"
-    # The authority does not take the draft's auth_session for a step-up (decision 0014),
-    # so the terminal asks the password with the code; once, and never a browser.
     assert [q.split(" ")[0] for q in player.asked] == ["User", "Password", "One-time"] * 2
-    assert player.opened == []
 
 
-def test_a_device_step_up_approved_with_the_old_sign_in_stops_clearly(
+def test_a_device_step_up_asks_only_the_second_factor(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    """The device grant cannot ask for a step-up yet (decision 0015): a code approved in a
-    browser that is still signed in brings the old sign-in back. The client tries once and
-    then says so; it never loops."""
+    """A device code asked with max_age and acr_values, approved in a browser that is still
+    signed in: the approval page asks the second factor again, not the password."""
     t = make_tenant(server, device_poll_interval=1)
     player = Player(t)
     conn = bastion.connect(
         server.base_url, t.name, method="device", prompt=player, config_dir=tmp_path
     )
     conn.directory.new_group(name="kept")
+    assert conn.cache is not None
+    before = conn.cache.load().account
     server.advance(11 * 60)
-    with pytest.raises(StepUpRequired) as caught:
-        conn.directory.remove_group(identity="kept")
-    assert "browser or terminal method" in str(caught.value)
-    assert len([m for m in player.shown if "enter the code" in m]) == 2
+    assert conn.directory.remove_group(identity="kept")["name"] == "kept"
+    assert player.submitted == ["password", "code", "code"]  # no password the second time
+    shown = [m for m in player.shown if "enter the code" in m]
+    assert len(shown) == 2 and "confirm your second factor" in shown[1]
+    after = conn.cache.load().account
+    assert before is not None and after is not None
+    assert after.auth_time >= before.auth_time + 11 * 60
+    assert after.acr == "urn:bastion:acr:2fa"
+    assert events(t, "sign_in.step_up") == 1
 
 
 def test_a_step_up_with_no_one_to_answer_stops_clearly(t: Org, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ profiles (S15) and catalogs kept on disk."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,14 +121,47 @@ def test_a_profile_connects_and_reports_its_status(t: Org, tmp_path: Path) -> No
     assert len(player.opened) == 1
 
 
-def test_catalogs_are_fetched_once_and_kept_on_disk(t: Org, tmp_path: Path) -> None:
+def test_catalogs_are_kept_on_disk_and_revalidated_with_their_etag(t: Org, tmp_path: Path) -> None:
     conn = bastion.connect(
         t.server.base_url, t.name, method="browser", prompt=Player(t), config_dir=tmp_path
     )
     conn.directory.get_user(identity=t.admin.username)
-    kept = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.json")}
+    kept = {p: p.read_bytes() for p in (tmp_path / "cache").glob("*.json")}
     assert len(kept) >= 2  # discovery and the directory's catalog
+    catalog_file = next(p for p, raw in kept.items() if b"/api/directory/commands" in raw)
+    entry = json.loads(kept[catalog_file])
+    assert entry["etag"] == f'"{entry["body"]["version"]}"'
     again = bastion.connect(t.server.base_url, t.name, interactive=False, config_dir=tmp_path)
+    answers: list[tuple[str, int]] = []
+    again._http.client.event_hooks["response"].append(
+        lambda response: answers.append((response.request.url.path, response.status_code))
+    )
     again.directory.get_user(identity=t.admin.username)
-    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # read, not fetched again
-    assert again.directory.catalog().version == conn.directory.catalog().version
+    # discovery is fresh for minutes: read from disk; the catalog (no-cache) is revalidated
+    # with its ETag and comes back as a 304, without a body
+    assert ("/api/directory/commands", 304) in answers
+    assert not any(path.endswith("openid-configuration") for path, _ in answers)
+    assert json.loads(catalog_file.read_bytes())["body"] == entry["body"]
+    version = again.directory.catalog().version
+    assert version == conn.directory.catalog().version == entry["body"]["version"]
+    # within one connection the catalog is asked for once
+    again.directory.get_user(identity=t.admin.username)
+    assert [a for a in answers if a[0].endswith("/commands")] == [("/api/directory/commands", 304)]
+
+
+def test_status_says_until_when_the_sign_in_lasts(server: ServerProcess, tmp_path: Path) -> None:
+    t = make_tenant(server, session_lifetime=7200, idle_timeout=1800)
+    before = time.time()
+    conn = bastion.connect(
+        server.base_url, t.name, method="browser", prompt=Player(t), config_dir=tmp_path
+    )
+    found = conn.status()
+    assert found.session_expires_at is not None
+    assert before + 1800 - 5 <= found.session_expires_at <= time.time() + 1800
+    # each renewal moves the idle end, up to the session's absolute end (two hours)
+    sites = t.audience("sites")
+    for _ in range(4):
+        server.advance(1500)
+        conn.auth.access_token(sites, reject=conn.auth.access_token(sites))
+    ends = status(config_dir=tmp_path, url=server.base_url, tenant=t.name).session_expires_at
+    assert ends is not None and time.time() + 1200 - 30 <= ends <= time.time() + 1200

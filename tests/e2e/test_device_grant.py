@@ -13,11 +13,14 @@ from bastion.authority.token_validation import validate_access_token
 from tests.support.browser import Browser, page_error
 from tests.support.flows import (
     Org,
+    Person,
+    approve_device,
     device_code_request,
     device_sign_in,
     make_tenant,
     poll_token,
     refresh,
+    sign_in_pages,
 )
 from tests.support.server import ServerProcess
 
@@ -124,3 +127,127 @@ def test_approval_page_names_the_client_and_the_code(t: Org) -> None:
     response = sign_in_pages(browser, t, t.password_only, response=response)
     assert "Bastion command line" in response.text
     assert start["user_code"] in response.text
+
+
+# -- RFC 9470 step-up through the device grant ----------------------------------------------
+
+
+def signed_in_browser(t: Org, person: Person) -> tuple[Browser, dict]:
+    """A browser signed in through a first device code, and that code's tokens."""
+    start = device_code_request(t)
+    browser = Browser(t.server.base_url)
+    done = approve_device(browser, t, person, start["user_code"])
+    assert done.status_code == 200, done.text[:300]
+    tokens = poll_token(t, start["device_code"])
+    assert tokens.status_code == 200, tokens.text
+    return browser, tokens.json()
+
+
+def step_up_request(t: Org, **extra: str) -> dict:
+    form = {
+        "client_id": "bastion-cli",
+        "scope": "openid profile offline_access",
+        "max_age": "600",
+        "acr_values": "urn:bastion:acr:2fa",
+        **extra,
+    }
+    response = httpx.post(f"{t.issuer}/oauth2/devicecode", data=form)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def enter_code(browser: Browser, t: Org, user_code: str) -> httpx.Response:
+    browser.get(f"/t/{t.name}/device?user_code={user_code}")
+    return browser.submit(f"/t/{t.name}/device", {"user_code": user_code})
+
+
+def test_a_step_up_device_code_asks_the_second_factor_of_an_old_sign_in(t: Org) -> None:
+    browser, first = signed_in_browser(t, t.admin)
+    t.server.advance(700)  # older than max_age=600
+    start = step_up_request(t)
+    response = enter_code(browser, t, start["user_code"])
+    # the second factor again, not the password
+    assert str(response.url).endswith("/login/mfa"), response.url
+    assert "Confirm it" in response.text
+    cookie_before = dict(browser.cookies)
+    response = browser.submit(f"/t/{t.name}/login/mfa", {"code": t.admin.code(t.server)})
+    assert str(response.url).endswith("/device/confirm"), response.url
+    assert start["user_code"] in response.text
+    assert browser.cookies != cookie_before  # S3: a new cookie after the step-up
+    browser.submit(f"/t/{t.name}/device/confirm", {"action": "approve"})
+    answer = poll_token(t, start["device_code"])
+    assert answer.status_code == 200, answer.text
+    old, new = claims_of(first["access_token"]), claims_of(answer.json()["access_token"])
+    assert new["sid"] == old["sid"]  # the same sign-in, stepped up
+    assert new["auth_time"] >= old["auth_time"] + 700
+    assert new["acr"] == "urn:bastion:acr:2fa" and "otp" in new["amr"]
+    id_claims = claims_of(answer.json()["id_token"])
+    assert id_claims["auth_time"] == new["auth_time"]
+
+
+def test_a_recent_sign_in_approves_a_step_up_device_code_at_once(t: Org) -> None:
+    browser, first = signed_in_browser(t, t.admin)
+    t.server.advance(60)
+    start = step_up_request(t)
+    response = enter_code(browser, t, start["user_code"])
+    assert str(response.url).endswith("/device/confirm"), response.url
+    browser.submit(f"/t/{t.name}/device/confirm", {"action": "approve"})
+    answer = poll_token(t, start["device_code"]).json()
+    assert (
+        claims_of(answer["access_token"])["auth_time"]
+        == claims_of(first["access_token"])["auth_time"]
+    )
+    # without max_age or acr_values an old sign-in approves as before
+    t.server.advance(700)
+    plain = device_code_request(t)
+    response = enter_code(browser, t, plain["user_code"])
+    assert str(response.url).endswith("/device/confirm"), response.url
+
+
+def test_the_confirmation_cannot_skip_the_step_up(t: Org) -> None:
+    browser, _ = signed_in_browser(t, t.admin)
+    start = step_up_request(t, max_age="60")
+    enter_code(browser, t, start["user_code"])  # recent: straight to the confirmation page
+    t.server.advance(120)  # and the page was left open past max_age
+    confirm = browser.submit(f"/t/{t.name}/device/confirm", {"action": "approve"}, follow=False)
+    assert confirm.status_code == 303
+    assert confirm.headers["location"].endswith("/login/mfa")
+    assert poll_token(t, start["device_code"]).json()["error"] == "authorization_pending"
+    browser.get(confirm.headers["location"])
+    response = browser.submit(f"/t/{t.name}/login/mfa", {"code": t.admin.code(t.server)})
+    assert str(response.url).endswith("/device/confirm"), response.url
+    browser.submit(f"/t/{t.name}/device/confirm", {"action": "approve"})
+    t.server.advance(5)
+    assert poll_token(t, start["device_code"]).status_code == 200
+    # opening the confirmation page after max_age has passed asks the second factor too
+    later = step_up_request(t, max_age="60")
+    response = enter_code(browser, t, later["user_code"])
+    assert str(response.url).endswith("/device/confirm"), response.url
+    t.server.advance(120)
+    again = browser.get(f"/t/{t.name}/device/confirm")
+    assert str(again.url).endswith("/login/mfa"), again.url
+
+
+def test_a_step_up_for_an_account_without_a_second_factor_asks_the_password(t: Org) -> None:
+    browser, _ = signed_in_browser(t, t.password_only)
+    start = step_up_request(t)
+    # recent enough: nothing more can be asked, so the approval goes on (1fa stays 1fa)
+    response = enter_code(browser, t, start["user_code"])
+    assert str(response.url).endswith("/device/confirm"), response.url
+    t.server.advance(700)
+    later = step_up_request(t)
+    response = enter_code(browser, t, later["user_code"])
+    assert str(response.url).endswith("/login"), response.url
+    response = sign_in_pages(browser, t, t.password_only, response=response)
+    assert str(response.url).endswith("/device/confirm"), response.url
+    browser.submit(f"/t/{t.name}/device/confirm", {"action": "approve"})
+    claims = claims_of(poll_token(t, later["device_code"]).json()["access_token"])
+    assert claims["acr"] == "urn:bastion:acr:1fa" and t.server.now() - claims["auth_time"] < 60
+
+
+def test_step_up_parameters_are_checked(t: Org) -> None:
+    for bad in ({"max_age": "ten"}, {"max_age": "-1"}, {"acr_values": "urn:x\x00"}):
+        form = {"client_id": "bastion-cli", **bad}
+        response = httpx.post(f"{t.issuer}/oauth2/devicecode", data=form)
+        assert response.status_code == 400, (bad, response.text)
+        assert response.json()["error"] == "invalid_request"

@@ -7,20 +7,26 @@ and ends at the tenant's absolute lifetime or after its idle timeout, whichever 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bastion.directory.tenants import TenantPolicy
-from bastion.errors import InvalidGrant
+from bastion.errors import InvalidGrant, InvalidRequest
 from bastion.secrets_at_rest import random_token
 from bastion.store.schema import refresh_tokens, sessions
+from bastion.text import has_control
 
 #: ``acr`` values: a password alone, or a password and a second factor.
 ACR_ONE_FACTOR = "urn:bastion:acr:1fa"
 ACR_TWO_FACTORS = "urn:bastion:acr:2fa"
 SECOND_FACTOR_METHODS = frozenset({"otp", "hwk", "swk", "mfa"})
+#: longest ``acr_values`` accepted with a request
+MAX_ACR_VALUES = 512
+_MAX_AGE = re.compile(r"[0-9]{1,9}")
 
 
 def acr_for(amr: list[str]) -> str:
@@ -99,6 +105,37 @@ def end_reason(session: SignInSession, policy: TenantPolicy, now: float) -> str 
         minutes = policy.idle_timeout / 60
         return f"Your sign-in was idle for more than {minutes:g} minutes."
     return None
+
+
+def lasts_until(session: SignInSession, policy: TenantPolicy, now: float) -> float:
+    """When the session ends if it is used at ``now`` and then not again: its absolute end,
+    or the idle timeout counted from ``now``, whichever comes first."""
+    return min(session.created_at + policy.session_lifetime, now + policy.idle_timeout)
+
+
+def parse_step_up(max_age: object, acr_values: object) -> tuple[int | None, tuple[str, ...]]:
+    """The RFC 9470 (OpenID Connect) ``max_age`` and ``acr_values`` of a request, checked."""
+    age: int | None = None
+    if max_age is not None and max_age != "":
+        if not isinstance(max_age, str) or not _MAX_AGE.fullmatch(max_age):
+            raise InvalidRequest("max_age must be a number of seconds.")
+        age = int(max_age)
+    text = "" if acr_values is None else str(acr_values)
+    if len(text) > MAX_ACR_VALUES or has_control(text):
+        raise InvalidRequest(
+            f"acr_values may not contain control characters or be longer than {MAX_ACR_VALUES}."
+        )
+    return age, tuple(text.split())
+
+
+def needs_step_up(
+    session: SignInSession, *, max_age: int | None, acr_values: Sequence[str], now: float
+) -> bool:
+    """RFC 9470: whether the session is too old for ``max_age`` or too weak for
+    ``acr_values`` (only the two-factor value is ever asked for)."""
+    if max_age is not None and now - session.auth_time > max_age:
+        return True
+    return ACR_TWO_FACTORS in acr_values and session.acr != ACR_TWO_FACTORS
 
 
 def require_alive(session: SignInSession, policy: TenantPolicy, now: float) -> None:

@@ -145,4 +145,10 @@ def load(
             lists=bool(entry.get("lists")),
             sensitive=bool(entry.get("sensitive")),
         )
-    return Catalog(service=service, commands=commands, version=doc.version)
+    # the server names its catalog's version (the ETag's value); else the ETag or a hash
+    version = doc.body.get("version")
+    return Catalog(
+        service=service,
+        commands=commands,
+        version=version if isinstance(version, str) and version else doc.version,
+    )

@@ -182,10 +182,10 @@ class Connection:
                             challenge.description or f"{command} needs a recent second factor.",
                             max_age=challenge.max_age,
                             acr_values=challenge.acr_values,
-                            hint="The new sign-in did not bring a recent second factor. A "
-                            "device code approved in a browser that was already signed in "
-                            "reuses that sign-in: use the browser or terminal method, or sign "
-                            "out in that browser first.",
+                            hint="The new sign-in did not bring a recent second factor: the "
+                            "account may have none registered, or the authority did not ask "
+                            "for it. Register an authenticator app, or sign out and sign in "
+                            "again with the browser or terminal method.",
                             status=401,
                             problem=body,
                         )

@@ -23,6 +23,7 @@ run and audit          the command, its audit record and its idempotency record 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -81,14 +82,37 @@ def _problem(exc: BastionError, request: Request) -> JSONResponse:
     )
 
 
+#: each service's catalog, rendered once per process: (JSON body, strong ETag)
+_CATALOGS: dict[str, tuple[bytes, str]] = {}
+
+
 def catalog(request: Request) -> Response:
+    """The catalog, with a strong ``ETag`` (a hash of its JSON, also given in the body as
+    ``version``) and ``Cache-Control: no-cache``: clients keep it and revalidate it with
+    ``If-None-Match``, which is answered ``304`` while it is unchanged."""
     service = request.path_params["service"]
     commands = REGISTRY.get(service)
     if commands is None:
         return _problem(CommandNotFound(f"there is no service '{service}'."), request)
-    return JSONResponse(
-        {"service": service, "commands": [c.catalog_entry() for c in commands.values()]}
-    )
+    rendered = _CATALOGS.get(service)
+    if rendered is None:
+        body: dict[str, Any] = {
+            "service": service,
+            "commands": [c.catalog_entry() for c in commands.values()],
+        }
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+        body["version"] = digest
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        rendered = (content, f'"{digest}"')
+        _CATALOGS[service] = rendered
+    content, etag = rendered
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    # RFC 9110 section 13.1.2: a list of entity tags, or "*", compared weakly
+    asked = request.headers.get("if-none-match", "")
+    tags = {tag.strip().removeprefix("W/") for tag in asked.split(",")}
+    if etag in tags or "*" in tags:
+        return Response(status_code=304, headers=headers)
+    return Response(content, media_type="application/json", headers=headers)
 
 
 def _spec(service: str, name: str) -> CommandSpec:

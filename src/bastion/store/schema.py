@@ -187,7 +187,8 @@ web_sessions = Table(
     Column("cookie_hash", String(64), primary_key=True),
     Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
     #: ``anonymous`` | ``password`` (first factor done) | ``enroll`` | ``authenticated``;
-    #: ``challenge``: a terminal sign-in's ``auth_session`` (no cookie; its own hash key)
+    #: ``challenge``: a terminal sign-in's ``auth_session`` (no cookie; its own hash key);
+    #: ``signed_in``: the ``auth_session`` of a token response, for a step-up of ``session_id``
     Column("stage", String(16), nullable=False),
     Column("user_id", String(36), nullable=True),
     Column("session_id", String(43), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=True),
@@ -245,6 +246,10 @@ device_codes = Table(
     Column("last_poll_at", Float, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
+    #: RFC 9470 step-up asked with the request: the approver's sign-in must be younger than
+    #: ``max_age`` seconds and meet ``acr_values`` (a list), else the second factor is asked
+    Column("max_age", Integer, nullable=True),
+    Column("acr_values", JSON, nullable=True),
     UniqueConstraint("tenant_id", "user_code"),
 )
 

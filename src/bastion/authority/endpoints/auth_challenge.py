@@ -12,6 +12,11 @@ contract):
    when the account must first register an authenticator, which happens in a browser.
 2. ``auth_session`` with ``otp`` or ``recovery_code``: 200 ``{"authorization_code"}``.
 
+A step-up (RFC 9470, draft Appendix A.7) starts instead with the ``auth_session`` of a token
+response (draft §6.1), PKCE, ``scope`` and ``resource``, and neither password nor code: 403
+``insufficient_authorization`` asks for the second factor only, and step 2 issues a code for
+the same sign-in session with a fresh ``auth_time``, ``mfa_time`` and ``acr``.
+
 The code is redeemed at the token endpoint with its ``code_verifier`` and no
 ``redirect_uri``. Each step goes through :mod:`bastion.authority.signin`, as the pages do:
 failures count against the same per-account and per-authenticator limits (A3) and are
@@ -41,7 +46,14 @@ from bastion.authority.endpoints.signin_pages import TOTP_AMR
 from bastion.authority.grants import pkce
 from bastion.authority.grants.authorization_code import NO_REDIRECT_URI, issue_code
 from bastion.authority.resources import parse_scope_request
-from bastion.authority.sessions import create_session
+from bastion.authority.sessions import (
+    SignInSession,
+    create_session,
+    end_reason,
+    find_session,
+    parse_step_up,
+    record_second_factor,
+)
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User, find_user, get_user
 from bastion.errors import (
@@ -91,6 +103,12 @@ _ASKS = {
     RECOVERY_CODE: "This account needs a second factor, and its authenticator code is locked "
     "after too many wrong codes: enter one of your recovery codes.",
 }
+_STEP_UP_ASKS = {
+    OTP: "This needs a recent second factor: enter the 6-digit code your authenticator app "
+    "shows now, or one of your recovery codes.",
+    RECOVERY_CODE: "This needs a recent second factor, and your authenticator code is locked "
+    "after too many wrong codes: enter one of your recovery codes.",
+}
 
 
 class InvalidSession(OAuthError):
@@ -128,6 +146,13 @@ class _SecondFactor:
     recovery_code: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class _StepUp:
+    """A step-up of a sign-in, named by the auth_session of its token response."""
+
+    auth_session: str = field(repr=False)
+
+
 def authorize_challenge(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
@@ -145,6 +170,8 @@ def authorize_challenge(request: Request, form: dict[str, Any]) -> Response:
         ctx = _Context(auth, request, tenant, client, issuer, now)
         if isinstance(step, _Password):
             return _password_step(ctx, form, step)
+        if isinstance(step, _StepUp):
+            return _step_up_step(ctx, form, step)
         return _second_factor_step(ctx, form, step)
     except BastionError as exc:
         return _error(exc, issuer)
@@ -197,27 +224,88 @@ def _password_step(ctx: _Context, form: dict[str, Any], step: _Password) -> Resp
                     "required": required,
                 },
             )
-        if "totp" not in ctx.tenant.policy.allowed_methods:
-            return _answer(
-                ctx.issuer,
-                400,
-                {
-                    "error": "access_denied",
-                    "error_description": "Your account needs a second factor, but this tenant "
-                    "allows no method you can register. Ask an administrator to allow the "
-                    "authenticator app (TOTP).",
-                },
-            )
-        sign_in_uri = f"{ctx.issuer}/login"
+        return _no_factor(ctx)
+
+
+def _no_factor(ctx: _Context) -> Response:
+    """An account that needs a second factor and has none registered: registering one
+    happens in a browser, where the tenant allows it."""
+    if "totp" not in ctx.tenant.policy.allowed_methods:
+        return _answer(
+            ctx.issuer,
+            400,
+            {
+                "error": "access_denied",
+                "error_description": "Your account needs a second factor, but this tenant "
+                "allows no method you can register. Ask an administrator to allow the "
+                "authenticator app (TOTP).",
+            },
+        )
+    sign_in_uri = f"{ctx.issuer}/login"
+    return _answer(
+        ctx.issuer,
+        403,
+        {
+            "error": "redirect_to_web",
+            "error_description": "This account must register an authenticator app before "
+            f"it can sign in, and that is done in a browser. Open {sign_in_uri}, sign in "
+            "and register the app, then sign in here again.",
+            "sign_in_uri": sign_in_uri,
+        },
+    )
+
+
+def _step_up_step(ctx: _Context, form: dict[str, Any], step: _StepUp) -> Response:
+    """The first request of a step-up: the second factor is asked for the session the
+    auth_session names, whatever ``max_age`` and ``acr_values`` say (they are checked, and
+    the session is always refreshed, so the answer meets any of them)."""
+    wanted = _sign_in_request(ctx, form)
+    parse_step_up(form.get("max_age"), form.get("acr_values"))
+    with ctx.auth.store.begin() as conn:
+        handle = auth_sessions.find_handle(
+            ctx.auth, conn, ctx.tenant.id, step.auth_session, ctx.now
+        )
+        if handle is None or handle.client_id != ctx.client.client_id:
+            raise _invalid_session()
+        session = _alive(conn, ctx, handle.session_id, handle.user_id)
+        user = _user(conn, ctx.tenant, handle.user_id)
+        if session is None or user is None:
+            raise _invalid_session()
+        if not user.enabled:
+            return _disabled(conn, ctx, user)
+        if not factor_store.has_factor(conn, user.id):
+            if not signin.needs_second_factor(user):
+                return _answer(
+                    ctx.issuer,
+                    400,
+                    {
+                        "error": "access_denied",
+                        "error_description": "This account has no second factor, so its "
+                        "sign-in cannot be stepped up. Ask an administrator to enable MFA "
+                        "for it.",
+                    },
+                )
+            return _no_factor(ctx)
+        required = _open_method(conn, ctx, user, first=OTP) or OTP
+        value = auth_sessions.issue(
+            ctx.auth,
+            conn,
+            tenant_id=ctx.tenant.id,
+            user_id=user.id,
+            request=wanted,
+            expires_at=ctx.now + auth_sessions.LIFETIME,
+            now=ctx.now,
+            session_id=session.id,
+            handle=handle.key,
+        )
         return _answer(
             ctx.issuer,
             403,
             {
-                "error": "redirect_to_web",
-                "error_description": "This account must register an authenticator app before "
-                f"it can sign in, and that is done in a browser. Open {sign_in_uri}, sign in "
-                "and register the app, then sign in here again.",
-                "sign_in_uri": sign_in_uri,
+                "error": "insufficient_authorization",
+                "error_description": _STEP_UP_ASKS[required],
+                "auth_session": value,
+                "required": required,
             },
         )
 
@@ -240,27 +328,13 @@ def _second_factor_step(ctx: _Context, form: dict[str, Any], step: _SecondFactor
         user = _user(conn, ctx.tenant, pending.user_id)
         if user is None:
             raise _invalid_session()
+        stepping: SignInSession | None = None
+        if pending.session_id is not None:
+            stepping = _alive(conn, ctx, pending.session_id, user.id)
+            if stepping is None:
+                raise _invalid_session()
         if not user.enabled:
-            events.record(
-                conn,
-                tenant_id=ctx.tenant.id,
-                type="sign_in.disabled",
-                outcome="failure",
-                now=ctx.now,
-                actor_id=user.id,
-                actor_name=user.upn,
-                client_id=ctx.client.client_id,
-                flow=FLOW,
-            )
-            return _answer(
-                ctx.issuer,
-                400,
-                {
-                    "error": "access_denied",
-                    "error_description": "This account is disabled. "
-                    "Ask an administrator to enable it.",
-                },
-            )
+            return _disabled(conn, ctx, user)
         tried = RECOVERY_CODE if candidate is not None else OTP
         try:
             if candidate is not None:
@@ -302,6 +376,8 @@ def _second_factor_step(ctx: _Context, form: dict[str, Any], step: _SecondFactor
                 request=pending.request,
                 expires_at=pending.expires_at,
                 now=ctx.now,
+                session_id=pending.session_id,
+                handle=pending.handle,
             )
             if exc.extra.get("reason") in _RETRYABLE:
                 return _refusal(ctx, exc, auth_session=value, required=method)
@@ -316,7 +392,55 @@ def _second_factor_step(ctx: _Context, form: dict[str, Any], step: _SecondFactor
                     "required": method,
                 },
             )
+        if stepping is not None:
+            return _stepped_up(conn, ctx, user, stepping, amr, pending)
         return _signed_in(conn, ctx, user, amr, pending.request)
+
+
+def _stepped_up(
+    conn: Connection,
+    ctx: _Context,
+    user: User,
+    session: SignInSession,
+    amr: list[str],
+    pending: AuthSession,
+) -> Response:
+    """RFC 9470 through the auth_session of a token response: the same sign-in session,
+    its second factor (and so ``auth_time``, ``mfa_time`` and ``acr``) renewed, as the
+    pages' step-up renews it; a code for what the step-up asked."""
+    method = "otp" if "otp" in amr else "mfa"
+    record_second_factor(conn, session, method, ctx.now)
+    events.record(
+        conn,
+        tenant_id=ctx.tenant.id,
+        type="sign_in.step_up",
+        outcome="success",
+        now=ctx.now,
+        actor_id=user.id,
+        actor_name=user.upn,
+        client_id=ctx.client.client_id,
+        session_id=session.id,
+        amr=amr,
+        flow=FLOW,
+    )
+    if pending.handle is not None:
+        # the token response for this code carries the next auth_session
+        auth_sessions.drop_handle(conn, pending.handle)
+    wanted = pending.request
+    code = issue_code(
+        ctx.auth,
+        conn,
+        tenant=ctx.tenant,
+        client_id=wanted.client_id,
+        redirect_uri=NO_REDIRECT_URI,
+        code_challenge=wanted.code_challenge,
+        session_id=session.id,
+        scopes=wanted.scopes,
+        resource=wanted.resource,
+        nonce=wanted.nonce,
+        now=ctx.now,
+    )
+    return _answer(ctx.issuer, 200, {"authorization_code": code})
 
 
 def _signed_in(
@@ -385,8 +509,9 @@ def _first_party_client(
     return client
 
 
-def _step(form: dict[str, Any]) -> _Password | _SecondFactor:
-    """Which step the request is: the password, or a second factor for an auth_session."""
+def _step(form: dict[str, Any]) -> _Password | _SecondFactor | _StepUp:
+    """Which step the request is: the password, a second factor for an auth_session, or
+    (an auth_session alone) the start of a step-up."""
     session = str(form.get("auth_session") or "")
     otp = str(form.get("otp") or "").strip()
     recovery = str(form.get("recovery_code") or "").strip()
@@ -398,8 +523,10 @@ def _step(form: dict[str, Any]) -> _Password | _SecondFactor:
                 "username and password belong to the first request only.",
                 hint="With auth_session, send otp or recovery_code.",
             )
-        if bool(otp) == bool(recovery):
+        if otp and recovery:
             raise InvalidRequest("With auth_session, send exactly one of otp and recovery_code.")
+        if not otp and not recovery:
+            return _StepUp(session)
         return _SecondFactor(session, otp, recovery)
     if otp or recovery:
         raise InvalidRequest(
@@ -458,6 +585,38 @@ def _live(conn: Connection, ctx: _Context, value: str) -> AuthSession:
     if pending is None or pending.request.client_id != ctx.client.client_id:
         raise _invalid_session()
     return pending
+
+
+def _alive(conn: Connection, ctx: _Context, session_id: str, user_id: str) -> SignInSession | None:
+    """The sign-in session a step-up refreshes, while it lasts and is this user's."""
+    session = find_session(conn, ctx.tenant.id, session_id)
+    if session is None or session.user_id != user_id:
+        return None
+    if end_reason(session, ctx.tenant.policy, ctx.now):
+        return None
+    return session
+
+
+def _disabled(conn: Connection, ctx: _Context, user: User) -> Response:
+    events.record(
+        conn,
+        tenant_id=ctx.tenant.id,
+        type="sign_in.disabled",
+        outcome="failure",
+        now=ctx.now,
+        actor_id=user.id,
+        actor_name=user.upn,
+        client_id=ctx.client.client_id,
+        flow=FLOW,
+    )
+    return _answer(
+        ctx.issuer,
+        400,
+        {
+            "error": "access_denied",
+            "error_description": "This account is disabled. Ask an administrator to enable it.",
+        },
+    )
 
 
 def _user(conn: Connection, tenant: Tenant, user_id: str) -> User | None:

@@ -22,7 +22,7 @@ from bastion.authority.endpoints.discovery import published_audiences
 from bastion.authority.endpoints.flow import client_redirect, finish, redirect
 from bastion.authority.grants import pkce
 from bastion.authority.resources import parse_scope_request
-from bastion.authority.sessions import ACR_TWO_FACTORS, end_reason, find_session
+from bastion.authority.sessions import end_reason, find_session, needs_step_up
 from bastion.directory.tenants import Tenant
 from bastion.errors import (
     InvalidRequest,
@@ -73,13 +73,6 @@ def _check_request(request: Request, client: Client, q: dict[str, str]) -> dict[
         "acr_values": (q.get("acr_values") or "").split(),
         "prompt": (q.get("prompt") or "").split(),
     }
-
-
-def _needs_step_up(params: dict[str, Any], auth_time: float, acr: str, now: float) -> bool:
-    max_age = params.get("max_age")
-    if max_age is not None and now - auth_time > max_age:
-        return True
-    return ACR_TWO_FACTORS in params.get("acr_values", []) and acr != ACR_TWO_FACTORS
 
 
 def authorize(request: Request, form: dict[str, Any]) -> Response:
@@ -136,7 +129,9 @@ def _route(
     alive = session is not None and not end_reason(session, tenant.policy, now)
     if ws is not None and session is not None and alive and "login" not in params["prompt"]:
         ws = web_session.set_continuation(auth, conn, ws, continuation)
-        if not _needs_step_up(params, session.auth_time, session.acr, now):
+        if not needs_step_up(
+            session, max_age=params.get("max_age"), acr_values=params["acr_values"], now=now
+        ):
             return finish(auth, conn, request, tenant, ws, now, None)
         # RFC 9470: a sign-in that is too old or too weak proves the second factor again,
         # not the password.

@@ -4,26 +4,62 @@ The person enters (or is handed) the user code, signs in, sees which application
 the code to compare with their device's screen, and approves or declines (T11). Wrong codes
 are limited to :data:`MAX_WRONG_CODES` per code lifetime, per source address and per
 signed-in person (T10).
+
+A device code asked with ``max_age`` or ``acr_values`` (an RFC 9470 step-up) is approved only
+with a sign-in that meets them: a browser whose sign-in is too old or too weak goes through
+the second factor again (``/login/mfa``, as the authorization endpoint sends it) before the
+confirmation page, and the tokens then carry the fresh ``auth_time`` and ``acr``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bastion.audit import events
-from bastion.authority import limits
+from bastion.authority import factor_store, limits
 from bastion.authority.clients import find_client
+from bastion.authority.context import Authority
 from bastion.authority.endpoints.flow import redirect
 from bastion.authority.grants import device_code
-from bastion.authority.sessions import end_reason, find_session
+from bastion.authority.sessions import SignInSession, end_reason, find_session, needs_step_up
+from bastion.directory.tenants import Tenant
 from bastion.web import web_session
 from bastion.web.common import authority_of, client_address, in_thread, load_tenant, render
+from bastion.web.web_session import WebSession
 
 MAX_WRONG_CODES = 5
+
+
+def _step_up(
+    auth: Authority,
+    conn: Connection,
+    tenant: Tenant,
+    ws: WebSession,
+    session: SignInSession,
+    pending: device_code.PendingDevice,
+    now: float,
+) -> Response | None:
+    """Where to send an approver whose sign-in does not meet the device's step-up; None
+    when it does (or when nothing more can be asked: an account with no second factor whose
+    sign-in is recent enough)."""
+    if not needs_step_up(session, max_age=pending.max_age, acr_values=pending.acr_values, now=now):
+        return None
+    cookie = web_session.cookie_name(tenant)
+    if factor_store.has_factor(conn, session.user_id):
+        # RFC 9470: the second factor again, not the password
+        ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="stepup")
+        return redirect(f"/t/{tenant.name}/login/mfa", (cookie, ws.cookie))
+    if pending.max_age is not None and now - session.auth_time > pending.max_age:
+        ws = web_session.start_over(
+            auth, conn, tenant, now, previous=ws, continuation=ws.continuation
+        )
+        return redirect(f"/t/{tenant.name}/login", (cookie, ws.cookie))
+    return None
 
 
 def code_page(request: Request, form: dict[str, Any]) -> Response:
@@ -90,6 +126,11 @@ def code_submit(request: Request, form: dict[str, Any]) -> Response:
             auth, conn, ws, {"kind": "device", "code": pending.device_code_hash}
         )
         if ws.stage == "authenticated":
+            session = find_session(conn, tenant.id, ws.session_id) if ws.session_id else None
+            if session is not None and not end_reason(session, tenant.policy, now):
+                stepping = _step_up(auth, conn, tenant, ws, session, pending, now)
+                if stepping is not None:
+                    return stepping
             return redirect(f"/t/{tenant.name}/device/confirm")
         if ws.stage != "anonymous":
             ws = web_session.start_over(
@@ -123,6 +164,9 @@ def confirm_page(request: Request, form: dict[str, Any]) -> Response:
                 },
                 status=400,
             )
+        stepping = _step_up(auth, conn, tenant, ws, session, pending, now)
+        if stepping is not None:
+            return stepping
         client = find_client(conn, tenant.id, pending.client_id)
     return render(
         "device_confirm.html",
@@ -148,6 +192,12 @@ def confirm_submit(request: Request, form: dict[str, Any]) -> Response:
             return redirect(f"/t/{tenant.name}/login")
         code_hash = (ws.continuation or {}).get("code", "")
         approve = form.get("action") == "approve"
+        pending = device_code.get_pending(conn, tenant, code_hash, now)
+        if approve and pending is not None:
+            # a sign-in that does not meet the device's step-up never approves it
+            stepping = _step_up(auth, conn, tenant, ws, session, pending, now)
+            if stepping is not None:
+                return stepping
         decided = device_code.decide(
             conn, code_hash, approve=approve, session_id=ws.session_id if approve else None
         )

@@ -154,6 +154,8 @@ def device_authorization(request: Request, form: dict[str, Any]) -> Response:
                 audiences=published_audiences(request),
                 verification_uri=f"{issuer_of(request, tenant)}/device",
                 now=now,
+                max_age=form.get("max_age"),
+                acr_values=form.get("acr_values"),
             )
         return _json(body)
     except BastionError as exc:

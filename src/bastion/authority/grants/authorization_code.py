@@ -145,5 +145,12 @@ def exchange(
     )
     touch(conn, row.session_id, now)
     return token_response(
-        auth, conn, subject=subject, request=request, family_id=family_id, nonce=row.nonce, now=now
+        auth,
+        conn,
+        subject=subject,
+        request=request,
+        family_id=family_id,
+        nonce=row.nonce,
+        signed_in=True,
+        now=now,
     )

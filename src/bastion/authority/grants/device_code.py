@@ -4,6 +4,11 @@ The device asks for a code (section 3.1), the person enters the user code on the
 verification page and approves (section 3.3), and the device polls the token endpoint
 (section 3.4) until it gets tokens or one of the errors of section 3.5.
 
+A request may carry RFC 9470's ``max_age`` and ``acr_values`` (a client stepping up after a
+service refused its token): they are kept with the code, and the approval page first asks
+the approver's second factor again when the browser's sign-in is too old or too weak, so the
+tokens carry a fresh ``auth_time`` and ``acr``.
+
 User codes are 8 letters from :data:`USER_CODE_ALPHABET` (20^8, about 34.5 bits; section
 6.1); wrong entries are limited per source and per person (see ``bastion.authority.limits``).
 Device codes carry 256 bits from the CSPRNG and are stored only as keyed hashes.
@@ -21,7 +26,7 @@ from bastion.authority.clients import GRANT_DEVICE_CODE, Client
 from bastion.authority.context import Authority
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.resources import ScopeRequest, parse_scope_request
-from bastion.authority.sessions import touch
+from bastion.authority.sessions import parse_step_up, touch
 from bastion.directory.tenants import Tenant
 from bastion.errors import (
     AccessDenied,
@@ -68,11 +73,14 @@ def start(
     audiences: dict[str, str],
     verification_uri: str,
     now: float,
+    max_age: object = None,
+    acr_values: object = None,
 ) -> dict[str, Any]:
     """Section 3.1-3.2: the device authorization request and response."""
     if not client.allows_grant(GRANT_DEVICE_CODE):
         raise UnauthorizedClient("This client may not use the device authorization grant.")
     request = parse_scope_request(scope, resources, audiences)
+    age, acr = parse_step_up(max_age, acr_values)
     device_code = random_token(32)
     policy = tenant.policy
     for _ in range(5):
@@ -98,6 +106,8 @@ def start(
             last_poll_at=None,
             created_at=now,
             expires_at=now + policy.device_code_lifetime,
+            max_age=age,
+            acr_values=list(acr) if acr else None,
         )
     )
     shown = display_user_code(user_code)
@@ -120,6 +130,9 @@ class PendingDevice:
     user_code: str
     client_id: str
     expires_at: float
+    #: the step-up the device asked for (RFC 9470), met at approval
+    max_age: int | None = None
+    acr_values: tuple[str, ...] = ()
 
 
 def find_pending(
@@ -146,7 +159,14 @@ def _pending(
     ).first()
     if row is None or now > row.expires_at:
         return None
-    return PendingDevice(row.device_code_hash, row.user_code, row.client_id, row.expires_at)
+    return PendingDevice(
+        row.device_code_hash,
+        row.user_code,
+        row.client_id,
+        row.expires_at,
+        max_age=row.max_age,
+        acr_values=tuple(row.acr_values or ()),
+    )
 
 
 def decide(conn: Connection, code_hash: str, *, approve: bool, session_id: str | None) -> bool:
@@ -216,5 +236,11 @@ def poll(
     )
     touch(conn, row.session_id, now)
     return token_response(
-        auth, conn, subject=subject, request=request, family_id=random_token(24), now=now
+        auth,
+        conn,
+        subject=subject,
+        request=request,
+        family_id=random_token(24),
+        signed_in=True,
+        now=now,
     )

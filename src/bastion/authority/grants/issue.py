@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from bastion.authority.clients import GRANT_REFRESH_TOKEN, Client
+from bastion.authority import auth_sessions
+from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, Client
 from bastion.authority.context import Authority
 from bastion.authority.resources import ScopeRequest
-from bastion.authority.sessions import require_alive, session_from_row
+from bastion.authority.sessions import lasts_until, require_alive, session_from_row
 from bastion.authority.tokens import (
     Subject,
     access_token,
@@ -84,9 +85,17 @@ def token_response(
     nonce: str | None = None,
     next_refresh_token: tuple[str, str] | None = None,
     granted_scopes: tuple[str, ...] | None = None,
+    signed_in: bool = False,
     now: float,
 ) -> dict[str, Any]:
     """RFC 6749 section 5.1, with an ID token when ``openid`` was asked for.
+
+    With a refresh token comes ``refresh_token_expires_in`` (as Microsoft Entra names it):
+    the seconds until the sign-in session ends if it is not used again, its absolute end or
+    its idle timeout, whichever is sooner. When ``signed_in`` (a sign-in just completed:
+    a code or a device code redeemed), a first-party client that may use the authorization
+    challenge endpoint also gets an ``auth_session`` (first-party apps draft §6.1) for
+    stepping this sign-in up later with the second factor alone.
 
     ``next_refresh_token`` is the (token, hash) a refresh already named as the successor.
     """
@@ -112,6 +121,24 @@ def token_response(
             now=now,
         )
         body["refresh_token"] = raw
+        ends = lasts_until(subject.session, subject.tenant.policy, now)
+        body["refresh_token_expires_in"] = max(0, int(ends - now))
+        if (
+            signed_in
+            and subject.client.first_party
+            and subject.client.allows_grant(GRANT_AUTHORIZATION_CODE)
+        ):
+            body["auth_session"] = auth_sessions.issue_handle(
+                auth,
+                conn,
+                tenant_id=subject.tenant.id,
+                user_id=subject.user.id,
+                session_id=subject.session.id,
+                client_id=subject.client.client_id,
+                family_id=family_id,
+                expires_at=subject.session.created_at + subject.tenant.policy.session_lifetime,
+                now=now,
+            )
     if "openid" in request.oidc_scopes:
         body["id_token"] = id_token(key, subject, scopes=request.oidc_scopes, nonce=nonce, now=now)
     return body

@@ -5,9 +5,10 @@ side polls the token endpoint every ``interval`` seconds, five more after each `
 (section 3.5), until tokens arrive, the person declines, or the code expires.
 
 For a step-up, ``max_age`` and ``acr_values`` are sent with the device authorization request
-as they are with an authorization request; an authority that ignores them there approves
-with the existing sign-in, and the renewed token still lacks the recent second factor (the
-service then refuses it again and the client raises ``StepUpRequired``).
+as they are with an authorization request; the approval page then asks the approver's second
+factor again when the browser's sign-in is too old or too weak. (An authority that ignored
+them would approve with the existing sign-in; the service would refuse the renewed token
+again, and the client raises ``StepUpRequired`` rather than loop.)
 """
 
 from __future__ import annotations

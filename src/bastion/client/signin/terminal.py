@@ -15,10 +15,12 @@ Bastion's own first-party client (``bastion-cli``) asks the authorization challe
 4. the code is redeemed at the token endpoint with its ``code_verifier`` and no
    ``redirect_uri``.
 
-Every answer carries ``iss``; one naming another issuer is refused (T9). The draft's
-step-up through an ``auth_session`` from the token response is sent when the client holds
-one; Bastion's authority does not issue it yet, so a step-up here asks the password and the
-code again. This module is the only one that knows the draft's details.
+Every answer carries ``iss``; one naming another issuer is refused (T9). A step-up (RFC
+9470) starts with the ``auth_session`` of the last token response (draft §6.1), kept in the
+encrypted token cache, instead of the password: the authority then asks only for the second
+factor, and the new code is for the same sign-in. An ``auth_session`` the authority no longer
+takes (``invalid_session``: the sign-in ended, or another process used it) makes this sign-in
+ask for the password instead. This module is the only one that knows the draft's details.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
 
 def _rounds(ctx: FlowContext, endpoint: str, first: dict[str, str], request: SignInRequest) -> str:
     username = request.username
+    resuming = bool(request.auth_session)
     if request.auth_session:
         form = {**first, "auth_session": request.auth_session}
     else:
@@ -96,6 +99,12 @@ def _rounds(ctx: FlowContext, endpoint: str, first: dict[str, str], request: Sig
         description = str(body.get("error_description") or error or f"HTTP {response.status_code}")
         if error == "redirect_to_web":
             raise RedirectToWeb(description)
+        if resuming and error == "invalid_session":
+            # the sign-in the cached auth_session named is gone: sign in from the start
+            resuming = False
+            username, form = _password_form(ctx, first, username)
+            continue
+        resuming = False
         if body.get("auth_session") and error in ("insufficient_authorization", "invalid_grant"):
             if error == "invalid_grant":
                 ctx.prompt.show(description)
