@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -44,6 +45,8 @@ class CommandContext:
     hasher: PasswordHasher
     #: the objects this command may touch (``bastion.plane.scope``)
     scope: Scope
+    #: what the command's ``prepare`` computed before the transaction (e.g. a password hash)
+    prepared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tenant(self) -> Tenant:

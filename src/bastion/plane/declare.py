@@ -63,6 +63,8 @@ class CommandSpec:
     lists: bool
     sensitive: bool
     scoped: bool
+    #: work done before the command's transaction opens (``prepare=`` of :func:`command`)
+    prepare: Prepare | None = None
 
     @property
     def reads_only(self) -> bool:
@@ -80,6 +82,11 @@ class CommandSpec:
 
 
 REGISTRY: dict[str, dict[str, CommandSpec]] = {}
+
+#: ``prepare(hasher, arguments) -> values``: slow work on the arguments (hashing a password)
+#: done before the transaction, so no lock is held meanwhile; the command finds the values
+#: in ``ctx.prepared``
+Prepare = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
 
 class _Parameters(BaseModel):
@@ -104,6 +111,7 @@ def command(
     lists: bool = False,
     sensitive: bool = False,
     scoped: bool = False,
+    prepare: Prepare | None = None,
 ) -> Callable[[F], F]:
     """Register ``func`` as ``name`` of ``service``."""
     if not NAME.match(name) or name.split("-", 1)[0] not in VERBS:
@@ -134,6 +142,7 @@ def command(
             lists=lists,
             sensitive=sensitive,
             scoped=scoped,
+            prepare=prepare,
         )
         commands = REGISTRY.setdefault(service, {})
         if name in commands:

@@ -333,6 +333,8 @@ def _authorized(
                 kind="security.cursor_tampering",
             )
         raise
+    # Slow preparation (a password hash) happens here, before any transaction holds a lock.
+    prepared = spec.prepare(auth.hasher, arguments) if spec.prepare is not None else {}
     key = request.headers.get(idempotency.HEADER)
     replay = (
         _Replay(idempotency.check_key(key), f"{service}/{name}", idempotency.digest(params))
@@ -355,6 +357,7 @@ def _authorized(
             request_id=ctx_request.request_id if ctx_request else None,
             scope=scope,
             snapshot=snapshot,
+            prepared=prepared,
         )
     except BastionError as exc:
         if isinstance(exc, StoreUnavailable):
@@ -441,6 +444,7 @@ def _execute(
     request_id: str | None,
     scope: Scope,
     snapshot: Connection | None,
+    prepared: dict[str, Any],
 ) -> _Answer:
     """Run the command, its audit record and its idempotency record in one transaction.
 
@@ -459,6 +463,7 @@ def _execute(
             binding,
             request_id,
             scope,
+            prepared,
         )
         auth.audit_reads.record(
             **_audit_fields(
@@ -480,7 +485,18 @@ def _execute(
                 _audit(conn, spec, caller, params, now, started, outcome="replayed", error=None)
                 return _Answer.stored(previous)
         answer = _run_body(
-            auth, conn, spec, caller, now, arguments, after, page_size, binding, request_id, scope
+            auth,
+            conn,
+            spec,
+            caller,
+            now,
+            arguments,
+            after,
+            page_size,
+            binding,
+            request_id,
+            scope,
+            prepared,
         )
         _audit(
             conn,
@@ -519,10 +535,17 @@ def _run_body(
     binding: paging.CursorBinding,
     request_id: str | None,
     scope: Scope,
+    prepared: dict[str, Any],
 ) -> _Answer:
     """The command itself, and its answer: one page for a listing."""
     ctx = CommandContext(
-        conn=conn, caller=caller, now=now, request_id=request_id, hasher=auth.hasher, scope=scope
+        conn=conn,
+        caller=caller,
+        now=now,
+        request_id=request_id,
+        hasher=auth.hasher,
+        scope=scope,
+        prepared=prepared,
     )
     result = spec.func(ctx, **arguments)
     if spec.page is None:

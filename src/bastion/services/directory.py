@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from bastion.authority.passwords import check_new_password
+from bastion.authority.passwords import PasswordHasher, check_new_password
 from bastion.authority.sessions import revoke_user_sessions
 from bastion.directory import groups, removal, users
 from bastion.errors import NotFound
@@ -113,7 +113,17 @@ def get_user(
     )
 
 
-@command("directory", "New-User", scoped=True)
+def _hash_password(hasher: PasswordHasher, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Check and hash a new password before the transaction: Argon2id takes tens of
+    milliseconds, which must not be spent holding the database's write lock."""
+    password = arguments.get("password")
+    if password is None:
+        return {}
+    check_new_password(password)
+    return {"password_hash": hasher.hash(password)}
+
+
+@command("directory", "New-User", scoped=True, prepare=_hash_password)
 def new_user(
     ctx: CommandContext,
     *,
@@ -134,14 +144,12 @@ def new_user(
 ) -> User:
     """Create a user. With MFA enabled or enforced, they register a factor at first sign-in."""
     ctx.scope.require_department(department or "", f"user {user_principal_name}")
-    if password is not None:
-        check_new_password(password)
     created = users.create_user(
         ctx.conn,
         tenant_id=ctx.tenant.id,
         upn=user_principal_name,
         display_name=display_name,
-        password_hash=ctx.hasher.hash(password) if password else None,
+        password_hash=ctx.prepared.get("password_hash"),
         mfa_state=mfa_state,
         now=ctx.now,
         department=department or "",
@@ -149,7 +157,7 @@ def new_user(
     return _public(created)
 
 
-@command("directory", "Set-User", scoped=True)
+@command("directory", "Set-User", scoped=True, prepare=_hash_password)
 def set_user(
     ctx: CommandContext,
     *,
@@ -174,9 +182,8 @@ def set_user(
         users.set_department(ctx.conn, user, department)
     if display_name is not None:
         users.set_display_name(ctx.conn, user, display_name)
-    if password is not None:
-        check_new_password(password)
-        users.set_password_hash(ctx.conn, user, ctx.hasher.hash(password))
+    if password is not None:  # checked and hashed by _hash_password, before the transaction
+        users.set_password_hash(ctx.conn, user, ctx.prepared["password_hash"])
     return _public(_find(ctx, user.id))
 
 
