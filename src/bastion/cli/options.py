@@ -1,0 +1,181 @@
+"""The argument parser of the client commands, and the options they share.
+
+Global options (``--profile``, ``--non-interactive`` and the session options ``--proxy``,
+``--timeout``, ``--ca-bundle``, ``--retries``) and output options (``--output``,
+``--query``, ``--property``) are accepted by every client command, before or after the
+command's name. Their defaults are ``SUPPRESS``: a subcommand's parser must not overwrite
+a value given before the subcommand's name, so they are read with :func:`opt`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from bastion.client.errors import UsageError
+
+FORMATS = ("table", "json", "jsonl", "csv", "yaml")
+
+#: options of the CLI itself that take a value (the service commands' pre-scan needs them)
+VALUE_OPTIONS = frozenset(
+    {
+        "--profile",
+        "--proxy",
+        "--timeout",
+        "--ca-bundle",
+        "--retries",
+        "-o",
+        "--output",
+        "--query",
+        "--property",
+        "--page-size",
+        "--cursor",
+        "--checkpoint",
+        "--resume",
+    }
+)
+#: every option name of the CLI itself: a catalog parameter with one of these names is
+#: given as ``--param-NAME`` instead
+RESERVED = VALUE_OPTIONS | {"--non-interactive", "--all", "--help", "-h"}
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and a :class:`UsageError` (exit 2), so
+    the shell can parse a line without leaving."""
+
+    def error(self, message: str) -> NoReturn:
+        text = message.rstrip(".")
+        raise UsageError(f"{text}.", hint=f"Run '{self.prog} --help' for usage.")
+
+
+def opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
+    return getattr(args, name, default)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("give a positive number of seconds")
+    return value
+
+
+def _retries(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError("give a whole number from 0 to 10")
+    return value
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, title: str = "global options") -> None:
+    group = parser.add_argument_group(title)
+    group.add_argument(
+        "--profile",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="the profile to use (default: $BASTION_PROFILE, else the current profile)",
+    )
+    group.add_argument(
+        "--non-interactive",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="never prompt: when a sign-in is needed, stop with exit code 4 "
+        "(also BASTION_INTERACTIVE=0)",
+    )
+    add_session_options(group)
+
+
+def add_session_options(group: Any) -> None:
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="HTTP(S) proxy for every request, sign-in included "
+        "(http://user:password@host:port; default: the profile's, else HTTPS_PROXY)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_positive,
+        metavar="SECONDS",
+        default=argparse.SUPPRESS,
+        help="timeout of each request (default: the profile's, else 30)",
+    )
+    group.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="PEM file of the CA certificates to trust (default: the profile's, else the system's)",
+    )
+    group.add_argument(
+        "--retries",
+        type=_retries,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="retries of a request that could not reach the server (default: the "
+        "profile's, else 3)",
+    )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-o",
+        "--output",
+        choices=FORMATS,
+        default=argparse.SUPPRESS,
+        help="format of the results on stdout (default: table on a terminal, else json)",
+    )
+    group.add_argument(
+        "--query",
+        metavar="JMESPATH",
+        default=argparse.SUPPRESS,
+        help="a JMESPath expression applied to the whole result (https://jmespath.org)",
+    )
+    group.add_argument(
+        "--property",
+        metavar="NAMES",
+        action="append",
+        default=argparse.SUPPRESS,
+        help="only these properties (comma-separated or repeated; any case; * wildcards)",
+    )
+
+
+def session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The session options given, as ``connect()`` takes them."""
+    return {
+        "profile": opt(args, "profile"),
+        "proxy": opt(args, "proxy"),
+        "timeout": opt(args, "timeout"),
+        "ca_bundle": opt(args, "ca_bundle"),
+        "retries": opt(args, "retries"),
+    }
+
+
+def interactive(args: argparse.Namespace) -> bool | None:
+    return False if opt(args, "non_interactive", False) else None
+
+
+def properties(args: argparse.Namespace) -> list[str] | None:
+    given: Sequence[str] | None = opt(args, "property")
+    if not given:
+        return None
+    names = [p.strip() for value in given for p in value.split(",") if p.strip()]
+    return names or None
+
+
+def isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def default_format() -> str:
+    return "table" if isatty(sys.stdout) else "json"

@@ -1,0 +1,54 @@
+"""Opening a connection for a client command: the profile and session options given, the
+person's terminal as the prompt, and nothing sent to the network until it is needed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from bastion.cli.options import interactive, session_kwargs
+
+if TYPE_CHECKING:
+    from bastion.client.connection import Connection
+    from bastion.client.prompt import Prompt
+
+
+class _Warnings(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"bastion: warning: {record.getMessage()}", file=sys.stderr)
+
+
+def quiet_library_logs() -> None:
+    """The library's warnings (a key kept in a file, a cache discarded) as one stderr line
+    each, like the CLI's own messages."""
+    log = logging.getLogger("bastion.client")
+    if not any(isinstance(h, _Warnings) for h in log.handlers):
+        handler = _Warnings()
+        handler.setLevel(logging.WARNING)
+        log.addHandler(handler)
+        log.propagate = False
+
+
+def open_connection(
+    args: argparse.Namespace,
+    *,
+    url: str | None = None,
+    tenant: str | None = None,
+    method: str | None = None,
+    profile: str | None = None,
+    prompt: Prompt | None = None,
+) -> Connection:
+    """A :class:`Connection` (not signed in yet: that happens at the first command, or with
+    ``sign_in()``). Every request it makes, sign-in included, uses the session options."""
+    from bastion.client import files
+    from bastion.client.connection import Connection
+    from bastion.client.settings import resolve
+
+    quiet_library_logs()
+    kwargs: dict[str, Any] = session_kwargs(args)
+    if profile is not None:
+        kwargs["profile"] = profile
+    settings = resolve(files.config_dir_of(None), url=url, tenant=tenant, method=method, **kwargs)
+    return Connection(settings, prompt=prompt, interactive=interactive(args))

@@ -1,0 +1,1 @@
+"""The command line and the shell: their pieces, each on its own."""
