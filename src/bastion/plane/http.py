@@ -215,10 +215,8 @@ def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int]:
     return cursor, size
 
 
-def _parameters(
-    spec: CommandSpec, raw: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
-    """(arguments for the function, the same as JSON for audit and cursors, names sent)."""
+def _parameters(spec: CommandSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(arguments for the function, the same as JSON for audit and cursors)."""
     try:
         model = spec.parameters.model_validate(raw)
     except ValidationError as exc:
@@ -235,7 +233,7 @@ def _parameters(
             ],
         ) from exc
     arguments = {name: getattr(model, name) for name in type(model).model_fields}
-    return arguments, model.model_dump(mode="json"), set(raw)
+    return arguments, model.model_dump(mode="json")
 
 
 def _allowed(spec: CommandSpec, name: str) -> str:
@@ -268,25 +266,90 @@ def run_command(request: Request, body: bytes) -> Response:
     if not spec.reads_only:
         with auth.store.read() as conn:
             caller = authenticate(request, conn, service, now)
-        return _authorized(request, auth, spec, caller, body, now, started, snapshot=None)
+        call = _Call(auth, spec, caller, now, started)
+        return _authorized(request, call, body, snapshot=None)
     # A read sees one snapshot from the token check to its last row.
     with auth.store.read() as snapshot:
-        caller = authenticate(request, snapshot, service, now)
-        return _authorized(request, auth, spec, caller, body, now, started, snapshot=snapshot)
+        call = _Call(auth, spec, authenticate(request, snapshot, service, now), now, started)
+        return _authorized(request, call, body, snapshot=snapshot)
+
+
+SECRET_PARAMETERS = frozenset({"password", "secret", "code", "token"})
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One call of a command: which, by whom, when; and how it is recorded in the audit log."""
+
+    auth: Authority
+    spec: CommandSpec
+    caller: Caller
+    now: float
+    #: ``time.perf_counter()`` when the request arrived, for the recorded duration
+    started: float
+
+    def audit_fields(
+        self,
+        params: dict[str, Any],
+        *,
+        outcome: str,
+        error: str | None,
+        kind: str = "command",
+        targets: list[str] | None = None,
+    ) -> dict[str, Any]:
+        caller = self.caller
+        return {
+            "tenant_id": caller.tenant.id,
+            "type": kind,
+            "outcome": outcome,
+            "now": self.now,
+            "actor_id": caller.subject,
+            "actor_name": caller.name,
+            "client_id": caller.client_id,
+            "service": self.spec.service,
+            "command": self.spec.name,
+            "parameters": {
+                k: ("[redacted]" if k in SECRET_PARAMETERS else v) for k, v in params.items()
+            },
+            "amr": list(caller.amr),
+            "session_id": caller.session_id,
+            "targets": targets or [],
+            "error": error,
+            "duration_ms": round((time.perf_counter() - self.started) * 1000, 2),
+        }
+
+    def audit(self, conn: Connection, params: dict[str, Any], **how: Any) -> None:
+        """Record the call in ``conn``'s transaction."""
+        events.record(conn, **self.audit_fields(params, **how))
+
+    def audit_alone(self, params: dict[str, Any], **how: Any) -> None:
+        """Record the call in a transaction of its own (a refusal or a failure: the
+        command's own transaction, if any, rolled back)."""
+        with self.auth.store.begin() as conn:
+            self.audit(conn, params, **how)
+
+
+@dataclass(frozen=True)
+class _Body:
+    """What the command's body runs with, once the call is authorized and validated."""
+
+    arguments: dict[str, Any]
+    #: the same as JSON, for the audit record and the cursor's binding
+    params: dict[str, Any]
+    scope: Scope
+    #: what ``spec.prepare`` computed before any transaction
+    prepared: dict[str, Any]
+    request_id: str | None
+    #: for a listing: where the page starts, its size, and what its cursor is bound to
+    after: list[Any] | None
+    page_size: int
+    binding: paging.CursorBinding
 
 
 def _authorized(
-    request: Request,
-    auth: Authority,
-    spec: CommandSpec,
-    caller: Caller,
-    body: bytes,
-    now: float,
-    started: float,
-    *,
-    snapshot: Connection | None,
+    request: Request, call: _Call, body: bytes, *, snapshot: Connection | None
 ) -> Response:
-    service, name = spec.service, spec.name
+    auth, spec, caller = call.auth, call.spec, call.caller
     raw = _body(body)
     cursor, page_size = _paging(spec, raw)
     # Authorization looks only at the command and the names of the parameters sent, so a
@@ -294,86 +357,63 @@ def _authorized(
     used = set(raw)
     scope = access.authorize(caller.grants, spec, used, caller.tenant.id)
     if scope is None:
-        denied = Forbidden(
+        call.audit_alone(raw, outcome="denied", error="forbidden")
+        raise Forbidden(
             f"your roles do not allow {spec.name}"
             + (f" with {', '.join(sorted(used))}" if used else "")
             + ".",
             hint="Ask an administrator for a role that grants it.",
             command=spec.name,
         )
-        with auth.store.begin() as conn:
-            _audit(conn, spec, caller, raw, now, started, outcome="denied", error="forbidden")
-        raise denied
     if not scope.unrestricted and not spec.scoped:
-        with auth.store.begin() as conn:
-            _audit(conn, spec, caller, raw, now, started, outcome="denied", error="forbidden")
+        call.audit_alone(raw, outcome="denied", error="forbidden")
         raise Forbidden(
             f"{spec.name} acts on objects of the whole tenant, and your role groups allow it "
             "only within a scope.",
             hint="Ask an administrator for a role group without a scope that grants it.",
             command=spec.name,
         )
-    arguments, params, _ = _parameters(spec, raw)
-    _step_up(spec, caller, now)
-    ctx_request = current_request.get()
-    binding = paging.CursorBinding(caller.tenant.id, caller.subject, f"{service}/{name}", params)
+    arguments, params = _parameters(spec, raw)
+    _step_up(spec, caller, call.now)
+    command = f"{spec.service}/{spec.name}"
+    binding = paging.CursorBinding(caller.tenant.id, caller.subject, command, params)
     try:
         after = paging.decode_cursor(auth.keyring, binding, cursor) if cursor else None
     except paging.BadCursor:
-        with auth.store.begin() as conn:
-            _audit(
-                conn,
-                spec,
-                caller,
-                params,
-                now,
-                started,
-                outcome="denied",
-                error="cursor_tampering",
-                kind="security.cursor_tampering",
-            )
+        call.audit_alone(
+            params, outcome="denied", error="cursor_tampering", kind="security.cursor_tampering"
+        )
         raise
-    # Slow preparation (a password hash) happens here, before any transaction holds a lock.
-    prepared = spec.prepare(auth.hasher, arguments) if spec.prepare is not None else {}
+    ctx_request = current_request.get()
+    work = _Body(
+        arguments=arguments,
+        params=params,
+        scope=scope,
+        # Slow preparation (a password hash) happens here, before any transaction holds a
+        # lock.
+        prepared=spec.prepare(auth.hasher, arguments) if spec.prepare is not None else {},
+        request_id=ctx_request.request_id if ctx_request else None,
+        after=after,
+        page_size=page_size,
+        binding=binding,
+    )
     key = request.headers.get(idempotency.HEADER)
     replay = (
-        _Replay(idempotency.check_key(key), f"{service}/{name}", idempotency.digest(params))
+        _Replay(idempotency.check_key(key), command, idempotency.digest(params))
         if key is not None and not spec.reads_only
         else None
     )
     try:
-        answer = _execute(
-            auth,
-            spec,
-            caller,
-            params,
-            now,
-            started,
-            arguments=arguments,
-            replay=replay,
-            after=after,
-            page_size=page_size,
-            binding=binding,
-            request_id=ctx_request.request_id if ctx_request else None,
-            scope=scope,
-            snapshot=snapshot,
-            prepared=prepared,
-        )
+        answer = _execute(call, work, replay=replay, snapshot=snapshot)
     except BastionError as exc:
         if isinstance(exc, StoreUnavailable):
             raise  # nothing can be recorded either
         # The command's changes rolled back; its refusal or failure is still recorded.
-        with auth.store.begin() as conn:
-            _audit(
-                conn,
-                spec,
-                caller,
-                params,
-                now,
-                started,
-                outcome="denied" if isinstance(exc, Forbidden) else "failure",
-                error=exc.problem,
-            )
+        call.audit_alone(
+            params,
+            outcome="denied" if isinstance(exc, Forbidden) else "failure",
+            error=exc.problem,
+        )
         raise
     except IntegrityError as exc:
         if replay is not None:
@@ -429,133 +469,61 @@ def _json(body: Any) -> bytes:
 
 
 def _execute(
-    auth: Authority,
-    spec: CommandSpec,
-    caller: Caller,
-    params: dict[str, Any],
-    now: float,
-    started: float,
-    *,
-    arguments: dict[str, Any],
-    replay: _Replay | None,
-    after: list[Any] | None,
-    page_size: int,
-    binding: paging.CursorBinding,
-    request_id: str | None,
-    scope: Scope,
-    snapshot: Connection | None,
-    prepared: dict[str, Any],
+    call: _Call, work: _Body, *, replay: _Replay | None, snapshot: Connection | None
 ) -> _Answer:
     """Run the command, its audit record and its idempotency record in one transaction.
 
     A read runs in its read-only ``snapshot``, and its record is committed together with
     those of concurrent reads before the answer is given (``bastion.audit.group_commit``)."""
     if snapshot is not None:
-        answer = _run_body(
-            auth,
-            snapshot,
-            spec,
-            caller,
-            now,
-            arguments,
-            after,
-            page_size,
-            binding,
-            request_id,
-            scope,
-            prepared,
-        )
-        auth.audit_reads.record(
-            **_audit_fields(
-                spec,
-                caller,
-                params,
-                now,
-                started,
-                outcome="success",
-                error=None,
-                targets=answer.targets,
-            )
+        answer = _run_body(call, work, snapshot)
+        call.auth.audit_reads.record(
+            **call.audit_fields(work.params, outcome="success", error=None, targets=answer.targets)
         )
         return answer
-    with auth.store.begin() as conn:
+    with call.auth.store.begin() as conn:
         if replay is not None:
-            previous = replay.stored(conn, caller)
+            previous = replay.stored(conn, call.caller)
             if previous is not None:
-                _audit(conn, spec, caller, params, now, started, outcome="replayed", error=None)
+                call.audit(conn, work.params, outcome="replayed", error=None)
                 return _Answer.stored(previous)
-        answer = _run_body(
-            auth,
-            conn,
-            spec,
-            caller,
-            now,
-            arguments,
-            after,
-            page_size,
-            binding,
-            request_id,
-            scope,
-            prepared,
-        )
-        _audit(
-            conn,
-            spec,
-            caller,
-            params,
-            now,
-            started,
-            outcome="success",
-            error=None,
-            targets=answer.targets,
-        )
+        answer = _run_body(call, work, conn)
+        call.audit(conn, work.params, outcome="success", error=None, targets=answer.targets)
         if replay is not None:
             idempotency.remember(
                 conn,
-                tenant_id=caller.tenant.id,
-                subject=caller.subject,
+                tenant_id=call.caller.tenant.id,
+                subject=call.caller.subject,
                 key=replay.key,
                 command=replay.command,
                 params_digest=replay.digest,
                 response=json.loads(answer.content),
-                now=now,
+                now=call.now,
             )
     return answer
 
 
-def _run_body(
-    auth: Authority,
-    conn: Connection,
-    spec: CommandSpec,
-    caller: Caller,
-    now: float,
-    arguments: dict[str, Any],
-    after: list[Any] | None,
-    page_size: int,
-    binding: paging.CursorBinding,
-    request_id: str | None,
-    scope: Scope,
-    prepared: dict[str, Any],
-) -> _Answer:
+def _run_body(call: _Call, work: _Body, conn: Connection) -> _Answer:
     """The command itself, and its answer: one page for a listing."""
+    spec = call.spec
     ctx = CommandContext(
         conn=conn,
-        caller=caller,
-        now=now,
-        request_id=request_id,
-        hasher=auth.hasher,
-        scope=scope,
-        prepared=prepared,
+        caller=call.caller,
+        now=call.now,
+        request_id=work.request_id,
+        hasher=call.auth.hasher,
+        scope=work.scope,
+        prepared=work.prepared,
     )
-    result = spec.func(ctx, **arguments)
+    result = spec.func(ctx, **work.arguments)
     if spec.page is None:
         return _Answer(
             b'{"result":' + spec.output.dump_json(result) + b"}",
             _ids(result if isinstance(result, list) else [result]),
         )
-    page = paging.read_page(conn, result, after, page_size)
+    page = paging.read_page(conn, result, work.after, work.page_size)
     next_cursor = (
-        paging.encode_cursor(auth.keyring, binding, page.last_key)
+        paging.encode_cursor(call.auth.keyring, work.binding, page.last_key)
         if page.last_key is not None
         else None
     )
@@ -578,71 +546,6 @@ def _ids(objects: list[Any]) -> list[str]:
         if isinstance(value, str):
             found.append(value)
     return found
-
-
-SECRET_PARAMETERS = frozenset({"password", "secret", "code", "token"})
-
-
-def _audit(
-    conn: Connection,
-    spec: CommandSpec,
-    caller: Caller,
-    params: dict[str, Any],
-    now: float,
-    started: float,
-    *,
-    outcome: str,
-    error: str | None,
-    kind: str = "command",
-    targets: list[str] | None = None,
-) -> None:
-    events.record(
-        conn,
-        **_audit_fields(
-            spec,
-            caller,
-            params,
-            now,
-            started,
-            outcome=outcome,
-            error=error,
-            kind=kind,
-            targets=targets,
-        ),
-    )
-
-
-def _audit_fields(
-    spec: CommandSpec,
-    caller: Caller,
-    params: dict[str, Any],
-    now: float,
-    started: float,
-    *,
-    outcome: str,
-    error: str | None,
-    kind: str = "command",
-    targets: list[str] | None = None,
-) -> dict[str, Any]:
-    return {
-        "tenant_id": caller.tenant.id,
-        "type": kind,
-        "outcome": outcome,
-        "now": now,
-        "actor_id": caller.subject,
-        "actor_name": caller.name,
-        "client_id": caller.client_id,
-        "service": spec.service,
-        "command": spec.name,
-        "parameters": {
-            k: ("[redacted]" if k in SECRET_PARAMETERS else v) for k, v in params.items()
-        },
-        "amr": list(caller.amr),
-        "session_id": caller.session_id,
-        "targets": targets or [],
-        "error": error,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-    }
 
 
 async def command_endpoint(request: Request) -> Response:
