@@ -10,7 +10,7 @@ import pytest
 
 from bastion.chat_policies import MeetingSettings, MessagingSettings
 from tests.support.flows import Org, make_tenant
-from tests.support.plane import Tokens
+from tests.support.plane import Tokens, every_page, result
 from tests.support.server import ServerProcess
 
 COMMANDS = {
@@ -37,25 +37,8 @@ def admin(t: Org) -> Tokens:
     return Tokens(t, t.admin)
 
 
-def result(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
-
-
 def chat_users(tokens: Tokens, params: dict[str, Any], page_size: int = 100) -> list[Any]:
-    """Get-ChatUser page by page, following the cursors."""
-    seen: list[Any] = []
-    cursor = None
-    while True:
-        sent = {**params, "page_size": page_size, **({"cursor": cursor} if cursor else {})}
-        response = tokens.run("chat", "Get-ChatUser", sent)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        assert len(page["items"]) <= page_size
-        seen += page["items"]
-        cursor = page["next"]
-        if cursor is None:
-            return seen
+    return every_page(tokens, "chat", "Get-ChatUser", params, page_size)
 
 
 def applied(tokens: Tokens, params: dict[str, Any]) -> dict[str, tuple[str, str]]:

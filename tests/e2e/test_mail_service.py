@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from bastion.store.schema import audit_events, mail_addresses, mailbox_permissions, mailboxes
 from tests.support.flows import Org, make_tenant
-from tests.support.plane import Tokens
+from tests.support.plane import Tokens, every_page, new_user, result
 from tests.support.server import ServerProcess
 
 COMMANDS = {
@@ -29,6 +29,13 @@ COMMANDS = {
 MIB = 1024 * 1024
 
 
+def listed_mailboxes(
+    tokens: Tokens, params: dict[str, Any], page_size: int
+) -> list[dict[str, Any]]:
+    """Get-Mailbox page by page, following the cursors."""
+    return every_page(tokens, "mail", "Get-Mailbox", params, page_size)
+
+
 @pytest.fixture
 def t(server: ServerProcess) -> Org:
     return make_tenant(server)
@@ -37,11 +44,6 @@ def t(server: ServerProcess) -> Org:
 @pytest.fixture
 def admin(t: Org) -> Tokens:
     return Tokens(t, t.admin)
-
-
-def result(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -62,30 +64,8 @@ def shared(tokens: Tokens, address: str, **more: Any) -> dict[str, Any]:
     )
 
 
-def new_user(admin: Tokens, name: str, department: str = "") -> dict[str, Any]:
-    params = {"user_principal_name": f"{name}@{admin.t.name}", "department": department}
-    user: dict[str, Any] = result(admin.run("directory", "New-User", params))
-    return user
-
-
-def every_page(tokens: Tokens, params: dict[str, Any], page_size: int) -> list[dict[str, Any]]:
-    """Get-Mailbox page by page, following the cursors."""
-    seen: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        sent = {**params, "page_size": page_size, **({"cursor": cursor} if cursor else {})}
-        response = tokens.run("mail", "Get-Mailbox", sent)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        assert len(page["items"]) <= page_size
-        seen += page["items"]
-        cursor = page["next"]
-        if cursor is None:
-            return seen
-
-
 def one(tokens: Tokens, identity: str) -> dict[str, Any]:
-    found = every_page(tokens, {"identity": identity}, page_size=10)
+    found = listed_mailboxes(tokens, {"identity": identity}, page_size=10)
     assert len(found) == 1, found
     return found[0]
 
@@ -220,15 +200,19 @@ def test_mailboxes_are_created_and_listed_in_pages_with_filters(t: Org, admin: T
     assert sorted(m["primaryAddress"] for m in everything) == [
         m["primaryAddress"] for m in everything
     ]
-    assert every_page(admin, {}, page_size=2) == everything
+    assert listed_mailboxes(admin, {}, page_size=2) == everything
     first = admin.run("mail", "Get-Mailbox", {"page_size": 2}).json()
     assert len(first["items"]) == 2 and first["next"]
-    assert every_page(admin, {"type": "room"}, page_size=2) == [room]
-    assert every_page(admin, {"type": "user"}, page_size=2) == [bosses, mine, sams]
-    assert every_page(admin, {"inactive": False}, page_size=10) == everything
-    assert every_page(admin, {"inactive": True}, page_size=10) == []
-    assert every_page(admin, {"litigation_hold": False}, page_size=10) == everything
-    assert every_page(admin, {"litigation_hold": True}, page_size=10) == []
+    assert listed_mailboxes(admin, {"type": "room"}, page_size=2) == [room]
+    assert listed_mailboxes(admin, {"type": "user"}, page_size=2) == [
+        bosses,
+        mine,
+        sams,
+    ]
+    assert listed_mailboxes(admin, {"inactive": False}, page_size=10) == everything
+    assert listed_mailboxes(admin, {"inactive": True}, page_size=10) == []
+    assert listed_mailboxes(admin, {"litigation_hold": False}, page_size=10) == everything
+    assert listed_mailboxes(admin, {"litigation_hold": True}, page_size=10) == []
 
     # -Identity: the mailbox's id, any of its addresses, its owner's id or principal name
     sam_id = sams["userId"]
@@ -240,11 +224,11 @@ def test_mailboxes_are_created_and_listed_in_pages_with_filters(t: Org, admin: T
         sam,
         sam_id,
     ):
-        assert every_page(admin, {"identity": identity}, page_size=10) == [sams], identity
+        assert listed_mailboxes(admin, {"identity": identity}, page_size=10) == [sams], identity
     assert one(admin, f"SUPPORT@{t.name}.example") == help_desk
     for nothing in (f"nobody@{t.name}", "bad\x00name", "x" * 320):
-        assert every_page(admin, {"identity": nothing}, page_size=10) == []
-    assert every_page(admin, {"identity": sam, "type": "shared"}, page_size=10) == []
+        assert listed_mailboxes(admin, {"identity": nothing}, page_size=10) == []
+    assert listed_mailboxes(admin, {"identity": sam, "type": "shared"}, page_size=10) == []
     bad_type = admin.run("mail", "Get-Mailbox", {"type": "group"})
     assert problem(bad_type, 400)["parameter"] == "type"
 
@@ -303,7 +287,7 @@ def test_addresses_must_be_valid_and_free(t: Org, admin: Tokens) -> None:
         assert body["parameter"] == named, (params, body)
     unknown = admin.run("mail", "New-Mailbox", {"user": f"nobody@{t.name}"})
     assert problem(unknown, 404)["parameter"] == "user"
-    assert every_page(admin, {}, page_size=10) == []  # nothing was created
+    assert listed_mailboxes(admin, {}, page_size=10) == []  # nothing was created
 
     # an address belongs to one mailbox, as primary or alias, whatever its case
     first = shared(admin, f"team@{domain}", aliases=[f"crew@{domain}"])
@@ -335,7 +319,7 @@ def test_addresses_must_be_valid_and_free(t: Org, admin: Tokens) -> None:
     own = new_mailbox(admin, user=t.enrolling.username, primary_address=f"pat@{domain}")
     assert own["primaryAddress"] == f"pat@{domain}"
     # the user's principal name then names two mailboxes: the user's and the shared one
-    assert len(every_page(admin, {"identity": t.enrolling.username}, page_size=10)) == 2
+    assert len(listed_mailboxes(admin, {"identity": t.enrolling.username}, page_size=10)) == 2
     ambiguous = admin.run("mail", "Set-Mailbox", {"identity": t.enrolling.username})
     assert problem(ambiguous, 400)["parameter"] == "identity"
 
@@ -389,7 +373,7 @@ def test_set_mailbox_changes_addresses_forwarding_and_quota(t: Org, admin: Token
     )
     assert_addresses_stored(t, changed)
     assert one(admin, f"w@{domain}") == changed
-    assert every_page(admin, {"identity": f"x@{domain}"}, page_size=5) == []
+    assert listed_mailboxes(admin, {"identity": f"x@{domain}"}, page_size=5) == []
     shared(admin, f"x@{domain}")  # a removed address is free again
 
     for params, status, named in [
@@ -490,7 +474,7 @@ def test_litigation_hold_blocks_removal_and_keeps_an_inactive_mailbox(
         admin.run("mail", "Set-Mailbox", {"identity": box["id"], "litigation_hold": True})
     )
     assert still["litigationHoldSince"] == since
-    assert every_page(admin, {"litigation_hold": True}, page_size=5) == [still]
+    assert listed_mailboxes(admin, {"litigation_hold": True}, page_size=5) == [still]
 
     refused = admin.run("mail", "Remove-Mailbox", {"identity": box["id"]})
     body = problem(refused, 409)
@@ -501,8 +485,8 @@ def test_litigation_hold_blocks_removal_and_keeps_an_inactive_mailbox(
     assert gone["mailboxesKeptInactive"] == 1
     inactive = one(admin, f"l@{t.name}")
     assert inactive == {**still, "userId": None, "userPrincipalName": None, "inactive": True}
-    assert every_page(admin, {"inactive": True}, page_size=5) == [inactive]
-    assert every_page(admin, {"inactive": False}, page_size=5) == []
+    assert listed_mailboxes(admin, {"inactive": True}, page_size=5) == [inactive]
+    assert listed_mailboxes(admin, {"inactive": False}, page_size=5) == []
     for params, named in [
         ({"display_name": "Renamed"}, "display_name"),
         ({"add_aliases": [f"more@{t.name}"]}, "add_aliases"),
@@ -524,7 +508,7 @@ def test_litigation_hold_blocks_removal_and_keeps_an_inactive_mailbox(
     assert (lifted["litigationHold"], lifted["litigationHoldSince"]) == (False, None)
     removed = result(admin.run("mail", "Remove-Mailbox", {"identity": f"l@{t.name}"}))
     assert removed == lifted
-    assert every_page(admin, {}, page_size=5) == []
+    assert listed_mailboxes(admin, {}, page_size=5) == []
     assert stored_addresses(t, box["id"]) == {}
     assert problem(admin.run("mail", "Remove-Mailbox", {"identity": box["id"]}), 404)
     # its addresses are free again
@@ -616,10 +600,10 @@ def test_a_role_group_scoped_to_a_department_manages_only_its_mailboxes(
     sam = Tokens(t, t.password_only)
 
     # listings keep to the scope: not Marketing's mailbox, not the tenant's shared one
-    assert every_page(sam, {}, page_size=1) == [alices]
-    assert every_page(sam, {"identity": bobs["id"]}, page_size=5) == []
-    assert every_page(sam, {"type": "shared"}, page_size=5) == []
-    assert len(every_page(admin, {}, page_size=5)) == 3
+    assert listed_mailboxes(sam, {}, page_size=1) == [alices]
+    assert listed_mailboxes(sam, {"identity": bobs["id"]}, page_size=5) == []
+    assert listed_mailboxes(sam, {"type": "shared"}, page_size=5) == []
+    assert len(listed_mailboxes(admin, {}, page_size=5)) == 3
 
     changed = result(
         sam.run("mail", "Set-Mailbox", {"identity": alices["id"], "display_name": "Alice A."})
@@ -669,7 +653,7 @@ def test_a_role_group_scoped_to_a_department_manages_only_its_mailboxes(
     assert bobs["primaryAddress"] not in refused["Set-Mailbox (Marketing)"].json()["detail"]
     assert one(admin, bobs["id"]) == bobs
     assert one(admin, desk["id"]) == desk
-    assert every_page(admin, {"identity": dave["id"]}, page_size=5) == []
+    assert listed_mailboxes(admin, {"identity": dave["id"]}, page_size=5) == []
 
     # each refusal is in the audit log
     with t.server.authority.store.begin() as conn:

@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from bastion.store.schema import sites
 from tests.support.flows import Org, make_tenant
-from tests.support.plane import Tokens
+from tests.support.plane import Tokens, every_page, new_user, result
 from tests.support.server import ServerProcess
 
 COMMANDS = {
@@ -24,6 +24,11 @@ COMMANDS = {
 }
 
 
+def listed_sites(tokens: Tokens, params: dict[str, Any], page_size: int) -> list[dict[str, Any]]:
+    """Get-Site page by page, following the cursors."""
+    return every_page(tokens, "sites", "Get-Site", params, page_size)
+
+
 @pytest.fixture
 def t(server: ServerProcess) -> Org:
     return make_tenant(server)
@@ -34,38 +39,11 @@ def admin(t: Org) -> Tokens:
     return Tokens(t, t.admin)
 
 
-def result(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
-
-
 def new_site(admin: Tokens, url: str, owner: str, **more: Any) -> dict[str, Any]:
     site: dict[str, Any] = result(
         admin.run("sites", "New-Site", {"url": url, "title": url, "owner": owner, **more})
     )
     return site
-
-
-def new_user(admin: Tokens, name: str, department: str = "") -> dict[str, Any]:
-    params = {"user_principal_name": f"{name}@{admin.t.name}", "department": department}
-    user: dict[str, Any] = result(admin.run("directory", "New-User", params))
-    return user
-
-
-def every_page(tokens: Tokens, params: dict[str, Any], page_size: int) -> list[dict[str, Any]]:
-    """Get-Site page by page, following the cursors."""
-    seen: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        sent = {**params, "page_size": page_size, **({"cursor": cursor} if cursor else {})}
-        response = tokens.run("sites", "Get-Site", sent)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        assert len(page["items"]) <= page_size
-        seen += page["items"]
-        cursor = page["next"]
-        if cursor is None:
-            return seen
 
 
 def test_catalog_lists_every_command_with_schemas(server: ServerProcess) -> None:
@@ -114,7 +92,7 @@ def test_sites_are_created_listed_in_pages_filtered_changed_and_removed(
     )
     assert created["/sites/echo-2"]["sharing"] == "Anyone"
 
-    listed = every_page(admin, {}, page_size=2)
+    listed = listed_sites(admin, {}, page_size=2)
     assert [s["url"] for s in listed] == sorted(urls)
     assert listed[0] == alpha
 
@@ -124,12 +102,12 @@ def test_sites_are_created_listed_in_pages_filtered_changed_and_removed(
     assert by_id == [alpha]
     sam_id = created["/sites/echo-2"]["ownerId"]
     for owner in (t.password_only.username, sam_id):
-        owned = every_page(admin, {"owner": owner}, page_size=10)
+        owned = listed_sites(admin, {"owner": owner}, page_size=10)
         assert [s["url"] for s in owned] == ["/sites/echo-2"]
-    assert every_page(admin, {"ownerless": True}, page_size=10) == []
-    assert len(every_page(admin, {"ownerless": False}, page_size=10)) == 5
-    assert every_page(admin, {"identity": "/sites/nothing-here"}, page_size=10) == []
-    assert every_page(admin, {"owner": "bad\x00name"}, page_size=10) == []
+    assert listed_sites(admin, {"ownerless": True}, page_size=10) == []
+    assert len(listed_sites(admin, {"ownerless": False}, page_size=10)) == 5
+    assert listed_sites(admin, {"identity": "/sites/nothing-here"}, page_size=10) == []
+    assert listed_sites(admin, {"owner": "bad\x00name"}, page_size=10) == []
 
     changed = result(
         admin.run(
@@ -300,9 +278,9 @@ def test_sites_of_a_removed_user_are_kept_ownerless_until_given_an_owner(
     gone = result(admin.run("directory", "Remove-User", {"identity": leaver["id"]}))
     assert gone["sitesLeftOwnerless"] == 1
 
-    ownerless = every_page(admin, {"ownerless": True}, page_size=10)
+    ownerless = listed_sites(admin, {"ownerless": True}, page_size=10)
     assert ownerless == [{**site, "ownerId": None, "ownerUserPrincipalName": None}]
-    assert [s["url"] for s in every_page(admin, {"ownerless": False}, page_size=10)] == [
+    assert [s["url"] for s in listed_sites(admin, {"ownerless": False}, page_size=10)] == [
         "/sites/kept"
     ]
     assert result(admin.run("sites", "Get-SiteMember", {"identity": site["id"]})) == []
@@ -310,7 +288,7 @@ def test_sites_of_a_removed_user_are_kept_ownerless_until_given_an_owner(
         admin.run("sites", "Set-Site", {"identity": site["id"], "owner": t.enrolling.username})
     )
     assert adopted["ownerUserPrincipalName"] == t.enrolling.username
-    assert every_page(admin, {"ownerless": True}, page_size=10) == []
+    assert listed_sites(admin, {"ownerless": True}, page_size=10) == []
 
 
 def test_a_role_group_scoped_to_a_department_manages_only_its_sites(t: Org, admin: Tokens) -> None:
@@ -342,10 +320,10 @@ def test_a_role_group_scoped_to_a_department_manages_only_its_sites(t: Org, admi
     sam = Tokens(t, t.password_only)
 
     # listings keep to the scope: not Marketing's site, not the tenant's ownerless one
-    assert every_page(sam, {}, page_size=1) == [sales]
-    assert every_page(sam, {"identity": marketing["id"]}, page_size=5) == []
-    assert every_page(sam, {"ownerless": True}, page_size=5) == []
-    assert len(every_page(admin, {}, page_size=5)) == 3
+    assert listed_sites(sam, {}, page_size=1) == [sales]
+    assert listed_sites(sam, {"identity": marketing["id"]}, page_size=5) == []
+    assert listed_sites(sam, {"ownerless": True}, page_size=5) == []
+    assert len(listed_sites(admin, {}, page_size=5)) == 3
 
     renamed = result(sam.run("sites", "Set-Site", {"identity": sales["id"], "title": "Sales"}))
     assert renamed["title"] == "Sales"
@@ -374,7 +352,7 @@ def test_a_role_group_scoped_to_a_department_manages_only_its_sites(t: Org, admi
     for response in refused:
         assert response.status_code == 403, response.text
         assert response.json()["reason"] == "out_of_scope"
-    unchanged = every_page(admin, {"identity": marketing["id"]}, page_size=5)
+    unchanged = listed_sites(admin, {"identity": marketing["id"]}, page_size=5)
     assert unchanged == [marketing]
     # members are part of the site: a Marketing colleague was added to the Sales site
     members = result(admin.run("sites", "Get-SiteMember", {"identity": sales["id"]}))

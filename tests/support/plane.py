@@ -51,3 +51,34 @@ class Tokens:
 
     def run(self, service: str, name: str, params: dict[str, Any]) -> httpx.Response:
         return run(self.t, self(service), name, params, service=service)
+
+
+def result(response: httpx.Response) -> Any:
+    """The ``result`` of a command that must have succeeded."""
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+def new_user(admin: Tokens, name: str, department: str = "") -> dict[str, Any]:
+    """A directory user ``name@{tenant}``, made by ``admin`` through New-User."""
+    params = {"user_principal_name": f"{name}@{admin.t.name}", "department": department}
+    user: dict[str, Any] = result(admin.run("directory", "New-User", params))
+    return user
+
+
+def every_page(
+    tokens: Tokens, service: str, command: str, params: dict[str, Any], page_size: int = 100
+) -> list[Any]:
+    """A listing command page by page, following the cursors; every item."""
+    seen: list[Any] = []
+    cursor = None
+    while True:
+        sent = {**params, "page_size": page_size, **({"cursor": cursor} if cursor else {})}
+        response = tokens.run(service, command, sent)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["items"]) <= page_size
+        seen += page["items"]
+        cursor = page["next"]
+        if cursor is None:
+            return seen
