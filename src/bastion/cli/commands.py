@@ -21,7 +21,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bastion.cli.options import Parser, add_global_options, add_output_options
+from bastion.cli.options import Parser, add_global_options, add_output_options, whole_number
 from bastion.cli.schema import Param, first_sentence, kebab_command, params_of
 
 if TYPE_CHECKING:
@@ -113,16 +113,6 @@ class HelpFormatter(argparse.HelpFormatter):
         )
 
 
-def _page_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError("give a whole number from 1 to 1000")
-    return value
-
-
 def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]]:
     """The parser of one command, and its parameters."""
     params = params_of(info)
@@ -176,7 +166,7 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
         listing = parser.add_argument_group("listing")
         listing.add_argument(
             "--page-size",
-            type=_page_size,
+            type=whole_number(1, 1000),
             metavar="N",
             default=argparse.SUPPRESS,
             help="objects per page, 1 to 1000 (default 100)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from bastion.client.errors import UsageError
@@ -64,14 +64,19 @@ def _positive(text: str) -> float:
     return value
 
 
-def _retries(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if not 0 <= value <= 10:
-        raise argparse.ArgumentTypeError("give a whole number from 0 to 10")
-    return value
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"give a whole number from {low:,} to {high:,}")
+        return value
+
+    return convert
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, title: str = "global options") -> None:
@@ -115,7 +120,7 @@ def add_session_options(group: Any) -> None:
     )
     group.add_argument(
         "--retries",
-        type=_retries,
+        type=whole_number(0, 10),
         metavar="N",
         default=argparse.SUPPRESS,
         help="retries of a request that could not reach the server (default: the "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.cli.common import add_storage_options, settings_from
+from bastion.cli.options import whole_number
 from bastion.errors import ConfigError, UsageError
 
 
@@ -75,13 +76,8 @@ def register(commands: Any) -> None:
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text.replace(",", "").replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if not 0 <= value <= 10_000_000:
-        raise argparse.ArgumentTypeError("choose from 0 to 10,000,000")
-    return value
+    """A whole number of people, written ``2000``, ``2,000`` or ``2_000``."""
+    return whole_number(0, 10_000_000)(text.replace(",", ""))
 
 
 def _server_options(parser: argparse.ArgumentParser, *, default_port: int) -> None:
