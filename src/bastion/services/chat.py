@@ -38,12 +38,12 @@ from sqlalchemy import (
 )
 
 from bastion.chat_policies import GLOBAL, SETTINGS, MeetingSettings, MessagingSettings, PolicyKind
-from bastion.directory import users
 from bastion.errors import Conflict, NotFound, UsageError
 from bastion.ids import new_id
 from bastion.plane.context import CommandContext
 from bastion.plane.declare import command
 from bastion.plane.paging import Listing
+from bastion.services.common import find_user
 from bastion.store.schema import chat_policies, chat_policy_assignments
 from bastion.store.schema import users as users_table
 from bastion.text import has_control
@@ -476,13 +476,7 @@ def grant_chat_policy(
 ) -> ChatUser:
     """Assign a meeting or messaging policy to a user, replacing the one they had; or take
     it away so the Global policy applies again."""
-    user = users.lookup(ctx.conn, ctx.tenant.id, identity)
-    if user is None:
-        raise NotFound(
-            f"no user '{identity}' in this tenant.",
-            hint="Get-ChatUser lists users.",
-            parameter="identity",
-        )
+    user = find_user(ctx, identity, "identity", hint="Get-ChatUser lists users.")
     ctx.scope.require(ctx.conn, user.id, f"user {user.upn}")
     policy = (
         _find_policy(ctx, policy_type, policy_name, "policy_name")

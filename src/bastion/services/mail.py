@@ -41,6 +41,7 @@ from bastion.plane.context import CommandContext
 from bastion.plane.declare import command
 from bastion.plane.paging import Listing
 from bastion.services import mail_addresses as addresses
+from bastion.services.common import find_user, visible
 from bastion.store.schema import mail_addresses, mailbox_permissions, mailboxes
 from bastion.store.schema import users as users_table
 from bastion.text import escape_control, has_control
@@ -242,33 +243,6 @@ def _get(ctx: CommandContext, mailbox_id: str) -> Mailbox:
     return _mailbox(row)
 
 
-def _find_user(ctx: CommandContext, identity: str, parameter: str) -> users.User:
-    found = users.find_user(ctx.conn, ctx.tenant.id, identity)
-    if found is None and not has_control(identity):
-        try:
-            found = users.get_user(ctx.conn, ctx.tenant.id, identity)
-        except NotFound:
-            found = None
-    if found is None:
-        raise NotFound(
-            f"no user '{escape_control(identity)}' in this tenant.",
-            hint="Get-User lists users.",
-            parameter=parameter,
-        )
-    return found
-
-
-def _visible(value: str, parameter: str) -> str:
-    text = value.strip()
-    if not text or has_control(text):
-        raise UsageError(
-            f"parameter '{parameter}': must be visible text.",
-            hint="Use letters, digits, spaces and punctuation; no control characters.",
-            parameter=parameter,
-        )
-    return text
-
-
 def _missing(parameter: str, why: str) -> UsageError:
     return UsageError(f"parameter '{parameter}': {why}.", parameter=parameter)
 
@@ -374,7 +348,7 @@ def new_mailbox(
     if type == "user":
         if user is None:
             raise _missing("user", "a user mailbox needs its user (an id or principal name)")
-        owner = _find_user(ctx, user, "user")
+        owner = find_user(ctx, user, "user")
         ctx.scope.require(ctx.conn, owner.id, f"a mailbox for user '{escape_control(user)}'")
         # One mailbox per user, also when two requests race (PostgreSQL; SQLite has one writer).
         ctx.conn.execute(
@@ -389,9 +363,7 @@ def new_mailbox(
                 hint="Set-Mailbox changes it.",
                 parameter="user",
             )
-        name = (
-            owner.display_name if display_name is None else _visible(display_name, "display_name")
-        )
+        name = owner.display_name if display_name is None else visible(display_name, "display_name")
         if primary_address is None and not addresses.is_address(owner.upn):
             raise _missing(
                 "primary_address",
@@ -412,7 +384,7 @@ def new_mailbox(
             raise _missing("display_name", f"a {type} mailbox needs a display name")
         if primary_address is None:
             raise _missing("primary_address", f"a {type} mailbox needs a primary address")
-        name = _visible(display_name, "display_name")
+        name = visible(display_name, "display_name")
         primary = addresses.normalize(primary_address, "primary_address")
     others = [a for a in addresses.normalize_all(aliases, "aliases") if a != primary]
     addresses.require_free(
@@ -603,7 +575,7 @@ def set_mailbox(
             )
     changes: dict[str, Any] = {}
     if display_name is not None:
-        changes["display_name"] = _visible(display_name, "display_name")
+        changes["display_name"] = visible(display_name, "display_name")
     if quota_mb is not None:
         needed = -(-row.total_size_bytes // MIB)
         if quota_mb < needed:
@@ -751,7 +723,7 @@ def add_mailbox_permission(
             "litigation hold.",
             hint="Permissions on it can be taken away, not given.",
         )
-    trustee = _find_user(ctx, user, "user")
+    trustee = find_user(ctx, user, "user")
     if trustee.id == row.user_id:
         raise UsageError(
             f"parameter 'user': {trustee.upn} owns mailbox {row.primary_address} and needs "
@@ -781,7 +753,7 @@ def remove_mailbox_permission(
 ) -> MailboxPermission:
     """Take a permission on a mailbox away from a user."""
     row = _find(ctx, identity, lock=True)
-    trustee = _find_user(ctx, user, "user")
+    trustee = find_user(ctx, user, "user")
     found = _permissions(ctx, row.id, trustee.id, access_rights)
     if not found:
         raise NotFound(

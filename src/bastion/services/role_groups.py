@@ -64,10 +64,8 @@ def _scope_out(ctx: CommandContext, scope: ScopeFilter | None) -> ScopeOut | Non
 
 def _member_name(ctx: CommandContext, member: role_groups.Member) -> str:
     if member.kind == "user":
-        try:
-            return users.get_user(ctx.conn, ctx.tenant.id, member.id).upn
-        except NotFound:
-            return ""
+        user = users.lookup(ctx.conn, ctx.tenant.id, member.id)
+        return user.upn if user else ""
     group = groups.find_group(ctx.conn, ctx.tenant.id, member.id)
     return group.name if group else ""
 

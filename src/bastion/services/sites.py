@@ -18,12 +18,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, delete, false, insert, select, update
 
-from bastion.directory import users
-from bastion.errors import Conflict, NotFound, UsageError
+from bastion.errors import Conflict, NotFound
 from bastion.ids import new_id
 from bastion.plane.context import CommandContext
 from bastion.plane.declare import command
 from bastion.plane.paging import Listing
+from bastion.services.common import find_user, visible
 from bastion.store.schema import site_members, sites
 from bastion.store.schema import users as users_table
 from bastion.text import has_control
@@ -114,28 +114,6 @@ def _find_site(ctx: CommandContext, identity: str) -> Site:
     return site
 
 
-def _find_user(ctx: CommandContext, identity: str, parameter: str) -> users.User:
-    found = users.lookup(ctx.conn, ctx.tenant.id, identity)
-    if found is None:
-        raise NotFound(
-            f"no user '{identity}' in this tenant.",
-            hint="Get-User lists users.",
-            parameter=parameter,
-        )
-    return found
-
-
-def _visible(value: str, parameter: str) -> str:
-    text = value.strip()
-    if not text or has_control(text):
-        raise UsageError(
-            f"parameter '{parameter}': must be visible text.",
-            hint="Use letters, digits, spaces and punctuation; no control characters.",
-            parameter=parameter,
-        )
-    return text
-
-
 def _set_member(ctx: CommandContext, site_id: str, user_id: str, role: SiteRole) -> None:
     """Add a member, or change the role of one."""
     changed = ctx.conn.execute(
@@ -212,8 +190,8 @@ def new_site(
     sharing: SharingParameter = "ExistingExternalUsers",
 ) -> Site:
     """Create a site. Its owner also becomes a member with the Owner role."""
-    title = _visible(title, "title")
-    user = _find_user(ctx, owner, "owner")
+    title = visible(title, "title")
+    user = find_user(ctx, owner, "owner")
     ctx.scope.require(ctx.conn, user.id, f"user {user.upn}")
     taken = ctx.conn.execute(
         select(sites.c.id).where(sites.c.tenant_id == ctx.tenant.id, sites.c.url == url)
@@ -271,7 +249,7 @@ def set_site(
     site = _find_site(ctx, identity)
     changes: dict[str, Any] = {}
     if title is not None:
-        changes["title"] = _visible(title, "title")
+        changes["title"] = visible(title, "title")
     if storage_quota_mb is not None:
         if storage_quota_mb < site.storageUsedMb:
             raise Conflict(
@@ -283,7 +261,7 @@ def set_site(
     if sharing is not None:
         changes["sharing"] = sharing
     if owner is not None:
-        user = _find_user(ctx, owner, "owner")
+        user = find_user(ctx, owner, "owner")
         ctx.scope.require(ctx.conn, user.id, f"user {user.upn}")
         changes["owner_id"] = user.id
         _set_member(ctx, site.id, user.id, "Owner")
@@ -339,7 +317,7 @@ def add_site_member(
 ) -> SiteMember:
     """Add a user to a site, or change the role of a member."""
     site = _find_site(ctx, identity)
-    member = _find_user(ctx, user, "user")
+    member = find_user(ctx, user, "user")
     if member.id == site.ownerId and role != "Owner":
         raise Conflict(
             f"{member.upn} owns site {site.url} and keeps the Owner role.",
@@ -362,7 +340,7 @@ def remove_site_member(
 ) -> SiteMember:
     """Take a user out of a site. The site's owner cannot be removed: change the owner first."""
     site = _find_site(ctx, identity)
-    member = _find_user(ctx, user, "user")
+    member = find_user(ctx, user, "user")
     found = _members(ctx, site, member.id)
     if not found:
         raise NotFound(
