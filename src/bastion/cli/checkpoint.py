@@ -13,7 +13,6 @@ the parameters describe what an administrator was looking at.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.client.errors import ClientError, UsageError
+from bastion.client.files import write_atomically
 
 FORMAT = 1
 _WHICH = "--checkpoint names a new file (or a finished listing's); --resume, one it wrote."
@@ -60,23 +60,6 @@ class Checkpoint:
                 f"cannot save the checkpoint {self.path}: {exc.strerror or exc}.",
                 hint="Give --checkpoint a file in a directory you can write to.",
             ) from None
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: a reader (or a crash) sees the old file or the new
-    one, never half of either."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def load(path: Path) -> Checkpoint:

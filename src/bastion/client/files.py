@@ -42,8 +42,15 @@ def private_dir(path: Path) -> Path:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, readable by this user only (0600)."""
+    """Write ``data`` to ``path`` atomically, readable by this user only (0600), in a
+    directory only this user can enter."""
     private_dir(path.parent)
+    write_atomically(path, data)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` (mode 0600 if new): a reader, or a crash, sees the old
+    file or the new one, never half of either."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
