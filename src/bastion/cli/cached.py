@@ -14,7 +14,6 @@ reading; only the network is taken away.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from bastion.client import catalog as catalogs
@@ -52,10 +51,10 @@ class _OnDisk(documents.DocumentCache):
         check: Callable[[dict[str, Any]], None] | None = None,
         refresh: bool = False,
     ) -> documents.Document:
-        entry = self._read(url)
-        if entry is None or time.time() - float(entry.get("fetched_at", 0)) > self.max_age:
+        found = self.kept(url, self.max_age)
+        if found is None:
             raise _Miss(url)
-        return documents._document(entry)
+        return found
 
 
 def services(conn: Connection) -> dict[str, str] | None:

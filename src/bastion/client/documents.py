@@ -54,6 +54,14 @@ class DocumentCache:
             return None
         return entry
 
+    def kept(self, url: str, max_age: float) -> Document | None:
+        """The document at ``url`` as last stored, if fetched or revalidated less than
+        ``max_age`` seconds ago, whatever the server said of its freshness; no request."""
+        entry = self._read(url)
+        if entry is None or time.time() - float(entry.get("fetched_at", 0)) > max_age:
+            return None
+        return _document(entry)
+
     def forget(self, url: str) -> None:
         files.remove(self._path(url))
 
