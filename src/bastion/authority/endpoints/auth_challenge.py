@@ -426,21 +426,7 @@ def _stepped_up(
     if pending.handle is not None:
         # the token response for this code carries the next auth_session
         auth_sessions.drop_handle(conn, pending.handle)
-    wanted = pending.request
-    code = issue_code(
-        ctx.auth,
-        conn,
-        tenant=ctx.tenant,
-        client_id=wanted.client_id,
-        redirect_uri=NO_REDIRECT_URI,
-        code_challenge=wanted.code_challenge,
-        session_id=session.id,
-        scopes=wanted.scopes,
-        resource=wanted.resource,
-        nonce=wanted.nonce,
-        now=ctx.now,
-    )
-    return _answer(ctx.issuer, 200, {"authorization_code": code})
+    return _code(conn, ctx, pending.request, session.id)
 
 
 def _signed_in(
@@ -458,6 +444,11 @@ def _signed_in(
         client_id=ctx.client.client_id,
         flow=FLOW,
     )
+    return _code(conn, ctx, wanted, session.id)
+
+
+def _code(conn: Connection, ctx: _Context, wanted: SignInRequest, session_id: str) -> Response:
+    """The success answer: an authorization code of ``session_id`` for what was asked."""
     code = issue_code(
         ctx.auth,
         conn,
@@ -465,7 +456,7 @@ def _signed_in(
         client_id=wanted.client_id,
         redirect_uri=NO_REDIRECT_URI,
         code_challenge=wanted.code_challenge,
-        session_id=session.id,
+        session_id=session_id,
         scopes=wanted.scopes,
         resource=wanted.resource,
         nonce=wanted.nonce,
