@@ -85,6 +85,58 @@ class Handle:
     expires_at: float
 
 
+def _store(
+    auth: Authority,
+    conn: Connection,
+    *,
+    stage: str,
+    tenant_id: str,
+    user_id: str,
+    session_id: str | None,
+    data: dict[str, Any],
+    expires_at: float,
+    now: float,
+) -> str:
+    """Keep a new value of ``stage`` (its keyed hash only); returns the value."""
+    value = random_token(32)
+    conn.execute(
+        insert(web_sessions).values(
+            cookie_hash=auth.keyring.lookup_hash(_PURPOSE, value),
+            tenant_id=tenant_id,
+            stage=stage,
+            user_id=user_id,
+            session_id=session_id,
+            continuation={"kind": stage, **data},
+            pending_secret=None,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return value
+
+
+def _live(
+    auth: Authority, conn: Connection, stage: str, tenant_id: str, value: str, now: float
+) -> tuple[str, Any, dict[str, Any]] | None:
+    """(key, row, data) of the unexpired value of ``stage`` in this tenant, or None."""
+    if not value or len(value) > _MAX_LENGTH:
+        return None
+    key = auth.keyring.lookup_hash(_PURPOSE, value)
+    row = conn.execute(
+        select(web_sessions).where(
+            web_sessions.c.cookie_hash == key,
+            web_sessions.c.tenant_id == tenant_id,
+            web_sessions.c.stage == stage,
+        )
+    ).first()
+    if row is None or now > row.expires_at or row.user_id is None:
+        return None
+    data: dict[str, Any] = row.continuation or {}
+    if data.get("kind") != stage:
+        return None
+    return key, row, data
+
+
 def issue(
     auth: Authority,
     conn: Connection,
@@ -98,50 +150,34 @@ def issue(
     handle: str | None = None,
 ) -> str:
     """Store a new auth session; returns its value (given to the client, never stored)."""
-    value = random_token(32)
-    conn.execute(
-        insert(web_sessions).values(
-            cookie_hash=auth.keyring.lookup_hash(_PURPOSE, value),
-            tenant_id=tenant_id,
-            stage=STAGE,
-            user_id=user_id,
-            session_id=session_id,
-            continuation={
-                "kind": STAGE,
-                "client_id": request.client_id,
-                "code_challenge": request.code_challenge,
-                "scopes": list(request.scopes),
-                "resource": request.resource,
-                "nonce": request.nonce,
-                "handle": handle,
-            },
-            pending_secret=None,
-            created_at=now,
-            expires_at=expires_at,
-        )
+    return _store(
+        auth,
+        conn,
+        stage=STAGE,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        session_id=session_id,
+        data={
+            "client_id": request.client_id,
+            "code_challenge": request.code_challenge,
+            "scopes": list(request.scopes),
+            "resource": request.resource,
+            "nonce": request.nonce,
+            "handle": handle,
+        },
+        expires_at=expires_at,
+        now=now,
     )
-    return value
 
 
 def find(
     auth: Authority, conn: Connection, tenant_id: str, value: str, now: float
 ) -> AuthSession | None:
     """The live auth session of this tenant with this value, or None."""
-    if not value or len(value) > _MAX_LENGTH:
+    found = _live(auth, conn, STAGE, tenant_id, value, now)
+    if found is None:
         return None
-    key = auth.keyring.lookup_hash(_PURPOSE, value)
-    row = conn.execute(
-        select(web_sessions).where(
-            web_sessions.c.cookie_hash == key,
-            web_sessions.c.tenant_id == tenant_id,
-            web_sessions.c.stage == STAGE,
-        )
-    ).first()
-    if row is None or now > row.expires_at or row.user_id is None:
-        return None
-    data: dict[str, Any] = row.continuation or {}
-    if data.get("kind") != STAGE:
-        return None
+    key, row, data = found
     return AuthSession(
         key=key,
         tenant_id=row.tenant_id,
@@ -182,21 +218,17 @@ def issue_handle(
     now: float,
 ) -> str:
     """Store the auth_session of a token response; returns its value (never stored)."""
-    value = random_token(32)
-    conn.execute(
-        insert(web_sessions).values(
-            cookie_hash=auth.keyring.lookup_hash(_PURPOSE, value),
-            tenant_id=tenant_id,
-            stage=SIGNED_IN,
-            user_id=user_id,
-            session_id=session_id,
-            continuation={"kind": SIGNED_IN, "client_id": client_id, "family_id": family_id},
-            pending_secret=None,
-            created_at=now,
-            expires_at=expires_at,
-        )
+    return _store(
+        auth,
+        conn,
+        stage=SIGNED_IN,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        session_id=session_id,
+        data={"client_id": client_id, "family_id": family_id},
+        expires_at=expires_at,
+        now=now,
     )
-    return value
 
 
 def find_handle(
@@ -205,20 +237,11 @@ def find_handle(
     """The live ``signed_in`` auth session of this tenant with this value, or None (also
     when the refresh token family it came with has been revoked). The caller checks that
     its sign-in session is still alive."""
-    if not value or len(value) > _MAX_LENGTH:
+    found = _live(auth, conn, SIGNED_IN, tenant_id, value, now)
+    if found is None:
         return None
-    key = auth.keyring.lookup_hash(_PURPOSE, value)
-    row = conn.execute(
-        select(web_sessions).where(
-            web_sessions.c.cookie_hash == key,
-            web_sessions.c.tenant_id == tenant_id,
-            web_sessions.c.stage == SIGNED_IN,
-        )
-    ).first()
-    if row is None or now > row.expires_at or row.user_id is None or row.session_id is None:
-        return None
-    data: dict[str, Any] = row.continuation or {}
-    if data.get("kind") != SIGNED_IN or not data.get("family_id"):
+    key, row, data = found
+    if row.session_id is None or not data.get("family_id"):
         return None
     live = conn.execute(
         select(refresh_tokens.c.token_hash)
