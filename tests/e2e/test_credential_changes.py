@@ -51,7 +51,7 @@ def ended(t: Org, tokens: dict[str, Any]) -> bool:
 
 NEW_PASSWORD = "a-new-password-" + secrets.token_urlsafe(8)
 
-CHANGES = {
+CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
     "password reset": ("Set-User", {"password": NEW_PASSWORD}),
     "factor reset": ("Set-UserMfa", {"state": "disabled", "reset_methods": True}),
     "disable": ("Disable-User", {}),
