@@ -25,6 +25,7 @@ from tests.support.server import ServerProcess
 COMMANDS: dict[str, set[str]] = {
     "directory": {
         "Get-User", "New-User", "Set-User", "Remove-User", "Disable-User", "Enable-User",
+        "Revoke-UserSession",
         "Get-UserMfa", "Set-UserMfa", "Get-Group", "New-Group", "Remove-Group",
         "Add-GroupMember", "Remove-GroupMember", "Get-ManagementRole", "Get-RoleGroup",
         "New-RoleGroup", "Remove-RoleGroup", "Add-RoleGroupMember", "Remove-RoleGroupMember",

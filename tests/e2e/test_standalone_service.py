@@ -192,6 +192,35 @@ def test_a_command_runs_with_keys_fetched_from_the_authority(pair: Pair) -> None
     assert_invalid_token(at_authority, "another audience")
 
 
+def test_an_ended_sign_in_is_refused_at_once_even_while_the_authority_is_down(
+    pair: Pair,
+) -> None:
+    """The standalone process reads whether a sign-in still stands from the database it
+    shares with the authority, in the command's own transaction, as it reads roles: an
+    administrator's change counts at the next command, with no interval and no request
+    to the authority (docs/decisions/0020)."""
+    t = make_tenant(pair.authority)
+    admin = sign_in(pair, t)["access_token"]
+    user = device_sign_in(t, t.password_only, resource=pair.directory)["access_token"]
+    assert run(pair, user).status_code == 403  # authenticated; holds no role
+    pair.authority.stop()
+    try:
+        ended = httpx.post(
+            f"{pair.alone.base_url}/api/directory/commands/Revoke-UserSession",
+            json={"identity": t.password_only.username},
+            headers={"Authorization": f"Bearer {admin}"},
+            timeout=30,
+        )
+        assert ended.status_code == 200, ended.text
+        assert_invalid_token(run(pair, user), "ended")
+    finally:
+        pair.authority.restart()
+    again = device_sign_in(t, t.password_only, resource=pair.directory)["access_token"]
+    assert run(pair, again).status_code == 403  # a new sign-in works
+    pair.authority.cli("user", "disable", "--tenant", t.name, t.password_only.username)
+    assert_invalid_token(run(pair, again), "disabled")
+
+
 def test_a_token_for_the_authoritys_own_audience_is_refused(pair: Pair) -> None:
     t = make_tenant(pair.authority)
     mail = device_sign_in(t, t.admin, resource=t.audience("mail"))

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, insert, select, update
 
 from bastion.directory.tenants import TenantPolicy
 from bastion.errors import InvalidGrant, InvalidRequest
 from bastion.secrets_at_rest import random_token
-from bastion.store.schema import refresh_tokens, sessions
+from bastion.store.schema import refresh_tokens, sessions, users
 from bastion.text import has_control
 
 #: ``acr`` values: a password alone, or a password and a second factor.
@@ -183,9 +183,74 @@ def revoke_session(conn: Connection, sid: str, now: float) -> None:
 
 
 def revoke_user_sessions(conn: Connection, user_id: str, now: float) -> int:
-    rows = conn.execute(
-        select(sessions.c.id).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-    ).all()
-    for row in rows:
-        revoke_session(conn, row.id, now)
-    return len(rows)
+    """End every sign-in of one user at once (S5); returns how many sessions ended."""
+    return end_sign_ins(conn, users.c.id == user_id, now)
+
+
+def end_sign_ins(conn: Connection, which: ColumnElement[bool], now: float) -> int:
+    """End every sign-in of the users ``which`` selects: their sessions and every refresh
+    token family, and their access tokens at the next command (the users'
+    ``sessions_valid_after`` becomes ``now``, docs/decisions/0020). Returns how many
+    sessions ended."""
+    chosen = select(users.c.id).where(which).scalar_subquery()
+    conn.execute(update(users).where(users.c.id.in_(chosen)).values(sessions_valid_after=now))
+    of_theirs = select(sessions.c.id).where(sessions.c.user_id.in_(chosen)).scalar_subquery()
+    conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.session_id.in_(of_theirs), refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    ended = conn.execute(
+        update(sessions)
+        .where(sessions.c.user_id.in_(chosen), sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(ended.rowcount)
+
+
+_STANDING = (
+    select(
+        users.c.enabled,
+        users.c.sessions_valid_after,
+        sessions.c.created_at,
+        sessions.c.revoked_at,
+    )
+    .select_from(
+        users.outerjoin(
+            sessions, (sessions.c.id == bindparam("b_sid")) & (sessions.c.user_id == users.c.id)
+        )
+    )
+    .where(users.c.id == bindparam("b_user"), users.c.tenant_id == bindparam("b_tenant"))
+)
+
+
+def ended_sign_in(
+    conn: Connection, *, tenant_id: str, user_id: str, session_id: str, issued_at: float
+) -> str | None:
+    """Why an access token's sign-in is over although the token has not expired (continuous
+    access evaluation, S5); None while it stands. Read at every command.
+
+    The comparison uses the session's own creation time, stored with sub-second precision:
+    the token's whole-second ``iat`` cannot tell a token from just before an administrator's
+    change from one of a new sign-in just after it in the same second. A token without a
+    session is compared by ``iat``, refused up to the second after the change."""
+    row = conn.execute(
+        _STANDING, {"b_sid": session_id, "b_user": user_id, "b_tenant": tenant_id}
+    ).first()
+    if row is None:
+        return "The account no longer exists."
+    if not row.enabled:
+        return "The account is disabled."
+    valid_after = row.sessions_valid_after
+    if not session_id:
+        if valid_after is not None and issued_at < valid_after:
+            return _ENDED
+        return None
+    if row.created_at is None:
+        return "The sign-in this token belongs to does not exist."
+    if row.revoked_at is not None or (valid_after is not None and row.created_at < valid_after):
+        return _ENDED
+    return None
+
+
+_ENDED = "Your sign-in was ended (signed out, or ended by an administrator)."

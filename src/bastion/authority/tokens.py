@@ -5,11 +5,16 @@ returns a new one and retires the one presented; presenting a retired one again 
 every token of its family and records a security event (RFC 9700 section 4.14.2). One
 exception keeps a lost response from costing the sign-in: the immediately previous token,
 presented again within :data:`REFRESH_GRACE_SECONDS` while its successor is still unused,
-gets a fresh successor of its own instead of tripping reuse detection.
+gets *the same* successor again, never a branch of its own (docs/decisions/0020). So that it
+can be returned twice without being stored, a successor is derived from the token it
+replaces with a key only the server holds (HMAC-SHA-256 under a purpose-bound key).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +33,7 @@ from bastion.store.schema import refresh_tokens
 
 REFRESH_GRACE_SECONDS = 10
 _RT_PURPOSE = "refresh-token"
+_SUCCESSOR_PURPOSE = "refresh-token-successor"
 
 
 def sign(key: ECKey, typ: str, claims: dict[str, Any]) -> str:
@@ -109,6 +115,17 @@ def new_refresh_token(keyring: Keyring) -> tuple[str, str]:
     return raw, refresh_token_hash(keyring, raw)
 
 
+def successor_of(keyring: Keyring, raw: str) -> tuple[str, str]:
+    """The refresh token that replaces ``raw``, and its keyed hash.
+
+    Derived rather than random, so that every presentation of ``raw`` within the grace
+    window is answered with the same successor: a pseudorandom function of a 256-bit secret
+    token, as unguessable as a random one to anyone without the server's master key."""
+    digest = hmac.new(keyring.key(_SUCCESSOR_PURPOSE), raw.encode(), hashlib.sha256).digest()
+    successor = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return successor, refresh_token_hash(keyring, successor)
+
+
 _INSERT = insert(refresh_tokens).values(
     token_hash=bindparam("v_token_hash"),
     tenant_id=bindparam("v_tenant_id"),
@@ -156,6 +173,10 @@ class RedeemedRefreshToken:
     session_id: str
     scopes: tuple[str, ...]
     resource: str | None
+    #: the successor (token, keyed hash) to hand out
+    successor: tuple[str, str]
+    #: whether the successor is already stored (a retry within the grace window)
+    successor_stored: bool
 
 
 _SIGN_IN_AGAIN = "Sign in again."
@@ -187,11 +208,18 @@ def redeem_refresh_token(
     tenant: Tenant,
     client: Client,
     raw: str,
-    successor_hash: str,
     now: float,
 ) -> RedeemedRefreshToken:
-    """Check a presented refresh token and retire it in favour of ``successor_hash``."""
+    """Check a presented refresh token and retire it in favour of its successor.
+
+    Concurrent presentations of one token serialize on its row: the claim below is an
+    UPDATE of that row, which PostgreSQL makes wait for another transaction that changed it
+    and SQLite runs one writer at a time. Exactly one presentation claims the token and
+    stores the successor; every other one finds the token used, and within the grace window
+    gets the stored successor again, never a new row (the successor's hash is the table's
+    primary key, so a second one could not be stored either)."""
     token_hash = refresh_token_hash(keyring, raw)
+    successor = successor_of(keyring, raw)
     claimed = conn.execute(
         _CLAIM,
         {
@@ -199,7 +227,7 @@ def redeem_refresh_token(
             "b_tenant": tenant.id,
             "b_client": client.client_id,
             "b_now": now,
-            "b_successor": successor_hash,
+            "b_successor": successor[1],
         },
     ).first()
     if claimed is not None:
@@ -209,6 +237,8 @@ def redeem_refresh_token(
             claimed.session_id,
             tuple(claimed.scopes),
             claimed.resource,
+            successor,
+            successor_stored=False,
         )
     row = conn.execute(
         select(refresh_tokens).where(
@@ -219,9 +249,15 @@ def redeem_refresh_token(
         raise InvalidGrant("The refresh token is not valid.", hint=_SIGN_IN_AGAIN)
     if row.revoked_at is not None:
         raise InvalidGrant("The refresh token was revoked.", hint=_SIGN_IN_AGAIN)
-    if _within_grace(conn, row, now):
+    if _within_grace(conn, row, successor[1], now):
         return RedeemedRefreshToken(
-            row.token_hash, row.family_id, row.session_id, tuple(row.scopes), row.resource
+            row.token_hash,
+            row.family_id,
+            row.session_id,
+            tuple(row.scopes),
+            row.resource,
+            successor,
+            successor_stored=True,
         )
     revoke_family(conn, row.family_id, now)
     events.record(
@@ -242,14 +278,17 @@ def redeem_refresh_token(
     )
 
 
-def _within_grace(conn: Connection, row: Any, now: float) -> bool:
+def _within_grace(conn: Connection, row: Any, successor_hash: str, now: float) -> bool:
+    """A retry of the token just rotated: used at most the grace window ago, and its
+    successor (the one derived from it, stored) not yet used or revoked."""
     if row.used_at is None or now - row.used_at > REFRESH_GRACE_SECONDS:
         return False
-    if row.successor_hash is None:
+    # A token rotated before successors were derived has another successor: no grace.
+    if row.successor_hash != successor_hash:
         return False
     successor = conn.execute(
         select(refresh_tokens.c.used_at, refresh_tokens.c.revoked_at).where(
-            refresh_tokens.c.token_hash == row.successor_hash
+            refresh_tokens.c.token_hash == successor_hash
         )
     ).first()
     return successor is not None and successor.used_at is None and successor.revoked_at is None

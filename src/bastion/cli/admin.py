@@ -274,6 +274,10 @@ def _user_set_mfa(args: argparse.Namespace) -> int:
         tenant = get_tenant(conn, args.tenant)
         user = users.require_user(conn, tenant.id, args.upn)
         users.set_mfa_state(conn, user, args.state, reset_factors=args.reset)
+        if args.reset:  # removed factors end every sign-in made with them (S5)
+            from bastion.authority.sessions import revoke_user_sessions
+
+            revoke_user_sessions(conn, user.id, auth.now())
     print(
         f"MFA of {args.upn} is now {args.state}{' (factors removed)' if args.reset else ''}.",
         file=sys.stderr,

@@ -62,8 +62,10 @@ def new_user(
 
 
 def set_password(auth: Authority, conn: Connection, user: users.User, password: str) -> None:
+    """An operator's reset: the new password, and every sign-in of the user ended (S5)."""
     check_new_password(password)
     users.set_password_hash(conn, user, auth.hasher.hash(password))
+    revoke_user_sessions(conn, user.id, auth.now())
 
 
 def disable_user(auth: Authority, conn: Connection, user: users.User) -> int:

@@ -7,8 +7,9 @@ Around every command, in one place and in this order (never inside command bodie
 
 =====================  ===============================================================
 find the command       404 problem details for an unknown name
-authenticate           bearer token, validated locally from the tenant's JWKS: 401 with
-                       ``WWW-Authenticate`` per RFC 6750
+authenticate           bearer token, validated locally from the tenant's JWKS, and its
+                       sign-in still standing (not ended by logout or an administrator):
+                       401 with ``WWW-Authenticate`` per RFC 6750
 authorize              the caller's role groups must grant the command and the names of
                        the parameters sent, and a scoped grant only a command that keeps
                        to its scope: 403, audited (R1)
@@ -40,7 +41,7 @@ from starlette.routing import Route
 from bastion.audit import events
 from bastion.audit.events import current_request
 from bastion.authority.context import Authority
-from bastion.authority.sessions import ACR_TWO_FACTORS
+from bastion.authority.sessions import ACR_TWO_FACTORS, ended_sign_in
 from bastion.authority.token_validation import (
     KeyLookup,
     unverified_claim,
@@ -158,6 +159,15 @@ def authenticate(request: Request, conn: Connection, service: str, now: float) -
         now=now,
         verified=auth.verified_tokens,
     )
+    ended = ended_sign_in(
+        conn,
+        tenant_id=tenant.id,
+        user_id=str(claims["sub"]),
+        session_id=str(claims.get("sid", "")),
+        issued_at=float(claims.get("iat", 0)),
+    )
+    if ended:
+        raise InvalidToken(ended, hint="Sign in again.")
     return Caller(
         tenant=tenant,
         issuer=issuer,

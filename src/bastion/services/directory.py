@@ -8,9 +8,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from bastion.authority.passwords import PasswordHasher, check_new_password
-from bastion.authority.sessions import revoke_user_sessions
+from bastion.authority.sessions import end_sign_ins, revoke_user_sessions
 from bastion.directory import groups, removal, users
-from bastion.errors import NotFound
+from bastion.errors import NotFound, UsageError
 from bastion.plane import roles
 from bastion.plane.context import CommandContext
 from bastion.plane.declare import command
@@ -173,7 +173,8 @@ def set_user(
     ] = None,
 ) -> User:
     """Change a user's sign-in name, display name or department, or reset their password.
-    A renamed user keeps their sessions, roles and objects: they follow the id."""
+    A password reset ends every sign-in of the user at once; a renamed user keeps their
+    sessions, roles and objects: they follow the id."""
     user = _find_in_scope(ctx, identity)
     if user_principal_name is not None:
         users.rename(ctx.conn, user, user_principal_name)
@@ -184,6 +185,7 @@ def set_user(
         users.set_display_name(ctx.conn, user, display_name)
     if password is not None:  # checked and hashed by _hash_password, before the transaction
         users.set_password_hash(ctx.conn, user, ctx.prepared["password_hash"])
+        revoke_user_sessions(ctx.conn, user.id, ctx.now)  # a reset ends every sign-in (S5)
     return _public(_find(ctx, user.id))
 
 
@@ -229,9 +231,12 @@ def set_user_mfa(
         bool, Field(description="Also remove registered factors and recovery codes.")
     ] = False,
 ) -> UserMfa:
-    """Set a user's MFA state; optionally reset their registered factors (a lost phone)."""
+    """Set a user's MFA state; optionally reset their registered factors (a lost phone),
+    which ends every sign-in of the user at once."""
     user = _find_in_scope(ctx, identity)
     users.set_mfa_state(ctx.conn, user, state, reset_factors=reset_methods)
+    if reset_methods:  # removed factors end every sign-in made with them (S5)
+        revoke_user_sessions(ctx.conn, user.id, ctx.now)
     return get_user_mfa(ctx, identity=user.id)
 
 
@@ -253,6 +258,46 @@ def remove_user(ctx: CommandContext, *, identity: Identity) -> RemovedUser:
         mailboxesDeleted=removed.mailboxes_deleted,
         mailboxesKeptInactive=removed.mailboxes_kept_inactive,
         sitesLeftOwnerless=removed.sites_left_ownerless,
+    )
+
+
+class SessionsEnded(BaseModel):
+    usersAffected: int
+    sessionsEnded: int
+
+
+@command("directory", "Revoke-UserSession", sensitive=True, scoped=True)
+def revoke_user_session(
+    ctx: CommandContext,
+    *,
+    identity: Annotated[
+        str | None,
+        Field(min_length=1, max_length=320, description="The user's id or user principal name."),
+    ] = None,
+    all_users: Annotated[
+        bool, Field(description="End the sign-ins of every user of the tenant in your scope.")
+    ] = False,
+) -> SessionsEnded:
+    """End every sign-in of one user, or of every user of the tenant (a suspected breach):
+    their sessions and refresh tokens at once, and their access tokens at their next
+    command. Each of them signs in again."""
+    if (identity is None) == (not all_users):
+        raise UsageError(
+            "name one user with identity, or every user with all_users, not both.",
+            hint="Revoke-UserSession -Identity alex@contoso, or Revoke-UserSession -AllUsers.",
+        )
+    if identity is not None:
+        which = users_table.c.id == _find_in_scope(ctx, identity).id
+    else:
+        which = users_table.c.tenant_id == ctx.tenant.id
+        in_scope = ctx.scope.users_clause(users_table.c.id)
+        if in_scope is not None:
+            which = which & in_scope
+    affected = ctx.conn.execute(
+        select(func.count()).select_from(users_table).where(which)
+    ).scalar_one()
+    return SessionsEnded(
+        usersAffected=int(affected), sessionsEnded=end_sign_ins(ctx.conn, which, ctx.now)
     )
 
 

@@ -68,6 +68,10 @@ users = Table(
     Column("created_at", Float, nullable=False),
     #: the user's department ("" for none); role group scopes can filter on it
     Column("department", String(128), nullable=False, server_default=""),
+    #: when an administrator last ended every sign-in of the user (a password reset, a factor
+    #: reset, a disable, Revoke-UserSession); sign-ins from before are refused at every
+    #: command (docs/decisions/0020). NULL: never.
+    Column("sessions_valid_after", Float, nullable=True),
     UniqueConstraint("tenant_id", "upn"),
     Index(None, "tenant_id", "department"),
 )

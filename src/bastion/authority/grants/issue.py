@@ -84,6 +84,7 @@ def token_response(
     family_id: str,
     nonce: str | None = None,
     next_refresh_token: tuple[str, str] | None = None,
+    next_stored: bool = False,
     granted_scopes: tuple[str, ...] | None = None,
     signed_in: bool = False,
     now: float,
@@ -97,7 +98,9 @@ def token_response(
     challenge endpoint also gets an ``auth_session`` (first-party apps draft §6.1) for
     stepping this sign-in up later with the second factor alone.
 
-    ``next_refresh_token`` is the (token, hash) a refresh already named as the successor.
+    ``next_refresh_token`` is the (token, hash) a refresh already named as the successor;
+    ``next_stored`` says it is stored already (a retry within the grace window gets the
+    successor the first presentation got).
     """
     key = auth.keys.active_key(conn, subject.tenant.id)
     audience = request.audience or subject.issuer
@@ -111,15 +114,16 @@ def token_response(
     }
     if subject.client.allows_grant(GRANT_REFRESH_TOKEN):
         raw, token_hash = next_refresh_token or new_refresh_token(auth.keyring)
-        store_refresh_token(
-            conn,
-            token_hash=token_hash,
-            subject=subject,
-            family_id=family_id,
-            scopes=granted_scopes if granted_scopes is not None else request.oidc_scopes,
-            resource=request.audience,
-            now=now,
-        )
+        if not next_stored:
+            store_refresh_token(
+                conn,
+                token_hash=token_hash,
+                subject=subject,
+                family_id=family_id,
+                scopes=granted_scopes if granted_scopes is not None else request.oidc_scopes,
+                resource=request.audience,
+                now=now,
+            )
         body["refresh_token"] = raw
         ends = lasts_until(subject.session, subject.tenant.policy, now)
         body["refresh_token_expires_in"] = max(0, int(ends - now))

@@ -16,7 +16,7 @@ from bastion.authority.context import Authority
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.resources import ScopeRequest, parse_scope_request
 from bastion.authority.sessions import touch
-from bastion.authority.tokens import new_refresh_token, redeem_refresh_token
+from bastion.authority.tokens import redeem_refresh_token
 from bastion.directory.tenants import Tenant
 from bastion.errors import InvalidRequest, InvalidScope, UnauthorizedClient
 
@@ -41,15 +41,8 @@ def refresh(
         raise InvalidRequest("refresh_token is required.")
     # Validate what is asked before the token is spent, so a bad request costs nothing.
     asked = parse_scope_request(form.get("scope"), form.get("resource_list") or [], audiences)
-    successor = new_refresh_token(auth.keyring)
     redeemed = redeem_refresh_token(
-        conn,
-        auth.keyring,
-        tenant=tenant,
-        client=client,
-        raw=raw,
-        successor_hash=successor[1],
-        now=now,
+        conn, auth.keyring, tenant=tenant, client=client, raw=raw, now=now
     )
     granted = set(redeemed.scopes)
     wider = set(asked.oidc_scopes) - granted - ALWAYS_ALLOWED
@@ -76,7 +69,8 @@ def refresh(
         subject=subject,
         request=request,
         family_id=redeemed.family_id,
-        next_refresh_token=successor,
+        next_refresh_token=redeemed.successor,
+        next_stored=redeemed.successor_stored,
         granted_scopes=tuple(sorted(granted | (set(scopes) & ALWAYS_ALLOWED))),
         now=now,
     )
