@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from bastion.store.schema import sites
-from tests.support.flows import Org, make_tenant
+from tests.support.flows import Org, make_tenant, register_factor
 from tests.support.plane import Tokens, every_page, new_user, result
 from tests.support.server import ServerProcess
 
@@ -317,7 +317,7 @@ def test_a_role_group_scoped_to_a_department_manages_only_its_sites(t: Org, admi
             {"identity": "Sales sites", "member": t.password_only.username},
         )
     )
-    sam = Tokens(t, t.password_only)
+    sam = Tokens(t, register_factor(t, t.password_only))  # a role holder: two factors (A8)
 
     # listings keep to the scope: not Marketing's site, not the tenant's ownerless one
     assert listed_sites(sam, {}, page_size=1) == [sales]
