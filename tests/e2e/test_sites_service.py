@@ -361,7 +361,9 @@ def test_a_role_group_scoped_to_a_department_manages_only_its_sites(t: Org, admi
         (bob["id"], "Member"),
     ]
 
-    # removing is sensitive: a password-only sign-in is asked for a second factor
+    # removing is sensitive: a second factor older than the step-up window is asked again
+    # (sam holds a role, so sam's sign-in had two factors: A8)
+    t.server.advance(t.tenant.policy.step_up_window + 60)
     step_up = sam.run("sites", "Remove-Site", {"identity": sales["id"]})
     assert step_up.status_code == 401
     assert "insufficient_user_authentication" in step_up.headers["www-authenticate"]
