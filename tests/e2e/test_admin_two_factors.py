@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+import bastion
 from bastion.authority.factors import totp
+from bastion.client import ClientError
 from bastion.directory import groups, role_groups, users
+from tests.client.players import Player
 from tests.e2e.test_authorization_challenge import claims_of, start, step_up
 from tests.e2e.test_authorization_code import authorize_url, redeem
 from tests.support.browser import Browser
@@ -210,3 +214,21 @@ def test_without_a_role_the_mfa_disabled_state_still_means_password_only(t: Org)
     verifier = secrets.token_urlsafe(48)
     answer = start(t, t.password_only, verifier, resource=t.audience("mail"))
     assert answer.status_code == 200 and "authorization_code" in answer.json()
+
+
+def test_the_client_meets_the_challenge_of_a_role_granted_after_its_sign_in(
+    t: Org, tmp_path: Path
+) -> None:
+    sam = register_factor(t, t.password_only)
+    player = Player(t, sam)
+    conn = bastion.connect(
+        t.server.base_url, t.name, method="terminal", prompt=player, config_dir=tmp_path
+    )
+    with pytest.raises(ClientError) as refused:  # no role yet
+        conn.directory.get_management_role()
+    assert refused.value.status == 403
+    grant(t, sam, "directly")
+    # the plane's RFC 9470 challenge: the terminal asks for the second factor only
+    assert conn.directory.get_management_role()
+    assert [q.split(" ")[0] for q in player.asked] == ["User", "Password", "One-time"]
+    player.close()
