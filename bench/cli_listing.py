@@ -5,7 +5,7 @@ on the client's side, and the CLI process's peak memory.
 
 Setup (not timed): ``bastion demo --setup-only --mailboxes N`` in a fresh temporary data
 directory (SQLite), ``taskset -c 0 bastion serve``, and a profile in a fresh configuration
-directory signed in as ``sam@contoso`` (Read-Only Reporting, password only) through the
+directory signed in as ``rory@contoso`` (Read-Only Reporting, password and TOTP) through the
 library's terminal sign-in. Timed: the ``bastion`` command above in its own process under
 ``taskset -c 1``, its standard output read and its lines counted by this process. Its peak
 resident memory is the kernel's ``ru_maxrss`` for that one child (``os.wait4``).
@@ -24,29 +24,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import bastion, demo_setup, machine, pinned, server_env, start_server
+from bench.common import (
+    Account,
+    Typist,
+    bastion,
+    demo_setup,
+    machine,
+    pinned,
+    server_env,
+    start_server,
+)
 
 TENANT = "contoso"
-USER = "sam@contoso"
+USER = "rory@contoso"
 
 
-class Typist:
-    """Answers the terminal sign-in's questions, as the person would."""
-
-    def __init__(self, username: str, password: str) -> None:
-        self.username, self.password = username, password
-
-    def ask(self, message: str, *, secret: bool = False) -> str:
-        return self.password if secret else self.username
-
-    def show(self, message: str) -> None:
-        pass
-
-    def open_url(self, url: str) -> bool:
-        return False
-
-
-def sign_in(base_url: str, config_dir: Path, username: str, password: str) -> None:
+def sign_in(base_url: str, config_dir: Path, account: Account) -> None:
     import bastion as library
     from bastion.client import add_profile
 
@@ -55,7 +48,7 @@ def sign_in(base_url: str, config_dir: Path, username: str, password: str) -> No
     with library.connect(
         profile="bench",
         method="terminal",
-        prompt=Typist(username, password),
+        prompt=Typist(account),
         config_dir=config_dir,
     ) as conn:
         conn.sign_in()
@@ -65,10 +58,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
     config_dir = data_dir / "client"
     info = demo_setup(data_dir, mailboxes=args.people)
-    sam = next(u for u in info["users"] if u["username"] == USER)
+    reader = Account.of_demo(info, USER)
     server = start_server(data_dir, cpus=args.server_cpus or None, workers=1)
     try:
-        sign_in(server.base_url, config_dir, sam["username"], sam["password"])
+        sign_in(server.base_url, config_dir, reader)
         env = server_env()
         env.update(BASTION_CONFIG_DIR=str(config_dir), BASTION_KEY_STORAGE="file")
         command = pinned(

@@ -3,10 +3,11 @@
     .venv/bin/python -m bench.cli_startup [--runs 21] [--json]
 
 Setup (not timed): ``bastion demo --setup-only --mailboxes 100`` in a fresh temporary data
-directory (SQLite), ``bastion serve``, a profile signed in as ``sam@contoso`` (password
-only) through the library's terminal method, and one run of the command so the discovery
-document, the mail catalog and the token cache are on disk (the warm state of an admin's
-second command). Timed, each as the median wall time of ``--runs`` fresh processes:
+directory (SQLite), ``bastion serve``, a profile signed in as ``rory@contoso`` (Read-Only
+Reporting: password and TOTP) through the library's terminal method, and one run of the
+command so the discovery document, the mail catalog and the token cache are on disk (the
+warm state of an admin's second command). Timed, each as the median wall time of
+``--runs`` fresh processes:
 
 - ``bastion mail get-mailbox --identity user0000001@contoso`` (warm caches): start-up,
   parsing from the cached catalog, one request, JSON on stdout;
@@ -34,27 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import bastion, demo_setup, machine, start_server
+from bench.common import Account, Typist, bastion, demo_setup, machine, start_server
 
 TENANT = "contoso"
-USER = "sam@contoso"
+USER = "rory@contoso"
 HEAVY = ("rich", "prompt_toolkit", "pydantic", "sqlalchemy", "starlette", "click", "yaml")
-
-
-class Answers:
-    """The person at the keyboard for the terminal sign-in: a user name and a password."""
-
-    def __init__(self, username: str, password: str) -> None:
-        self.username, self.password = username, password
-
-    def ask(self, message: str, *, secret: bool = False) -> str:
-        return self.username if message.startswith("User name") else self.password
-
-    def show(self, message: str) -> None:
-        pass
-
-    def open_url(self, url: str) -> bool:
-        return False
 
 
 def wall(command: list[str], env: dict[str, str], runs: int) -> list[float]:
@@ -90,7 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
     config_dir = data_dir / "client"
     info = demo_setup(data_dir, mailboxes=100)
-    sam = next(u for u in info["users"] if u["username"] == USER)
+    reader = Account.of_demo(info, USER)
     server = start_server(data_dir, cpus=None)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
     env.update(BASTION_CONFIG_DIR=str(config_dir), BASTION_KEY_STORAGE="file")
@@ -103,7 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         library.connect(
             profile="bench",
             method="terminal",
-            prompt=Answers(sam["username"], sam["password"]),
+            prompt=Typist(reader),
             config_dir=config_dir,
         ).close()
         command = bastion("mail", "get-mailbox", "--identity", f"user0000001@{TENANT}")

@@ -194,6 +194,37 @@ class Account:
     password: str
     totp_secret: bytes | None = None
 
+    @classmethod
+    def of_demo(cls, info: dict[str, Any], username: str) -> Account:
+        """A demo user from ``bastion demo --json``, with their authenticator if any."""
+        user = next(u for u in info["users"] if u["username"] == username)
+        secret = user.get("totp_secret")
+        return cls(
+            user["username"], user["password"], totp.base32_to_secret(secret) if secret else None
+        )
+
+
+class Typist:
+    """The person at the keyboard for the library's terminal sign-in: a user name, a
+    password, then a one-time code when the account has an authenticator."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+
+    def ask(self, message: str, *, secret: bool = False) -> str:
+        if message.startswith("User name"):
+            return self.account.username
+        if message.startswith("One-time code"):
+            assert self.account.totp_secret is not None, "the account asks for a second factor"
+            return totp.code_at(self.account.totp_secret, time.time())
+        return self.account.password
+
+    def show(self, message: str) -> None:
+        pass
+
+    def open_url(self, url: str) -> bool:
+        return False
+
 
 def _pages(browser: Browser, tenant: str, account: Account) -> httpx.Response:
     """From the login page to the end of the sign-in: password, then TOTP if asked."""

@@ -4,7 +4,8 @@
 
 Setup (not timed): ``bastion demo --setup-only --mailboxes N`` in a fresh temporary data
 directory (SQLite), ``taskset -c 0 bastion serve --workers 1``, one device-grant sign-in of
-``sam@contoso`` (Read-Only Reporting, password only) and a refresh for the mail audience.
+``rory@contoso`` (Read-Only Reporting: password and TOTP, as every role holder signs in)
+and a refresh for the mail audience.
 Each request is ``POST /api/mail/commands/Get-Mailbox {"identity": "userNNNNNNN@contoso"}``
 with the bearer token, walking through the seeded mailboxes; each answer is checked to be
 the mailbox. So every request pays for what a real one does: the token's signature, issuer,
@@ -40,7 +41,7 @@ from bench.common import (
 
 LUA = Path(__file__).with_suffix(".lua")
 TENANT = "contoso"
-USER = "sam@contoso"
+USER = "rory@contoso"
 
 
 def mail_token(base_url: str, account: Account) -> str:
@@ -61,10 +62,10 @@ def mail_token(base_url: str, account: Account) -> str:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
     info = demo_setup(data_dir, mailboxes=args.people)
-    sam = next(u for u in info["users"] if u["username"] == USER)
+    reader = Account.of_demo(info, USER)
     server = start_server(data_dir, cpus=args.server_cpus or None, workers=1)
     try:
-        token = mail_token(server.base_url, Account(sam["username"], sam["password"]))
+        token = mail_token(server.base_url, reader)
         env = {
             "BENCH_TOKEN": token,
             "BENCH_PATH": "/api/mail/commands/Get-Mailbox",

@@ -43,12 +43,14 @@ class DemoUser:
 DEMO_USERS = (
     DemoUser("admin@contoso", "Ada Admin", "enforced", ("Global Administrator",), True),
     DemoUser("pat@contoso", "Pat Enrolling", "enabled", ("Helpdesk",), False),
-    DemoUser("sam@contoso", "Sam Password", "disabled", ("Read-Only Reporting",), False),
+    # MFA disabled, so no role: a role holder always signs in with two factors (A8)
+    DemoUser("sam@contoso", "Sam Password", "disabled", (), False),
     # one account for each other built-in role, each with an authenticator registered
     DemoUser("mona@contoso", "Mona Mail", "enforced", ("Mail Recipients Administrator",), True),
     DemoUser("sid@contoso", "Sid Sites", "enforced", ("Sites Administrator",), True),
     DemoUser("cole@contoso", "Cole Chat", "enforced", ("Chat Administrator",), True),
     DemoUser("aud@contoso", "Aud Auditor", "enforced", ("Audit Reader",), True),
+    DemoUser("rory@contoso", "Rory Reporting", "enforced", ("Read-Only Reporting",), True),
 )
 
 
@@ -208,7 +210,7 @@ def _explain(info: dict[str, Any], stream: TextIO) -> None:
     for user in info["users"]:
         lines.append(
             f"  {user['username']:<16} password {user['password']:<18} MFA {user['mfa']:<9}"
-            f" roles: {', '.join(user['roles'])}"
+            f" roles: {', '.join(user['roles']) or 'none'}"
         )
     lines += [
         "",

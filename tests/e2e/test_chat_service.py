@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from bastion.chat_policies import MeetingSettings, MessagingSettings
-from tests.support.flows import Org, make_tenant
+from tests.support.flows import Org, make_tenant, register_factor
 from tests.support.plane import Tokens, every_page, result
 from tests.support.server import ServerProcess
 
@@ -351,7 +351,7 @@ def test_a_role_group_scoped_to_a_department_grants_only_to_its_users(
             {"identity": "Sales chat", "member": t.password_only.username},
         )
     )
-    sam = Tokens(t, t.password_only)
+    sam = Tokens(t, register_factor(t, t.password_only))  # a role holder: two factors (A8)
 
     listed = chat_users(sam, {}, page_size=1)
     assert [u["userPrincipalName"] for u in listed] == [adam, alice]

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bastion.store.schema import audit_events
-from tests.support.flows import Org, device_sign_in, make_tenant
+from tests.support.flows import Org, device_sign_in, make_tenant, register_factor
 from tests.support.server import ServerProcess
 
 
@@ -128,6 +128,7 @@ def test_helpdesk_resets_passwords_but_deletes_nothing(t: Org) -> None:
     with auth.store.begin() as conn:
         sam = users.require_user(conn, t.tenant.id, t.password_only.username)
         users.add_role(conn, sam, "Helpdesk", auth.now())
+    register_factor(t, t.password_only)  # a role holder signs in with two factors (A8)
     token = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
     reset = run(
         t, token, "Set-User", {"identity": t.enrolling.username, "password": "a new password"}
@@ -162,6 +163,7 @@ def test_sensitive_command_needs_a_recent_second_factor(t: Org) -> None:
     # a password-only sign-in never passes a sensitive command
     from bastion.directory import users
 
+    weak = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
     with t.server.authority.store.begin() as conn:
         users.add_role(
             conn,
@@ -169,7 +171,6 @@ def test_sensitive_command_needs_a_recent_second_factor(t: Org) -> None:
             "Global Administrator",
             t.server.authority.now(),
         )
-    weak = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
     assert run(t, weak, "Remove-User", {"identity": t.enrolling.username}).status_code == 401
     # a fresh two-factor sign-in passes
     fresh = admin_token(t)
@@ -450,6 +451,7 @@ def test_search_audit_log_filters_and_pages(t: Org) -> None:
 
     token = admin_token(t)
     run(t, token, "New-Group", {"name": "Audited"})
+    register_factor(t, t.password_only)  # for the sign-in once sam holds a role (A8)
     sam = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
     run(t, sam, "Get-User", {})  # denied: sam has no role yet
     with t.server.authority.store.begin() as conn:
@@ -459,6 +461,8 @@ def test_search_audit_log_filters_and_pages(t: Org) -> None:
             "Audit Reader",
             t.server.authority.now(),
         )
+    # a role holder's password-only token opens nothing (A8): sam signs in again
+    sam = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
     sign_ins = run(t, sam, "Search-AuditLog", {"record_type": "sign_in."}).json()
     assert sign_ins["items"] and all(r["type"].startswith("sign_in.") for r in sign_ins["items"])
     created = run(t, sam, "Search-AuditLog", {"command_name": "New-Group"}).json()["items"]

@@ -43,6 +43,8 @@ def test_demo_is_idempotent_and_covers_every_role(tmp_path: Path) -> None:
     assert roles == set(BUILT_IN)
     by_mfa = {u["mfa"] for u in first["users"]}
     assert by_mfa == {"enforced", "enabled", "disabled"}
+    # A8: a role holder always signs in with two factors, so the password-only user has none
+    assert [u["roles"] for u in first["users"] if u["mfa"] == "disabled"] == [[]]
     for user in first["users"]:
         assert ("totp_secret" in user) == (user["username"] not in ("pat@contoso", "sam@contoso"))
     mode = (tmp_path / "demo-credentials.json").stat().st_mode & 0o777

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bastion.plane.declare import REGISTRY
 from bastion.store.schema import audit_events
-from tests.support.flows import Org, make_tenant
+from tests.support.flows import Org, make_tenant, register_factor
 from tests.support.plane import Tokens, run
 from tests.support.server import ServerProcess, create_postgres_database, start_server
 
@@ -62,7 +62,7 @@ def test_a_renamed_user_keeps_their_roles_because_principals_are_ids(t: Org) -> 
         {"identity": "Helpdesk", "member": t.password_only.username},
     )
     assert added.status_code == 200, added.text
-    sam = Tokens(t, t.password_only)
+    sam = Tokens(t, register_factor(t, t.password_only))  # a role holder: two factors (A8)
     renamed = admin.run(
         "directory",
         "Set-User",

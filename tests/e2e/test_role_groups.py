@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bastion import seed
 from bastion.store.schema import audit_events, chat_policy_assignments, mailboxes, sites, users
-from tests.support.flows import Org, make_tenant
+from tests.support.flows import Org, make_tenant, register_factor
 from tests.support.plane import Tokens
 from tests.support.server import ServerProcess
 
@@ -83,7 +83,7 @@ def test_a_group_in_a_scoped_role_group_grants_its_members_roles_within_the_scop
     assert [(m["kind"], m["name"]) for m in added["members"]] == [("group", "Helpdesk staff")]
 
     # sam holds Helpdesk through the group "Helpdesk staff", limited to Team A's members
-    sam = Tokens(t, t.password_only)
+    sam = Tokens(t, register_factor(t, t.password_only))  # a role holder: two factors (A8)
     listed = ok(sam.run("directory", "Get-User", {}))["items"]
     assert [u["userPrincipalName"] for u in listed] == [f"ann@{t.name}"]
     reset = sam.run(
@@ -124,7 +124,7 @@ def test_removing_a_role_group_member_takes_effect_on_the_next_command(t: Org) -
             {"identity": "Read-Only Reporting", "member": t.password_only.username},
         )
     )
-    sam = Tokens(t, t.password_only)
+    sam = Tokens(t, register_factor(t, t.password_only))  # a role holder: two factors (A8)
     assert sam.run("mail", "Get-Mailbox", {}).status_code == 200
     removed = admin.run(
         "directory",
@@ -170,6 +170,7 @@ def test_role_group_rules(t: Org) -> None:
     gone = ok(admin.run("directory", "Remove-RoleGroup", {"identity": "X"}))["result"]
     assert gone["name"] == "X"
     # changing role groups is sensitive: a password-only sign-in never passes
+    weak_sign_in = Tokens(t, t.password_only)  # before the role: the password alone
     ok(
         admin.run(
             "directory",
@@ -177,7 +178,7 @@ def test_role_group_rules(t: Org) -> None:
             {"identity": "Global Administrator", "member": t.password_only.username},
         )
     )
-    weak = Tokens(t, t.password_only).run(
+    weak = weak_sign_in.run(
         "directory", "Add-RoleGroupMember", {"identity": "Helpdesk", "member": t.admin.username}
     )
     assert weak.status_code == 401
@@ -207,7 +208,8 @@ def test_export_audit_log_is_sensitive_and_carries_the_chain(t: Org) -> None:
             {"identity": "Audit Reader", "member": t.password_only.username},
         )
     )
-    sam = Tokens(t, t.password_only)
+    sam = Tokens(t, register_factor(t, t.password_only))  # a role holder: two factors (A8)
+    t.server.advance(t.tenant.policy.step_up_window + 60)
     assert sam.run("directory", "Search-AuditLog", {}).status_code == 200
     assert sam.run("directory", "Export-AuditLog", {}).status_code == 401
 

@@ -10,6 +10,7 @@ import httpx
 
 from bastion.authority import factor_store
 from bastion.authority.factors import totp
+from bastion.directory import users
 from bastion.directory.bootstrap import new_tenant, new_user
 from bastion.directory.tenants import Tenant, TenantPolicy
 from tests.support.browser import Browser
@@ -106,6 +107,28 @@ def make_tenant(server: ServerProcess, **policy: Any) -> Org:
         enrolling=Person(f"pat@{name}", pw["pat"]),
         password_only=Person(f"sam@{name}", pw["sam"]),
     )
+
+
+def register_factor(t: Org, person: Person) -> Person:
+    """Register an authenticator for ``person`` (in place), leaving their MFA state as it is.
+
+    A user who holds a role signs in with two factors whatever their MFA state says (A8):
+    tests that give the MFA-disabled user a role give them a factor first."""
+    auth = t.server.authority
+    secret = totp.generate_secret()
+    with auth.store.begin() as conn:
+        user = users.require_user(conn, t.tenant.id, person.username)
+        factor_store.add_totp(
+            conn,
+            auth.keyring,
+            tenant_id=t.tenant.id,
+            user_id=user.id,
+            secret=secret,
+            accepted_step=None,
+            now=t.server.now(),
+        )
+    person.totp_secret = secret
+    return person
 
 
 def sign_in_pages(

@@ -8,6 +8,7 @@ failure is committed (``keep_changes``) so that a refusal still counts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from bastion.audit import events
 from bastion.authority import factor_store
 from bastion.authority.context import Authority
 from bastion.authority.factors import totp
+from bastion.authority.sessions import ACR_TWO_FACTORS
+from bastion.directory.role_groups import holds_any_role
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User, find_user
 from bastion.errors import SignInFailed
@@ -158,8 +161,20 @@ def check_password(
     return user
 
 
-def needs_second_factor(user: User) -> bool:
-    return user.mfa_state != "disabled"
+def needs_second_factor(conn: Connection, user: User) -> bool:
+    """Whether a sign-in of ``user`` takes a second factor (and so, with none registered,
+    registering one first). A8 (docs/decisions/0018): every role is an admin role, and a
+    user who holds one needs two factors whatever their per-user MFA state says."""
+    return user.mfa_state != "disabled" or holds_any_role(conn, user.id)
+
+
+def required_acr_values(conn: Connection, user_id: str, asked: Sequence[str]) -> tuple[str, ...]:
+    """The ``acr_values`` an existing sign-in of ``user_id`` must meet to be used again:
+    those asked, and two factors for a role holder (A8), whose role may have been granted
+    after a password-only sign-in."""
+    if ACR_TWO_FACTORS in asked or not holds_any_role(conn, user_id):
+        return tuple(asked)
+    return (*asked, ACR_TWO_FACTORS)
 
 
 def check_totp(

@@ -278,6 +278,26 @@ def grants_of(conn: Connection, user_id: str) -> tuple[Grant, ...]:
     )
 
 
+def grants_through_group(conn: Connection, group_id: str) -> tuple[Grant, ...]:
+    """The grants a group's members hold through it: those of the role groups it is in."""
+    rows = conn.execute(
+        select(role_groups.c.name, role_groups.c.roles, role_groups.c.scope)
+        .join(role_group_members, role_group_members.c.role_group_id == role_groups.c.id)
+        .where(role_group_members.c.member_id == group_id)
+        .order_by(role_groups.c.name)
+    )
+    return tuple(
+        Grant(role=role, role_group=row.name, scope=ScopeFilter.from_json(row.scope))
+        for row in rows
+        for role in row.roles
+    )
+
+
+def holds_any_role(conn: Connection, user_id: str) -> bool:
+    """Whether a user is in any role group, directly or through a group."""
+    return conn.execute(_GRANTS.limit(1), {"user_id": user_id}).first() is not None
+
+
 def role_names_of(conn: Connection, user_id: str) -> list[str]:
     """The distinct roles a user holds, scoped or not (the ``roles`` claim, informational)."""
     return sorted({grant.role for grant in grants_of(conn, user_id)})

@@ -21,7 +21,7 @@ class StepUpRequired(BastionError):
     problem = "step-up-required"
     title = "A recent second factor is needed"
 
-    def __init__(self, detail: str, *, max_age: int, acr_values: str) -> None:
+    def __init__(self, detail: str, *, acr_values: str, max_age: int | None = None) -> None:
         super().__init__(detail, hint="Confirm your second factor, then retry.")
         self.max_age = max_age
         self.acr_values = acr_values

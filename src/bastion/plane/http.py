@@ -15,7 +15,8 @@ authorize              the caller's role groups must grant the command and the n
                        to its scope: 403, audited (R1)
 parse and validate     400 problem details naming the parameter and what is allowed
 step-up                sensitive commands need a second factor younger than the tenant's
-                       window: 401 with the RFC 9470 challenge
+                       window: 401 with the RFC 9470 challenge; a role holder's token
+                       without a second factor gets it before authorization (A8)
 idempotency            a write retried with the same ``Idempotency-Key`` gets the first answer
 run and audit          the command, its audit record and its idempotency record commit in
                        one transaction; no audit record, no change (503)
@@ -41,7 +42,7 @@ from starlette.routing import Route
 from bastion.audit import events
 from bastion.audit.events import current_request
 from bastion.authority.context import Authority
-from bastion.authority.sessions import ACR_TWO_FACTORS, ended_sign_in
+from bastion.authority.sessions import ACR_TWO_FACTORS, SECOND_FACTOR_METHODS, ended_sign_in
 from bastion.authority.token_validation import (
     KeyLookup,
     unverified_claim,
@@ -63,9 +64,10 @@ MAX_BODY = 256 * 1024
 def _problem(exc: BastionError, request: Request) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, StepUpRequired):
+        max_age = f", max_age={exc.max_age}" if exc.max_age is not None else ""
         headers["WWW-Authenticate"] = (
             f'Bearer error="insufficient_user_authentication", '
-            f'error_description="{exc.detail}", max_age={exc.max_age}, '
+            f'error_description="{exc.detail}"{max_age}, '
             f'acr_values="{exc.acr_values}"'
         )
     elif isinstance(exc, InvalidToken):
@@ -267,6 +269,18 @@ def _step_up(spec: CommandSpec, caller: Caller, now: float) -> None:
         )
 
 
+def _two_factors(caller: Caller) -> None:
+    """A8 (docs/decisions/0018): a role holder's token must come from a sign-in with a
+    second factor. Roles are read at each command, so a role granted after a password-only
+    sign-in finds such a token here: RFC 9470 asks for the second factor."""
+    if caller.grants and not SECOND_FACTOR_METHODS & set(caller.amr):
+        raise StepUpRequired(
+            "your account holds an administrative role, which needs a sign-in with a "
+            "second factor.",
+            acr_values=ACR_TWO_FACTORS,
+        )
+
+
 def run_command(request: Request, body: bytes) -> Response:
     auth = authority_of(request)
     service, name = request.path_params["service"], request.path_params["name"]
@@ -360,6 +374,7 @@ def _authorized(
     request: Request, call: _Call, body: bytes, *, snapshot: Connection | None
 ) -> Response:
     auth, spec, caller = call.auth, call.spec, call.caller
+    _two_factors(caller)
     raw = _body(body)
     cursor, page_size = _paging(spec, raw)
     # Authorization looks only at the command and the names of the parameters sent, so a

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from bastion.authority.passwords import PasswordHasher, check_new_password
 from bastion.authority.sessions import end_sign_ins, revoke_user_sessions
 from bastion.directory import groups, removal, users
+from bastion.directory.role_groups import grants_of, grants_through_group
 from bastion.errors import NotFound, UsageError
-from bastion.plane import roles
+from bastion.plane import roles, tiers
 from bastion.plane.context import CommandContext
 from bastion.plane.declare import command
 from bastion.plane.paging import Listing
@@ -65,6 +66,14 @@ def _public(user: users.User) -> User:
 def _find_in_scope(ctx: CommandContext, identity: str) -> users.User:
     user = _find(ctx, identity)
     ctx.scope.require(ctx.conn, user.id, f"user {user.upn}")
+    return user
+
+
+def _find_changeable(ctx: CommandContext, identity: str) -> users.User:
+    """A user whose account the caller may change: in scope, and holding no role the caller
+    does not hold (privilege tiers, ``bastion.plane.tiers``)."""
+    user = _find_in_scope(ctx, identity)
+    tiers.require_outranks(ctx.caller.grants, grants_of(ctx.conn, user.id), user.upn)
     return user
 
 
@@ -175,7 +184,7 @@ def set_user(
     """Change a user's sign-in name, display name or department, or reset their password.
     A password reset ends every sign-in of the user at once; a renamed user keeps their
     sessions, roles and objects: they follow the id."""
-    user = _find_in_scope(ctx, identity)
+    user = _find_changeable(ctx, identity)
     if user_principal_name is not None:
         users.rename(ctx.conn, user, user_principal_name)
     if department is not None:
@@ -192,7 +201,7 @@ def set_user(
 @command("directory", "Disable-User", scoped=True)
 def disable_user(ctx: CommandContext, *, identity: Identity) -> User:
     """Disable a user: they cannot sign in, and every session of theirs ends at once."""
-    user = _find_in_scope(ctx, identity)
+    user = _find_changeable(ctx, identity)
     users.set_enabled(ctx.conn, user, False)
     revoke_user_sessions(ctx.conn, user.id, ctx.now)
     return _public(_find(ctx, user.id))
@@ -201,7 +210,7 @@ def disable_user(ctx: CommandContext, *, identity: Identity) -> User:
 @command("directory", "Enable-User", scoped=True)
 def enable_user(ctx: CommandContext, *, identity: Identity) -> User:
     """Enable a disabled user."""
-    user = _find_in_scope(ctx, identity)
+    user = _find_changeable(ctx, identity)
     users.set_enabled(ctx.conn, user, True)
     return _public(_find(ctx, user.id))
 
@@ -233,7 +242,7 @@ def set_user_mfa(
 ) -> UserMfa:
     """Set a user's MFA state; optionally reset their registered factors (a lost phone),
     which ends every sign-in of the user at once."""
-    user = _find_in_scope(ctx, identity)
+    user = _find_changeable(ctx, identity)
     users.set_mfa_state(ctx.conn, user, state, reset_factors=reset_methods)
     if reset_methods:  # removed factors end every sign-in made with them (S5)
         revoke_user_sessions(ctx.conn, user.id, ctx.now)
@@ -251,7 +260,7 @@ def remove_user(ctx: CommandContext, *, identity: Identity) -> RemovedUser:
     """Delete a user. Their sessions end, their factors go; their mailbox is deleted unless
     it is on litigation hold (then it is kept as an inactive mailbox); sites they own are
     kept without an owner; their memberships and policy assignments are removed."""
-    user = _find_in_scope(ctx, identity)
+    user = _find_changeable(ctx, identity)
     removed = removal.remove_user(ctx.conn, user, ctx.now)
     return RemovedUser(
         **_public(user).model_dump(),
@@ -322,6 +331,16 @@ GroupIdentity = Annotated[
 ]
 
 
+def _changeable_group(ctx: CommandContext, identity: str) -> groups.Group:
+    """A group whose members the caller may change: a group that is a member of role
+    groups gives their roles, so changing it needs every one of those roles."""
+    group = groups.require_group(ctx.conn, ctx.tenant.id, identity)
+    tiers.require_grantable(
+        ctx.caller.grants, grants_through_group(ctx.conn, group.id), f"group {group.name}"
+    )
+    return group
+
+
 @command("directory", "Get-Group", lists=True)
 def get_group(
     ctx: CommandContext,
@@ -367,7 +386,7 @@ def new_group(
 @command("directory", "Remove-Group", sensitive=True)
 def remove_group(ctx: CommandContext, *, identity: GroupIdentity) -> GroupOut:
     """Delete a group; its members stay in the directory."""
-    group = groups.require_group(ctx.conn, ctx.tenant.id, identity)
+    group = _changeable_group(ctx, identity)
     removed = _group_out(ctx, group)
     groups.delete_group(ctx.conn, group)
     return removed
@@ -376,7 +395,7 @@ def remove_group(ctx: CommandContext, *, identity: GroupIdentity) -> GroupOut:
 @command("directory", "Add-GroupMember")
 def add_group_member(ctx: CommandContext, *, identity: GroupIdentity, member: Identity) -> GroupOut:
     """Add a user to a group (nothing changes if they already are a member)."""
-    group = groups.require_group(ctx.conn, ctx.tenant.id, identity)
+    group = _changeable_group(ctx, identity)
     groups.add_member(ctx.conn, group, _find(ctx, member).id)
     return _group_out(ctx, group)
 
@@ -386,7 +405,7 @@ def remove_group_member(
     ctx: CommandContext, *, identity: GroupIdentity, member: Identity
 ) -> GroupOut:
     """Remove a user from a group."""
-    group = groups.require_group(ctx.conn, ctx.tenant.id, identity)
+    group = _changeable_group(ctx, identity)
     if not groups.remove_member(ctx.conn, group, _find(ctx, member).id):
         raise NotFound(f"{member} is not a member of {group.name}.")
     return _group_out(ctx, group)

@@ -1,8 +1,10 @@
 """Role group commands of the directory service: who holds which roles, in which scope.
 
 Changing a role group's membership is sensitive (a recent second factor); reading role
-groups is not. Built-in role groups cannot be removed, and the last user in Global
-Administrator cannot be taken out: a tenant never locks itself out of administration.
+groups is not. Only someone who holds every role a role group grants, in its scope, may
+create it, remove it or change its members (privilege tiers, ``bastion.plane.tiers``).
+Built-in role groups cannot be removed, and the last user in Global Administrator cannot
+be taken out: a tenant never locks itself out of administration.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from bastion.directory.role_groups import RoleGroup, ScopeFilter
 from bastion.errors import Conflict, NotFound, UsageError
 from bastion.plane.context import CommandContext
 from bastion.plane.declare import command
+from bastion.plane.tiers import grants_of_group, require_grantable
 
 RoleGroupIdentity = Annotated[
     str, Field(min_length=1, max_length=256, description="The role group's id or name.")
@@ -147,16 +150,32 @@ def new_role_group(
         scope=scope,
         now=ctx.now,
     )
+    # after the names are checked (an unknown role is a 400); a refusal rolls it back
+    require_grantable(
+        ctx.caller.grants,
+        grants_of_group(created.roles, created.scope, created.name),
+        f"role group {created.name}",
+    )
     return _out(ctx, created)
 
 
 @command("directory", "Remove-RoleGroup", sensitive=True)
 def remove_role_group(ctx: CommandContext, *, identity: RoleGroupIdentity) -> RoleGroupOut:
     """Delete a role group that is not built in; its members lose the roles it granted."""
-    group = role_groups.require_role_group(ctx.conn, ctx.tenant.id, identity)
+    group = _changeable(ctx, identity)
     removed = _out(ctx, group)
     role_groups.delete_role_group(ctx.conn, group)
     return removed
+
+
+def _changeable(ctx: CommandContext, identity: str) -> RoleGroup:
+    group = role_groups.require_role_group(ctx.conn, ctx.tenant.id, identity)
+    require_grantable(
+        ctx.caller.grants,
+        grants_of_group(group.roles, group.scope, group.name),
+        f"role group {group.name}",
+    )
+    return group
 
 
 def _principal(ctx: CommandContext, member: str) -> tuple[str, Literal["user", "group"]]:
@@ -176,7 +195,7 @@ def add_role_group_member(
     ctx: CommandContext, *, identity: RoleGroupIdentity, member: MemberIdentity
 ) -> RoleGroupOut:
     """Add a user or a group to a role group; they hold its roles from their next command."""
-    group = role_groups.require_role_group(ctx.conn, ctx.tenant.id, identity)
+    group = _changeable(ctx, identity)
     member_id, kind = _principal(ctx, member)
     role_groups.add_member(ctx.conn, group, member_id, kind)
     return _out(ctx, group)
@@ -187,7 +206,7 @@ def remove_role_group_member(
     ctx: CommandContext, *, identity: RoleGroupIdentity, member: MemberIdentity
 ) -> RoleGroupOut:
     """Take a user or a group out of a role group; it takes effect on their next command."""
-    group = role_groups.require_role_group(ctx.conn, ctx.tenant.id, identity)
+    group = _changeable(ctx, identity)
     member_id, kind = _principal(ctx, member)
     if (
         group.built_in

@@ -201,7 +201,7 @@ def _password_step(ctx: _Context, form: dict[str, Any], step: _Password) -> Resp
         except SignInFailed as exc:
             _count_failure(conn, ctx)
             return _refusal(ctx, exc)
-        if not signin.needs_second_factor(user):
+        if not signin.needs_second_factor(conn, user):
             return _signed_in(conn, ctx, user, ["pwd"], wanted)
         if factor_store.has_factor(conn, user.id):
             required = _open_method(conn, ctx, user, first=OTP) or OTP
@@ -274,7 +274,7 @@ def _step_up_step(ctx: _Context, form: dict[str, Any], step: _StepUp) -> Respons
         if not user.enabled:
             return _disabled(conn, ctx, user)
         if not factor_store.has_factor(conn, user.id):
-            if not signin.needs_second_factor(user):
+            if not signin.needs_second_factor(conn, user):
                 return _answer(
                     ctx.issuer,
                     400,

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bastion.authority import factor_store
+from bastion.authority import factor_store, signin
 from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client, find_client
 from bastion.authority.context import Authority
 from bastion.authority.endpoints.discovery import published_audiences
@@ -129,9 +129,9 @@ def _route(
     alive = session is not None and not end_reason(session, tenant.policy, now)
     if ws is not None and session is not None and alive and "login" not in params["prompt"]:
         ws = web_session.set_continuation(auth, conn, ws, continuation)
-        if not needs_step_up(
-            session, max_age=params.get("max_age"), acr_values=params["acr_values"], now=now
-        ):
+        # A8: a role holder's password-only sign-in is stepped up, whatever was asked
+        wanted = signin.required_acr_values(conn, session.user_id, params["acr_values"])
+        if not needs_step_up(session, max_age=params.get("max_age"), acr_values=wanted, now=now):
             return finish(auth, conn, request, tenant, ws, now, None)
         # RFC 9470: a sign-in that is too old or too weak proves the second factor again,
         # not the password.

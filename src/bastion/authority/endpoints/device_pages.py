@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bastion.audit import events
-from bastion.authority import factor_store, limits
+from bastion.authority import factor_store, limits, signin
 from bastion.authority.clients import find_client
 from bastion.authority.context import Authority
 from bastion.authority.endpoints.flow import redirect
@@ -44,17 +44,20 @@ def _step_up(
     pending: device_code.PendingDevice,
     now: float,
 ) -> Response | None:
-    """Where to send an approver whose sign-in does not meet the device's step-up; None
-    when it does (or when nothing more can be asked: an account with no second factor whose
-    sign-in is recent enough)."""
-    if not needs_step_up(session, max_age=pending.max_age, acr_values=pending.acr_values, now=now):
+    """Where to send an approver whose sign-in does not meet the device's step-up, or A8
+    (a role holder's sign-in has two factors); None when it does (or when nothing more can
+    be asked: an account with no second factor and no role whose sign-in is recent enough)."""
+    wanted = signin.required_acr_values(conn, session.user_id, pending.acr_values)
+    if not needs_step_up(session, max_age=pending.max_age, acr_values=wanted, now=now):
         return None
     cookie = web_session.cookie_name(tenant)
     if factor_store.has_factor(conn, session.user_id):
         # RFC 9470: the second factor again, not the password
         ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="stepup")
         return redirect(f"/t/{tenant.name}/login/mfa", (cookie, ws.cookie))
-    if pending.max_age is not None and now - session.auth_time > pending.max_age:
+    # a role holder with no factor signs in again, and registers one on the way (A8)
+    a8 = tuple(wanted) != tuple(pending.acr_values)
+    if a8 or (pending.max_age is not None and now - session.auth_time > pending.max_age):
         ws = web_session.start_over(
             auth, conn, tenant, now, previous=ws, continuation=ws.continuation
         )

@@ -102,7 +102,7 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
                 auth, web_session.load(auth, conn, tenant, request, now), form
             )
             user = signin.check_password(auth, conn, tenant, upn=upn, verdict=verdict, now=now)
-            if not signin.needs_second_factor(user):
+            if not signin.needs_second_factor(conn, user):
                 ws = _signed_in(auth, conn, tenant, ws, user, ["pwd"], now)
                 return finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
             if factor_store.has_factor(conn, user.id):

@@ -10,7 +10,12 @@ from bastion.authority import auth_sessions
 from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, Client
 from bastion.authority.context import Authority
 from bastion.authority.resources import ScopeRequest
-from bastion.authority.sessions import lasts_until, require_alive, session_from_row
+from bastion.authority.sessions import (
+    ACR_TWO_FACTORS,
+    lasts_until,
+    require_alive,
+    session_from_row,
+)
 from bastion.authority.tokens import (
     Subject,
     access_token,
@@ -102,6 +107,14 @@ def token_response(
     ``next_stored`` says it is stored already (a retry within the grace window gets the
     successor the first presentation got).
     """
+    if request.audience is not None and subject.roles and subject.session.acr != ACR_TWO_FACTORS:
+        # A8: a role holder's password-only sign-in (the role granted after it) opens no
+        # service; Entra answers a refresh like this with invalid_grant too.
+        raise InvalidGrant(
+            "Your account holds an administrative role, so its services need a sign-in "
+            "with a second factor.",
+            hint="Sign in again; you will be asked for your second factor.",
+        )
     key = auth.keys.active_key(conn, subject.tenant.id)
     audience = request.audience or subject.issuer
     scope = request.response_scope()
