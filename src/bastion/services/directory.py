@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from bastion.authority.passwords import PasswordHasher, check_new_password
+from bastion.authority.passwords import PasswordHasher, check_new_password, context_words
 from bastion.authority.sessions import revoke_user_sessions
-from bastion.directory import groups, removal, users
+from bastion.directory import groups, names, removal, users
 from bastion.errors import NotFound
 from bastion.plane import roles
 from bastion.plane.context import CommandContext
@@ -119,8 +119,16 @@ def _hash_password(hasher: PasswordHasher, arguments: dict[str, Any]) -> dict[st
     password = arguments.get("password")
     if password is None:
         return {}
-    check_new_password(password)
+    check_new_password(password)  # the tenant's context words are checked in the command
     return {"password_hash": hasher.hash(password)}
+
+
+def _check_context(ctx: CommandContext, password: str | None, *user_names: str) -> None:
+    """Refuse a new password made from the tenant's or the user's names (A1)."""
+    if password is not None:
+        check_new_password(
+            password, context_words(ctx.tenant.name, ctx.tenant.display_name, *user_names)
+        )
 
 
 @command("directory", "New-User", scoped=True, prepare=_hash_password)
@@ -144,6 +152,7 @@ def new_user(
 ) -> User:
     """Create a user. With MFA enabled or enforced, they register a factor at first sign-in."""
     ctx.scope.require_department(department or "", f"user {user_principal_name}")
+    _check_context(ctx, password, user_principal_name, display_name or "")
     created = users.create_user(
         ctx.conn,
         tenant_id=ctx.tenant.id,
@@ -175,6 +184,9 @@ def set_user(
     """Change a user's sign-in name, display name or department, or reset their password.
     A renamed user keeps their sessions, roles and objects: they follow the id."""
     user = _find_in_scope(ctx, identity)
+    _check_context(
+        ctx, password, user.upn, user.display_name, user_principal_name or "", display_name or ""
+    )
     if user_principal_name is not None:
         users.rename(ctx.conn, user, user_principal_name)
     if department is not None:
@@ -233,6 +245,52 @@ def set_user_mfa(
     user = _find_in_scope(ctx, identity)
     users.set_mfa_state(ctx.conn, user, state, reset_factors=reset_methods)
     return get_user_mfa(ctx, identity=user.id)
+
+
+class UserRuleProblem(BaseModel):
+    id: str
+    userPrincipalName: str
+    displayName: str
+    enabled: bool
+    #: what fails today's rules, one sentence each
+    problems: list[str]
+
+
+@command("directory", "Export-UserRuleReport")
+def export_user_rule_report(ctx: CommandContext) -> list[UserRuleProblem]:
+    """List the users whose user principal name or display name fails today's naming
+    rules, or whose password failed today's password rules when they last signed in.
+    Such names and passwords keep working; rename the user, or ask them to change it."""
+    query = (
+        select(users_table)
+        .where(users_table.c.tenant_id == ctx.tenant.id)
+        .order_by(users_table.c.upn, users_table.c.id)
+    )
+    found: list[UserRuleProblem] = []
+    for row in ctx.conn.execute(query):
+        problems = []
+        upn = names.upn_problem(row.upn, ctx.tenant.name)
+        if upn:
+            problems.append(f"userPrincipalName: {upn}")
+        shown = names.display_name_problem(row.display_name)
+        if shown:
+            problems.append(f"displayName: {shown}")
+        if row.password_fails_rules:
+            problems.append(
+                "password: at the last sign-in it failed the rules for new passwords "
+                "(too short, common, breached or made from a name)."
+            )
+        if problems:
+            found.append(
+                UserRuleProblem(
+                    id=row.id,
+                    userPrincipalName=names.visible(row.upn),
+                    displayName=names.visible(row.display_name),
+                    enabled=row.enabled,
+                    problems=problems,
+                )
+            )
+    return found
 
 
 class RemovedUser(User):

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -68,6 +69,10 @@ users = Table(
     Column("created_at", Float, nullable=False),
     #: the user's department ("" for none); role group scopes can filter on it
     Column("department", String(128), nullable=False, server_default=""),
+    #: the password failed the rules for new passwords (A1) when it was last used to sign
+    #: in: a password set before the rules, listed by Export-UserRuleReport. Never the
+    #: password or why it failed.
+    Column("password_fails_rules", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("tenant_id", "upn"),
     Index(None, "tenant_id", "department"),
 )
