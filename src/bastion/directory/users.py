@@ -230,6 +230,52 @@ def count_users(conn: Connection, tenant_id: str) -> int:
     )
 
 
+@dataclass(frozen=True)
+class RuleProblem:
+    """A user whose name, display name or password fails today's rules (names shown with
+    invisible characters escaped)."""
+
+    user_id: str
+    upn: str
+    display_name: str
+    enabled: bool
+    problems: tuple[str, ...]
+
+
+WEAK_PASSWORD = (
+    "password: at the last sign-in it failed the rules for new passwords "
+    "(too short, common, breached or made from a name)."
+)
+
+
+def rule_problems(conn: Connection, tenant_id: str, tenant_name: str) -> list[RuleProblem]:
+    """Every user of the tenant that today's rules would not accept, in name order: names
+    and passwords from before the rules keep working, and this lists them."""
+    query = select(users).where(users.c.tenant_id == tenant_id).order_by(users.c.upn, users.c.id)
+    found: list[RuleProblem] = []
+    for row in conn.execute(query):
+        problems = []
+        upn = names.upn_problem(row.upn, tenant_name)
+        if upn:
+            problems.append(f"userPrincipalName: {upn}")
+        shown = names.display_name_problem(row.display_name)
+        if shown:
+            problems.append(f"displayName: {shown}")
+        if row.password_fails_rules:
+            problems.append(WEAK_PASSWORD)
+        if problems:
+            found.append(
+                RuleProblem(
+                    user_id=row.id,
+                    upn=names.visible(row.upn),
+                    display_name=names.visible(row.display_name),
+                    enabled=row.enabled,
+                    problems=tuple(problems),
+                )
+            )
+    return found
+
+
 def set_display_name(conn: Connection, user: User, display_name: str) -> None:
     shown = names.check_display_name(display_name)
     conn.execute(update(users).where(users.c.id == user.id).values(display_name=shown))

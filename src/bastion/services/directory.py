@@ -95,7 +95,7 @@ def get_user(
         query = query.where(users_table.c.department == department.strip())
     if identity is not None:
         query = query.where(
-            (users_table.c.upn == identity.strip().lower()) | (users_table.c.id == identity)
+            users_table.c.upn.in_(names.lookup_forms(identity)) | (users_table.c.id == identity)
         )
     if enabled is not None:
         query = query.where(users_table.c.enabled.is_(enabled))
@@ -261,36 +261,16 @@ def export_user_rule_report(ctx: CommandContext) -> list[UserRuleProblem]:
     """List the users whose user principal name or display name fails today's naming
     rules, or whose password failed today's password rules when they last signed in.
     Such names and passwords keep working; rename the user, or ask them to change it."""
-    query = (
-        select(users_table)
-        .where(users_table.c.tenant_id == ctx.tenant.id)
-        .order_by(users_table.c.upn, users_table.c.id)
-    )
-    found: list[UserRuleProblem] = []
-    for row in ctx.conn.execute(query):
-        problems = []
-        upn = names.upn_problem(row.upn, ctx.tenant.name)
-        if upn:
-            problems.append(f"userPrincipalName: {upn}")
-        shown = names.display_name_problem(row.display_name)
-        if shown:
-            problems.append(f"displayName: {shown}")
-        if row.password_fails_rules:
-            problems.append(
-                "password: at the last sign-in it failed the rules for new passwords "
-                "(too short, common, breached or made from a name)."
-            )
-        if problems:
-            found.append(
-                UserRuleProblem(
-                    id=row.id,
-                    userPrincipalName=names.visible(row.upn),
-                    displayName=names.visible(row.display_name),
-                    enabled=row.enabled,
-                    problems=problems,
-                )
-            )
-    return found
+    return [
+        UserRuleProblem(
+            id=found.user_id,
+            userPrincipalName=found.upn,
+            displayName=found.display_name,
+            enabled=found.enabled,
+            problems=list(found.problems),
+        )
+        for found in users.rule_problems(ctx.conn, ctx.tenant.id, ctx.tenant.name)
+    ]
 
 
 class RemovedUser(User):
