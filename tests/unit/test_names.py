@@ -140,3 +140,17 @@ def test_hashes_are_of_the_nfkc_form_and_old_hashes_of_the_typed_form_still_matc
     match = hasher.check(old, typed)
     assert match.matched and match.rehash
     assert not hasher.check(old, "Wide horse battery").matched
+
+
+def test_the_demo_and_the_seeded_population_pass_the_rules() -> None:
+    from bastion import demo, seed
+
+    for spec in demo.DEMO_USERS:
+        assert names.check_upn(spec.username, demo.TENANT) == spec.username
+        assert names.check_display_name(spec.display_name) == spec.display_name
+    for first in seed.FIRST:
+        for last in seed.LAST:
+            assert names.display_name_problem(f"{first} {last}") is None
+    assert names.upn_problem(f"{seed.PREFIX}{1234567:07d}@contoso", "contoso") is None
+    # the demo's passwords are generated: "demo-" and 12 random URL-safe characters
+    assert password_problem("demo-" + "A" * 12, context_words("contoso", "Contoso")) is None
