@@ -29,7 +29,7 @@ COMMANDS: dict[str, set[str]] = {
         "Get-UserMfa", "Set-UserMfa", "Get-Group", "New-Group", "Remove-Group",
         "Add-GroupMember", "Remove-GroupMember", "Get-ManagementRole", "Get-RoleGroup",
         "New-RoleGroup", "Remove-RoleGroup", "Add-RoleGroupMember", "Remove-RoleGroupMember",
-        "Search-AuditLog", "Export-AuditLog",
+        "Search-AuditLog", "Export-AuditLog", "Export-UserRuleReport",
     },
     "mail": {
         "Get-Mailbox", "New-Mailbox", "Set-Mailbox", "Remove-Mailbox",

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from bastion.audit import events
-from bastion.authority import factor_store
+from bastion.authority import factor_store, passwords
 from bastion.authority.context import Authority
 from bastion.authority.factors import totp
 from bastion.authority.sessions import ACR_TWO_FACTORS
@@ -68,6 +68,9 @@ class PasswordVerdict:
 
     matched: bool
     upgraded_hash: str | None = None
+    #: on a match: whether the password fails today's rules for new passwords (A1), so the
+    #: user can be listed and asked to change it; the password itself is never kept
+    fails_rules: bool = False
 
 
 def verify_password(auth: Authority, user: User | None, password: str) -> PasswordVerdict:
@@ -82,11 +85,15 @@ def verify_password(auth: Authority, user: User | None, password: str) -> Passwo
     ):
         auth.hasher.verify_dummy(password)
         return PasswordVerdict(False)
-    if not auth.hasher.verify(user.password_hash, password):
+    match = auth.hasher.check(user.password_hash, password)
+    if not match.matched:
         return PasswordVerdict(False)
-    if auth.hasher.needs_rehash(user.password_hash):
-        return PasswordVerdict(True, auth.hasher.hash(password))
-    return PasswordVerdict(True)
+    context = passwords.context_words(user.upn, user.display_name)
+    return PasswordVerdict(
+        True,
+        auth.hasher.hash(password) if match.rehash else None,
+        fails_rules=passwords.password_problem(password, context) is not None,
+    )
 
 
 def check_password(
@@ -155,6 +162,8 @@ def check_password(
             flow=flow,
         )
     values: dict[str, object] = {"password_failures": 0}
+    if verdict.fails_rules != user.password_fails_rules:
+        values["password_fails_rules"] = verdict.fails_rules
     if verdict.upgraded_hash:
         values["password_hash"] = verdict.upgraded_hash
     conn.execute(update(users).where(users.c.id == user.id).values(**values))

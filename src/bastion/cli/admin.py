@@ -199,6 +199,14 @@ def _register_user(commands: Any) -> None:
     setpw.add_argument("--password-stdin", action="store_true")
     setpw.set_defaults(handler=_user_set_password)
 
+    report = sub.add_parser(
+        "report",
+        help="list users whose name, display name or password fails today's rules",
+    )
+    report.add_argument("--tenant", required=True)
+    add_storage_options(report)
+    report.set_defaults(handler=_user_report)
+
     setmfa = sub.add_parser("set-mfa", help="set a user's MFA state")
     common(setmfa)
     setmfa.add_argument("state", choices=MFA_CHOICES)
@@ -227,6 +235,28 @@ def _user_create(args: argparse.Namespace) -> int:
             roles=args.role,
         )
     print(json.dumps(user.public(), indent=2))
+    return 0
+
+
+def _user_report(args: argparse.Namespace) -> int:
+    from bastion.directory import users
+    from bastion.directory.tenants import get_tenant
+
+    auth = open_authority(args)
+    with auth.store.begin() as conn:
+        tenant = get_tenant(conn, args.tenant)
+        found = users.rule_problems(conn, tenant.id, tenant.name)
+    report = [
+        {
+            "id": f.user_id,
+            "userPrincipalName": f.upn,
+            "displayName": f.display_name,
+            "enabled": f.enabled,
+            "problems": list(f.problems),
+        }
+        for f in found
+    ]
+    print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0
 
 

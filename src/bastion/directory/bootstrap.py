@@ -8,10 +8,10 @@ from bastion import chat_policies
 from bastion.authority.clients import register_cli_client
 from bastion.authority.context import Authority
 from bastion.authority.keys import create_signing_key
-from bastion.authority.passwords import check_new_password
+from bastion.authority.passwords import check_new_password, context_words
 from bastion.authority.sessions import revoke_user_sessions
 from bastion.directory import role_groups, users
-from bastion.directory.tenants import Tenant, TenantPolicy, create_tenant
+from bastion.directory.tenants import Tenant, TenantPolicy, create_tenant, get_tenant_by_id
 
 
 def new_tenant(
@@ -46,7 +46,9 @@ def new_user(
     roles: list[str] | None = None,
 ) -> users.User:
     if password is not None:
-        check_new_password(password)
+        check_new_password(
+            password, context_words(tenant.name, tenant.display_name, upn, display_name or "")
+        )
     user = users.create_user(
         conn,
         tenant_id=tenant.id,
@@ -63,7 +65,10 @@ def new_user(
 
 def set_password(auth: Authority, conn: Connection, user: users.User, password: str) -> None:
     """An operator's reset: the new password, and every sign-in of the user ended (S5)."""
-    check_new_password(password)
+    tenant = get_tenant_by_id(conn, user.tenant_id)
+    check_new_password(
+        password, context_words(tenant.name, tenant.display_name, user.upn, user.display_name)
+    )
     users.set_password_hash(conn, user, auth.hasher.hash(password))
     revoke_user_sessions(conn, user.id, auth.now())
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from bastion.directory import role_groups
+from bastion.directory import names, role_groups
 from bastion.errors import Conflict, NotFound, UsageError
 from bastion.ids import new_id
-from bastion.store.schema import factors, recovery_codes, users
+from bastion.store.schema import factors, recovery_codes, tenants, users
 from bastion.text import has_control
 
 #: ``disabled``: a password is enough. ``enabled``: the user must register a second factor
@@ -31,6 +31,8 @@ class User:
     password_failures: int
     recovery_failures: int
     department: str = ""
+    #: the password failed today's rules at the last sign-in (a password from before them)
+    password_fails_rules: bool = False
 
     def public(self) -> dict[str, Any]:
         """The fields any reader may see: never a hash or a counter of secrets."""
@@ -55,16 +57,18 @@ def _to_user(row: Any) -> User:
         password_failures=row.password_failures,
         recovery_failures=row.recovery_failures,
         department=row.department,
+        password_fails_rules=row.password_fails_rules,
     )
 
 
-def normalize_upn(upn: str) -> str:
-    value = upn.strip().lower()
-    if not value or len(value) > 320 or any(c.isspace() or ord(c) < 32 for c in value):
-        raise UsageError(
-            f"'{upn}' is not a valid user name.", hint="Use a name like alice@contoso."
-        )
-    return value
+def tenant_name(conn: Connection, tenant_id: str) -> str:
+    return str(conn.execute(select(tenants.c.name).where(tenants.c.id == tenant_id)).scalar_one())
+
+
+def normalize_upn(conn: Connection, tenant_id: str, upn: str) -> str:
+    """The canonical form of a new user principal name in the tenant (``names``), or a 400
+    saying why it cannot be one."""
+    return names.check_upn(upn, tenant_name(conn, tenant_id))
 
 
 def check_mfa_state(state: str) -> None:
@@ -86,7 +90,8 @@ def create_user(
     enabled: bool = True,
     department: str = "",
 ) -> User:
-    upn = normalize_upn(upn)
+    upn = normalize_upn(conn, tenant_id, upn)
+    shown = names.check_display_name(display_name) if display_name else upn.split("@")[0]
     department = check_department(department)
     check_mfa_state(mfa_state)
     if find_user(conn, tenant_id, upn) is not None:
@@ -97,7 +102,7 @@ def create_user(
             id=user_id,
             tenant_id=tenant_id,
             upn=upn,
-            display_name=display_name or upn.split("@")[0],
+            display_name=shown,
             enabled=enabled,
             mfa_state=mfa_state,
             password_hash=password_hash,
@@ -122,7 +127,7 @@ def check_department(department: str) -> str:
 def rename(conn: Connection, user: User, upn: str) -> None:
     """Change a user's sign-in name. Nothing else follows names: sessions, roles and
     objects refer to the user's id (R4)."""
-    new = normalize_upn(upn)
+    new = normalize_upn(conn, user.tenant_id, upn)
     if new == user.upn:
         return
     if find_user(conn, user.tenant_id, new) is not None:
@@ -136,13 +141,22 @@ def set_department(conn: Connection, user: User, department: str) -> None:
     )
 
 
+def _by_name(conn: Connection, tenant_id: str, upn: str) -> User | None:
+    """The user stored under ``upn`` as typed (lower case: names from before today's rules)
+    or under its canonical form (``names.lookup_forms``), the first found."""
+    for form in names.lookup_forms(upn):
+        row = conn.execute(
+            select(users).where(users.c.tenant_id == tenant_id, users.c.upn == form)
+        ).first()
+        if row:
+            return _to_user(row)
+    return None
+
+
 def find_user(conn: Connection, tenant_id: str, upn: str) -> User | None:
     if has_control(upn) or len(upn) > 320:
         return None
-    row = conn.execute(
-        select(users).where(users.c.tenant_id == tenant_id, users.c.upn == upn.strip().lower())
-    ).first()
-    return _to_user(row) if row else None
+    return _by_name(conn, tenant_id, upn)
 
 
 def get_user(conn: Connection, tenant_id: str, user_id: str) -> User:
@@ -160,12 +174,9 @@ def lookup(conn: Connection, tenant_id: str, identity: str) -> User | None:
     if has_control(identity) or len(identity) > 320:
         return None
     row = conn.execute(
-        select(users).where(
-            users.c.tenant_id == tenant_id,
-            (users.c.id == identity) | (users.c.upn == identity.strip().lower()),
-        )
+        select(users).where(users.c.tenant_id == tenant_id, users.c.id == identity)
     ).first()
-    return _to_user(row) if row else None
+    return _to_user(row) if row else _by_name(conn, tenant_id, identity)
 
 
 def require_user(conn: Connection, tenant_id: str, upn: str) -> User:
@@ -176,11 +187,12 @@ def require_user(conn: Connection, tenant_id: str, upn: str) -> User:
 
 
 def set_password_hash(conn: Connection, user: User, password_hash: str) -> None:
-    """Store a new hash; a new password also clears the failure count (admin reset, A3)."""
+    """Store a new hash; a new password also clears the failure count (admin reset, A3),
+    and it passed today's rules."""
     conn.execute(
         update(users)
         .where(users.c.id == user.id)
-        .values(password_hash=password_hash, password_failures=0)
+        .values(password_hash=password_hash, password_failures=0, password_fails_rules=False)
     )
 
 
@@ -218,8 +230,55 @@ def count_users(conn: Connection, tenant_id: str) -> int:
     )
 
 
+@dataclass(frozen=True)
+class RuleProblem:
+    """A user whose name, display name or password fails today's rules (names shown with
+    invisible characters escaped)."""
+
+    user_id: str
+    upn: str
+    display_name: str
+    enabled: bool
+    problems: tuple[str, ...]
+
+
+WEAK_PASSWORD = (
+    "password: at the last sign-in it failed the rules for new passwords "
+    "(too short, common, breached or made from a name)."
+)
+
+
+def rule_problems(conn: Connection, tenant_id: str, tenant_name: str) -> list[RuleProblem]:
+    """Every user of the tenant that today's rules would not accept, in name order: names
+    and passwords from before the rules keep working, and this lists them."""
+    query = select(users).where(users.c.tenant_id == tenant_id).order_by(users.c.upn, users.c.id)
+    found: list[RuleProblem] = []
+    for row in conn.execute(query):
+        problems = []
+        upn = names.upn_problem(row.upn, tenant_name)
+        if upn:
+            problems.append(f"userPrincipalName: {upn}")
+        shown = names.display_name_problem(row.display_name)
+        if shown:
+            problems.append(f"displayName: {shown}")
+        if row.password_fails_rules:
+            problems.append(WEAK_PASSWORD)
+        if problems:
+            found.append(
+                RuleProblem(
+                    user_id=row.id,
+                    upn=names.visible(row.upn),
+                    display_name=names.visible(row.display_name),
+                    enabled=row.enabled,
+                    problems=tuple(problems),
+                )
+            )
+    return found
+
+
 def set_display_name(conn: Connection, user: User, display_name: str) -> None:
-    conn.execute(update(users).where(users.c.id == user.id).values(display_name=display_name))
+    shown = names.check_display_name(display_name)
+    conn.execute(update(users).where(users.c.id == user.id).values(display_name=shown))
 
 
 def delete_user(conn: Connection, user: User) -> None:

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from bastion.authority.passwords import PasswordHasher, check_new_password
+from bastion.authority.passwords import PasswordHasher, check_new_password, context_words
 from bastion.authority.sessions import end_sign_ins, revoke_user_sessions
-from bastion.directory import groups, removal, users
+from bastion.directory import groups, names, removal, users
 from bastion.directory.role_groups import grants_of, grants_through_group
 from bastion.errors import NotFound, UsageError
 from bastion.plane import roles, tiers
@@ -104,7 +104,7 @@ def get_user(
         query = query.where(users_table.c.department == department.strip())
     if identity is not None:
         query = query.where(
-            (users_table.c.upn == identity.strip().lower()) | (users_table.c.id == identity)
+            users_table.c.upn.in_(names.lookup_forms(identity)) | (users_table.c.id == identity)
         )
     if enabled is not None:
         query = query.where(users_table.c.enabled.is_(enabled))
@@ -128,8 +128,16 @@ def _hash_password(hasher: PasswordHasher, arguments: dict[str, Any]) -> dict[st
     password = arguments.get("password")
     if password is None:
         return {}
-    check_new_password(password)
+    check_new_password(password)  # the tenant's context words are checked in the command
     return {"password_hash": hasher.hash(password)}
+
+
+def _check_context(ctx: CommandContext, password: str | None, *user_names: str) -> None:
+    """Refuse a new password made from the tenant's or the user's names (A1)."""
+    if password is not None:
+        check_new_password(
+            password, context_words(ctx.tenant.name, ctx.tenant.display_name, *user_names)
+        )
 
 
 @command("directory", "New-User", scoped=True, prepare=_hash_password)
@@ -153,6 +161,7 @@ def new_user(
 ) -> User:
     """Create a user. With MFA enabled or enforced, they register a factor at first sign-in."""
     ctx.scope.require_department(department or "", f"user {user_principal_name}")
+    _check_context(ctx, password, user_principal_name, display_name or "")
     created = users.create_user(
         ctx.conn,
         tenant_id=ctx.tenant.id,
@@ -185,6 +194,9 @@ def set_user(
     A password reset ends every sign-in of the user at once; a renamed user keeps their
     sessions, roles and objects: they follow the id."""
     user = _find_changeable(ctx, identity)
+    _check_context(
+        ctx, password, user.upn, user.display_name, user_principal_name or "", display_name or ""
+    )
     if user_principal_name is not None:
         users.rename(ctx.conn, user, user_principal_name)
     if department is not None:
@@ -247,6 +259,32 @@ def set_user_mfa(
     if reset_methods:  # removed factors end every sign-in made with them (S5)
         revoke_user_sessions(ctx.conn, user.id, ctx.now)
     return get_user_mfa(ctx, identity=user.id)
+
+
+class UserRuleProblem(BaseModel):
+    id: str
+    userPrincipalName: str
+    displayName: str
+    enabled: bool
+    #: what fails today's rules, one sentence each
+    problems: list[str]
+
+
+@command("directory", "Export-UserRuleReport")
+def export_user_rule_report(ctx: CommandContext) -> list[UserRuleProblem]:
+    """List the users whose user principal name or display name fails today's naming
+    rules, or whose password failed today's password rules when they last signed in.
+    Such names and passwords keep working; rename the user, or ask them to change it."""
+    return [
+        UserRuleProblem(
+            id=found.user_id,
+            userPrincipalName=found.upn,
+            displayName=found.display_name,
+            enabled=found.enabled,
+            problems=list(found.problems),
+        )
+        for found in users.rule_problems(ctx.conn, ctx.tenant.id, ctx.tenant.name)
+    ]
 
 
 class RemovedUser(User):

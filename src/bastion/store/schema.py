@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -72,6 +73,10 @@ users = Table(
     #: reset, a disable, Revoke-UserSession); sign-ins from before are refused at every
     #: command (docs/decisions/0020). NULL: never.
     Column("sessions_valid_after", Float, nullable=True),
+    #: the password failed the rules for new passwords (A1) when it was last used to sign
+    #: in: a password set before the rules, listed by Export-UserRuleReport. Never the
+    #: password or why it failed.
+    Column("password_fails_rules", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("tenant_id", "upn"),
     Index(None, "tenant_id", "department"),
 )
