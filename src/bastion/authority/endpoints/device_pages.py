@@ -83,16 +83,17 @@ def code_page(request: Request, form: dict[str, Any]) -> Response:
 
 def _code_keys(
     auth: Authority, request: Request, tenant: Tenant, ws: WebSession, now: float
-) -> list[str]:
-    """The T10 counters of this browser: its people's, or else its address's."""
+) -> tuple[list[str], bool]:
+    """The T10 counters of this browser: its people's, or else its address's; and whether
+    it has people of its own (then, as at /login, it is not held to its address)."""
     if ws.user_id:
         people = [ws.user_id]
     else:
         cookie = request.cookies.get(known_clients.cookie_name(tenant.name))
         people = known_clients.known_users(auth.keyring, tenant.id, cookie, now)
     if people:
-        return [f"user_code:{tenant.id}:user:{user_id}" for user_id in people]
-    return [f"user_code:{tenant.id}:source:{client_address(request)}"]
+        return [f"user_code:{tenant.id}:user:{user_id}" for user_id in people], True
+    return [f"user_code:{tenant.id}:source:{client_address(request)}"], False
 
 
 def code_submit(request: Request, form: dict[str, Any]) -> Response:
@@ -103,9 +104,7 @@ def code_submit(request: Request, form: dict[str, Any]) -> Response:
         tenant = load_tenant(conn, request)
         ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
         window = tenant.policy.device_code_lifetime
-        keys = _code_keys(auth, request, tenant, ws, now)
-        # a browser with a person of its own is not held to the address (as at /login)
-        exempt = not keys[0].startswith(f"user_code:{tenant.id}:source:")
+        keys, exempt = _code_keys(auth, request, tenant, ws, now)
         source = [] if exempt else [throttle.source_key(tenant.id, client_address(request))]
         context = {"tenant": tenant, "csrf": web_session.csrf_token(auth, ws), "user_code": typed}
         blocked = throttle.check(conn, source, now, actor_id=ws.user_id)
