@@ -185,3 +185,25 @@ def test_an_unknown_client_at_the_challenge_endpoint_does_no_hashing(setup) -> N
     )
     assert answer.status_code == 401
     assert hasher.calls == 0
+
+
+def test_unknown_and_real_names_cost_the_same_argon2id_work(setup) -> None:
+    """The same answer and the same work: one hash for either name while it may be tried,
+    none for either once paused (the timing of A3's answers, counted instead of timed)."""
+    _auth, _tenant, hasher, client = setup
+    costs = []
+    for name in ("ga@acme", "nobody@acme") * throttle.FREE_FAILURES:
+        before = hasher.calls
+        csrf = _csrf(client, "/t/acme/login")
+        answer = client.post(
+            "/t/acme/login", data={"csrf": csrf, "username": name, "password": "wrong"}
+        )
+        costs.append((name == "ga@acme", answer.status_code, hasher.calls - before))
+    assert costs == [(real, 401, 1) for real in (True, False)] * throttle.FREE_FAILURES
+    for name in ("ga@acme", "nobody@acme"):
+        before = hasher.calls
+        csrf = _csrf(client, "/t/acme/login")
+        answer = client.post(
+            "/t/acme/login", data={"csrf": csrf, "username": name, "password": PASSWORD}
+        )
+        assert (answer.status_code, hasher.calls - before) == (429, 0)
