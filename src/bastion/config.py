@@ -6,7 +6,9 @@ Settings come from command-line options first, then environment variables:
 ``BASTION_DATABASE_URL``     SQLAlchemy URL; PostgreSQL as ``postgresql+psycopg://...``
 ``BASTION_MASTER_KEY_FILE``  the key that encrypts secrets at rest (default in the data dir)
 ``BASTION_BASE_URL``         the public base URL, when behind a proxy
-``BASTION_ATTEMPT_LIMIT``    consecutive failures before an authenticator locks (1-100)
+``BASTION_ATTEMPT_LIMIT``    consecutive failures per account and authenticator after which
+                             every further attempt waits ``BASTION_LOCKOUT_SECONDS`` (1-100)
+``BASTION_LOCKOUT_SECONDS``  how long that block lasts before it lifts by itself (60-86400)
 ``BASTION_ARGON2_MEMORY_KIB`` / ``BASTION_ARGON2_TIME_COST`` / ``BASTION_ARGON2_PARALLELISM``
                              Argon2id cost (never below OWASP's m=19456, t=2, p=1)
 ``BASTION_SERVICE_URLS``     services that run in another process, as
@@ -35,6 +37,9 @@ from bastion.errors import ConfigError
 
 #: NIST SP 800-63B-4 section 3.2.2 caps consecutive failures at 100.
 MAX_ATTEMPT_LIMIT = 100
+#: the bounds of the account-level block (decision 0019)
+MIN_LOCKOUT_SECONDS = 60
+MAX_LOCKOUT_SECONDS = 86400
 
 
 def default_data_dir() -> Path:
@@ -64,8 +69,11 @@ class Settings:
     database_url: str | None = None
     master_key_file: Path | None = None
     argon2: Argon2Params = field(default_factory=Argon2Params)
-    #: consecutive failures per account and authenticator before it is locked (A3)
+    #: consecutive failures per account and authenticator after which every attempt waits
+    #: ``lockout_seconds`` (A3, decision 0019)
     attempt_limit: int = 10
+    #: how long an account-level block lasts; it lifts by itself
+    lockout_seconds: int = 900
     #: a file whose number of seconds is added to the clock (tests only)
     clock_offset_file: Path | None = None
     #: addresses whose Forwarded / X-Forwarded-* headers are believed
@@ -84,6 +92,12 @@ class Settings:
             raise ConfigError(
                 f"attempt limit {self.attempt_limit} is outside 1..{MAX_ATTEMPT_LIMIT}.",
                 hint="NIST SP 800-63B-4 allows at most 100 consecutive failures.",
+            )
+        if not MIN_LOCKOUT_SECONDS <= self.lockout_seconds <= MAX_LOCKOUT_SECONDS:
+            raise ConfigError(
+                f"lockout of {self.lockout_seconds} s is outside "
+                f"{MIN_LOCKOUT_SECONDS}..{MAX_LOCKOUT_SECONDS}.",
+                hint="A block must lift by itself within a day (decision 0019).",
             )
         self.argon2.check()
         for name, url in self.service_urls.items():
@@ -128,6 +142,8 @@ class Settings:
             values["clock_offset_file"] = Path(env["BASTION_CLOCK_OFFSET_FILE"])
         if env.get("BASTION_ATTEMPT_LIMIT"):
             values["attempt_limit"] = int(env["BASTION_ATTEMPT_LIMIT"])
+        if env.get("BASTION_LOCKOUT_SECONDS"):
+            values["lockout_seconds"] = int(env["BASTION_LOCKOUT_SECONDS"])
         if env.get("BASTION_BASE_URL"):
             values["base_url"] = env["BASTION_BASE_URL"].rstrip("/")
         if env.get("BASTION_TRUSTED_PROXIES"):

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bastion.authority import auth_sessions, factor_store
+from bastion.authority import auth_sessions, factor_store, throttle
 from bastion.authority.clients import register_client
-from bastion.authority.endpoints.auth_challenge import MAX_FAILURES_PER_SOURCE
 from bastion.authority.grants.pkce import s256
-from bastion.store.schema import audit_events, factors, users, web_sessions
+from bastion.authority.throttle import FREE_FAILURES, SOURCE_FREE_FAILURES
+from bastion.store.schema import audit_events, throttles, users, web_sessions
 from tests.support.browser import Browser, page_error
 from tests.support.flows import (
     Org,
@@ -124,7 +124,8 @@ def test_password_only_user_gets_a_code_then_tokens(t: Org) -> None:
     answer = start(t, t.password_only, verifier, response_type="code")
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert set(body) == {"authorization_code", "iss"} and body["iss"] == t.issuer
+    assert set(body) == {"authorization_code", "iss", "known_client"}
+    assert body["iss"] == t.issuer
     # the code has no redirect URI: none is sent to redeem it
     tokens = redeem(t, body["authorization_code"], verifier)
     assert tokens.status_code == 200, tokens.text
@@ -249,25 +250,23 @@ def test_disabled_account_is_refused_after_the_password(t: Org) -> None:
     assert "disabled" in answer.json()["error_description"]
 
 
-def test_wrong_codes_lock_the_authenticator_for_the_pages_too(t: Org) -> None:
-    limit = t.server.authority.settings.attempt_limit
+def test_wrong_codes_pause_the_authenticator_for_the_pages_too(t: Org) -> None:
     verifier = secrets.token_urlsafe(48)
     session = start(t, t.admin, verifier).json()["auth_session"]
-    for attempt in range(limit):
+    for attempt in range(FREE_FAILURES):
         answer = challenge(t, auth_session=session, otp=wrong_code(t))
         assert answer.status_code == 400
         body = answer.json()
-        assert body["error"] == "invalid_grant"
         assert body["error_description"].startswith("That code is not correct.")
-        if attempt < limit - 1:
-            assert body["required"] == "otp"
+        if attempt < FREE_FAILURES - 1:
+            assert body["error"] == "invalid_grant" and body["required"] == "otp"
             session = body["auth_session"]
-    # the limit is reached: no recovery codes either, so the sign-in cannot go on
-    assert "auth_session" not in body
+    # paused, and no recovery codes either: the sign-in cannot go on for now
+    assert body["error"] == "access_denied" and "auth_session" not in body
     session = start(t, t.admin, verifier).json()["auth_session"]
-    locked = challenge(t, auth_session=session, otp=t.admin.code(t.server))
-    assert locked.status_code == 400 and locked.json()["error"] == "access_denied"
-    assert "locked" in locked.json()["error_description"]
+    paused = challenge(t, auth_session=session, otp=t.admin.code(t.server))
+    assert paused.status_code == 429 and paused.json()["error"] == "temporarily_unavailable"
+    assert "Too many wrong authenticator codes." in paused.json()["error_description"]
     # the same counter as the sign-in pages (A3)
     browser = Browser(t.server.base_url)
     browser.get(f"/t/{t.name}/login")
@@ -275,29 +274,29 @@ def test_wrong_codes_lock_the_authenticator_for_the_pages_too(t: Org) -> None:
         f"/t/{t.name}/login", {"username": t.admin.username, "password": t.admin.password}
     )
     page = browser.submit(f"/t/{t.name}/login/mfa", {"code": t.admin.code(t.server)})
-    assert page.status_code == 401 and "locked" in page_error(page)
+    assert page.status_code == 429 and page_error(page) == "Too many wrong authenticator codes."
     t.server.cli("user", "unlock", "--tenant", t.name, t.admin.username)
-    session = start(t, t.admin, verifier).json()["auth_session"]
     assert challenge(t, auth_session=session, otp=t.admin.code(t.server)).status_code == 200
 
 
-def test_password_locked_on_the_pages_is_locked_here(t: Org) -> None:
-    limit = t.server.authority.settings.attempt_limit
+def test_password_failures_on_the_pages_count_here(t: Org) -> None:
     browser = Browser(t.server.base_url)
-    for i in range(limit):
+    for i in range(FREE_FAILURES):
         browser.get(f"/t/{t.name}/login")
         browser.submit(
             f"/t/{t.name}/login", {"username": t.password_only.username, "password": f"no-{i}"}
         )
     answer = start(t, t.password_only, secrets.token_urlsafe(48))
-    assert answer.status_code == 400 and answer.json()["error"] == "access_denied"
-    assert "locked" in answer.json()["error_description"]
-    assert "bastion user unlock" in answer.json()["error_description"]
+    assert answer.status_code == 429 and answer.json()["error"] == "temporarily_unavailable"
+    assert int(answer.headers["retry-after"]) > 0
+    assert answer.json()["error_description"].startswith(
+        "Too many failed sign-ins for this account or from this address."
+    )
 
 
 def test_failures_are_limited_per_source(t: Org) -> None:
     verifier = secrets.token_urlsafe(48)
-    for i in range(MAX_FAILURES_PER_SOURCE):
+    for i in range(SOURCE_FREE_FAILURES):
         answer = start(t, t.password_only, verifier, username=f"guess-{i}@{t.name}")
         assert answer.status_code == 400
     limited = start(t, t.password_only, verifier)
@@ -426,26 +425,30 @@ def test_bad_requests_say_what_is_wrong(t: Org) -> None:
     assert not events_of(t, "sign_in.password_failure")
 
 
-def test_a_locked_authenticator_leaves_the_recovery_codes(t: Org) -> None:
-    codes = recovery_codes_for(t, t.admin)
+def pause(t: Org, person: Person, kind: str) -> None:
+    """Block one of ``person``'s second factors, as enough wrong codes would."""
     auth = t.server.authority
     with auth.store.begin() as conn:
-        conn.execute(
-            factors.update()
-            .where(factors.c.tenant_id == t.tenant.id)
-            .values(failures=auth.settings.attempt_limit)
-        )
+        user_id = conn.execute(
+            select(users.c.id).where(users.c.upn == person.username)
+        ).scalar_one()
+        key = throttle.factor_key(t.tenant.id, user_id, kind)
+        for _ in range(FREE_FAILURES):
+            throttle.fail(conn, auth.settings, key, t.server.now())
+
+
+def test_a_paused_authenticator_leaves_the_recovery_codes(t: Org) -> None:
+    codes = recovery_codes_for(t, t.admin)
+    pause(t, t.admin, throttle.OTP)
     verifier = secrets.token_urlsafe(48)
     first = start(t, t.admin, verifier).json()
     assert first["error"] == "insufficient_authorization" and first["required"] == "recovery_code"
+    assert "paused" in first["error_description"]
     answer = challenge(t, auth_session=first["auth_session"], otp=t.admin.code(t.server))
-    assert answer.status_code == 403
-    locked = answer.json()
-    assert locked["error"] == "insufficient_authorization"
-    assert locked["required"] == "recovery_code"
-    assert "locked" in locked["error_description"]
-    assert "Use a recovery code" in locked["error_description"]
-    done = challenge(t, auth_session=locked["auth_session"], recovery_code=codes[0])
+    assert answer.status_code == 429
+    assert "Or use a recovery code." in answer.json()["error_description"]
+    # the 429 did not spend the auth_session: the recovery code goes on with it
+    done = challenge(t, auth_session=first["auth_session"], recovery_code=codes[0])
     assert done.status_code == 200, done.text
 
 
@@ -559,24 +562,18 @@ def test_step_up_codes_count_against_the_same_limits(t: Org) -> None:
     assert body["auth_session"] != asked["auth_session"]
     failure = events_of(t, "sign_in.mfa_failure")[-1]
     assert failure.client_id == "bastion-cli" and failure.data["flow"] == "authorization_challenge"
-    auth = t.server.authority
-    with auth.store.begin() as conn:
-        assert (
-            conn.execute(
-                select(factors.c.failures).where(factors.c.tenant_id == t.tenant.id)
-            ).scalar_one()
-            == 1
-        )
-        conn.execute(
-            factors.update()
-            .where(factors.c.tenant_id == t.tenant.id)
-            .values(failures=auth.settings.attempt_limit)
-        )
-    # a locked authenticator is locked here too (A3), and the step-up is over
-    locked = challenge(t, auth_session=body["auth_session"], otp=t.admin.code(t.server))
-    assert locked.status_code == 400 and locked.json()["error"] == "access_denied"
-    assert "locked" in locked.json()["error_description"]
-    assert "auth_session" not in locked.json()
+    with t.server.authority.store.begin() as conn:
+        counted = conn.execute(
+            select(throttles.c.failures)
+            .where(throttles.c.key.like("otp:%"))
+            .where(throttles.c.tenant_id == t.tenant.id)
+        ).scalar_one()
+    assert counted == 1
+    pause(t, t.admin, throttle.OTP)
+    # a paused authenticator is paused here too (A3): not checked, the right code included
+    paused = challenge(t, auth_session=body["auth_session"], otp=t.admin.code(t.server))
+    assert paused.status_code == 429 and paused.json()["error"] == "temporarily_unavailable"
+    assert int(paused.headers["retry-after"]) > 0
 
 
 def test_the_auth_session_of_a_token_response_is_bound_to_its_sign_in(t: Org) -> None:

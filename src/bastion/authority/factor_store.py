@@ -101,12 +101,6 @@ def claim_step(conn: Connection, factor_id: str, step: int) -> bool:
     return result.rowcount == 1
 
 
-def add_failure(conn: Connection, factor_id: str) -> None:
-    conn.execute(
-        update(factors).where(factors.c.id == factor_id).values(failures=factors.c.failures + 1)
-    )
-
-
 @dataclass(frozen=True)
 class PreparedCodes:
     """New recovery codes (shown once) and the (lookup, Argon2id hash) pairs to store."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import Connection, insert, select, update
 
 from bastion.store.schema import attempt_counters
@@ -12,6 +14,14 @@ def count(conn: Connection, key: str, *, window: float, now: float) -> int:
     if row is None or now - row.window_start > window:
         return 0
     return int(row._mapping["count"])
+
+
+def retry_after(conn: Connection, key: str, *, window: float, now: float) -> int:
+    """Whole seconds until the window of ``key`` ends (at least 1)."""
+    row = conn.execute(select(attempt_counters).where(attempt_counters.c.key == key)).first()
+    if row is None:
+        return 1
+    return max(1, math.ceil(float(row.window_start) + window - now))
 
 
 def hit(conn: Connection, tenant_id: str, key: str, *, window: float, now: float) -> int:

@@ -1,9 +1,11 @@
 """Sign-in steps, independent of how they are asked (pages, or the terminal's challenge endpoint).
 
 Each check raises :class:`~bastion.errors.SignInFailed` with a message a person can act on,
-and records what happened in the audit log. Failure counters are per account and per
-authenticator, counted across every session, client and address (A3); the transaction of a
-failure is committed (``keep_changes``) so that a refusal still counts.
+and records what happened in the audit log. Failures are throttled per account (by the name
+typed), per authenticator and per source address (:mod:`bastion.authority.throttle`, A3):
+the throttle is asked first, in the transaction of the cheap checks, and a blocked attempt
+is refused with :class:`Throttled` before any Argon2id work. The transaction of a failure is
+committed (``keep_changes``) so that a refusal still counts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from bastion.audit import events
-from bastion.authority import factor_store, passwords
+from bastion.authority import factor_store, passwords, throttle
 from bastion.authority.context import Authority
 from bastion.authority.factors import totp
 from bastion.authority.sessions import ACR_TWO_FACTORS
@@ -26,8 +28,101 @@ from bastion.errors import SignInFailed
 from bastion.store.schema import users
 
 WRONG_CREDENTIALS = "The user name or password is incorrect."
-LOCKED = "This account is locked after too many failed sign-ins."
-LOCKED_HINT = "Ask an administrator to unlock it (bastion user unlock)."
+#: the same answer for every name, known or not, while its counter or the address is blocked
+THROTTLED = "Too many failed sign-ins for this account or from this address."
+_FACTOR_THROTTLED = {
+    throttle.OTP: "Too many wrong authenticator codes.",
+    throttle.RECOVERY_CODE: "Too many wrong recovery codes.",
+}
+
+
+class Throttled(SignInFailed):
+    """429: a counter is blocked; the attempt was not checked (A3)."""
+
+    status = 429
+    oauth_error = "temporarily_unavailable"
+
+    @property
+    def retry_after(self) -> int:
+        return int(self.extra.get("retry_after", 1))
+
+
+def _throttled(detail: str, blocked: throttle.Blocked, hint: str | None = None) -> Throttled:
+    wait = throttle.human_wait(blocked.retry_after)
+    return Throttled(
+        detail,
+        hint=f"Try again in {wait}." + (f" {hint}" if hint else ""),
+        keep_changes=True,
+        reason="throttled",
+        retry_after=blocked.retry_after,
+    )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who is trying, as far as the cheap checks tell: the counters a failure adds to."""
+
+    tenant: Tenant
+    source: str
+    #: the browser or client has signed this user in before: the address is not counted
+    known: bool = False
+    client_id: str | None = None
+    flow: str | None = None
+
+    def source_keys(self) -> list[throttle.Key]:
+        return [] if self.known else [throttle.source_key(self.tenant.id, self.source)]
+
+
+def check_password_throttle(conn: Connection, attempt: Attempt, *, upn: str, now: float) -> None:
+    """Before any Argon2id work: refuse while the name or the address is blocked."""
+    keys = [throttle.password_key(attempt.tenant.id, upn), *attempt.source_keys()]
+    blocked = throttle.check(
+        conn, keys, now, actor_name=upn[:320], client_id=attempt.client_id, flow=attempt.flow
+    )
+    if blocked is not None:
+        raise _throttled(THROTTLED, blocked)
+
+
+def check_factor_throttle(
+    conn: Connection, attempt: Attempt, user: User, *, kind: str, now: float
+) -> None:
+    """Before a second factor is checked (and before a recovery code's Argon2id work)."""
+    keys = [throttle.factor_key(attempt.tenant.id, user.id, kind), *attempt.source_keys()]
+    blocked = throttle.check(
+        conn,
+        keys,
+        now,
+        actor_id=user.id,
+        actor_name=user.upn,
+        client_id=attempt.client_id,
+        flow=attempt.flow,
+    )
+    if blocked is not None:
+        other = "Or use a recovery code." if kind == throttle.OTP else None
+        raise _throttled(_FACTOR_THROTTLED[kind], blocked, other)
+
+
+def factor_open(conn: Connection, tenant: Tenant, user: User, kind: str, now: float) -> bool:
+    """Whether the factor's own counter lets it be tried now."""
+    key = throttle.factor_key(tenant.id, user.id, kind)
+    return throttle.state(conn, key, now).wait(now) == 0
+
+
+def _count_failure(
+    auth: Authority,
+    conn: Connection,
+    attempt: Attempt,
+    key: throttle.Key,
+    now: float,
+    *,
+    user: User | None = None,
+    name: str | None = None,
+) -> throttle.State:
+    """One failure against the credential's counter and the address's."""
+    actor = {"actor_id": user.id if user else None, "actor_name": user.upn if user else name}
+    for source in attempt.source_keys():
+        throttle.fail(conn, auth.settings, source, now, **actor)
+    return throttle.fail(conn, auth.settings, key, now, **actor)
 
 
 def _fail(
@@ -76,13 +171,10 @@ class PasswordVerdict:
 def verify_password(auth: Authority, user: User | None, password: str) -> PasswordVerdict:
     """Argon2id, outside any transaction: ~20 ms that must hold no database lock.
 
-    An unknown user, a user without a password and a locked one cost the same time.
+    An unknown user and a user without a password cost the same time as a real one; a
+    blocked one never gets here (:func:`check_password_throttle` came first).
     """
-    if (
-        user is None
-        or user.password_hash is None
-        or user.password_failures >= auth.settings.attempt_limit
-    ):
+    if user is None or user.password_hash is None:
         auth.hasher.verify_dummy(password)
         return PasswordVerdict(False)
     match = auth.hasher.check(user.password_hash, password)
@@ -99,45 +191,25 @@ def verify_password(auth: Authority, user: User | None, password: str) -> Passwo
 def check_password(
     auth: Authority,
     conn: Connection,
-    tenant: Tenant,
+    attempt: Attempt,
     *,
     upn: str,
     verdict: PasswordVerdict,
     now: float,
-    client_id: str | None = None,
-    flow: str | None = None,
 ) -> User:
-    """Record the first factor's verdict; every failure gets the same message."""
-    limit = auth.settings.attempt_limit
+    """Record the first factor's verdict; every failure gets the same message and counts
+    the same, whether the name exists or not."""
+    tenant = attempt.tenant
     user = find_user(conn, tenant.id, upn) if upn.strip() else None
-    if user is None or user.password_hash is None:
-        raise _fail(
+    if user is None or user.password_hash is None or not verdict.matched:
+        _count_failure(
+            auth,
             conn,
-            tenant,
-            kind="password_failure",
-            now=now,
-            message=WRONG_CREDENTIALS,
+            attempt,
+            throttle.password_key(tenant.id, upn),
+            now,
+            user=user,
             name=upn[:320],
-            client_id=client_id,
-            flow=flow,
-        )
-    if user.password_failures >= limit:
-        raise _fail(
-            conn,
-            tenant,
-            kind="locked",
-            now=now,
-            message=LOCKED,
-            user=user,
-            hint=LOCKED_HINT,
-            client_id=client_id,
-            flow=flow,
-        )
-    if not verdict.matched:
-        conn.execute(
-            update(users)
-            .where(users.c.id == user.id)
-            .values(password_failures=users.c.password_failures + 1)
         )
         raise _fail(
             conn,
@@ -146,8 +218,9 @@ def check_password(
             now=now,
             message=WRONG_CREDENTIALS,
             user=user,
-            client_id=client_id,
-            flow=flow,
+            name=upn[:320],
+            client_id=attempt.client_id,
+            flow=attempt.flow,
         )
     if not user.enabled:
         raise _fail(
@@ -158,15 +231,17 @@ def check_password(
             message="This account is disabled.",
             user=user,
             hint="Ask an administrator to enable it.",
-            client_id=client_id,
-            flow=flow,
+            client_id=attempt.client_id,
+            flow=attempt.flow,
         )
-    values: dict[str, object] = {"password_failures": 0}
+    throttle.reset(conn, throttle.password_key(tenant.id, upn))
+    values: dict[str, object] = {}
     if verdict.fails_rules != user.password_fails_rules:
         values["password_fails_rules"] = verdict.fails_rules
     if verdict.upgraded_hash:
         values["password_hash"] = verdict.upgraded_hash
-    conn.execute(update(users).where(users.c.id == user.id).values(**values))
+    if values:
+        conn.execute(update(users).where(users.c.id == user.id).values(**values))
     return user
 
 
@@ -186,46 +261,55 @@ def required_acr_values(conn: Connection, user_id: str, asked: Sequence[str]) ->
     return (*asked, ACR_TWO_FACTORS)
 
 
+def _factor_hint(
+    auth: Authority, key: throttle.Key, state: throttle.State, now: float, *, then: str
+) -> str:
+    """After a wrong second factor (the password was right, so the account is not a
+    secret any more): how many tries are left, or how long to wait, and what to do."""
+    left = throttle.tries_left(auth.settings, key, state)
+    wait = state.wait(now)
+    if wait:
+        return f"No tries are left for now. Try again in {throttle.human_wait(wait)}: {then}."
+    tries = "1 try is" if left == 1 else f"{left} tries are"
+    return f"{tries} left before a pause. {then[0].upper()}{then[1:]}."
+
+
 def check_totp(
     auth: Authority,
     conn: Connection,
-    tenant: Tenant,
+    attempt: Attempt,
     user: User,
     *,
     code: str,
     now: float,
-    client_id: str | None = None,
-    flow: str | None = None,
 ) -> None:
     """The second factor: a TOTP code, each time step accepted at most once (A4)."""
+    tenant = attempt.tenant
     factor = factor_store.find_totp(conn, auth.keyring, user.id)
     if factor is None:
         raise SignInFailed("No authenticator app is registered for this account.")
-    if factor.failures >= auth.settings.attempt_limit:
-        raise _fail(
-            conn,
-            tenant,
-            kind="locked",
-            now=now,
-            user=user,
-            client_id=client_id,
-            flow=flow,
-            message="The authenticator code is locked after too many wrong codes.",
-            hint="Use a recovery code, or ask an administrator to reset your MFA.",
-        )
+    check_factor_throttle(conn, attempt, user, kind=throttle.OTP, now=now)
+    key = throttle.factor_key(tenant.id, user.id, throttle.OTP)
     step = totp.matching_step(factor.secret, code, now)
     if step is None:
-        factor_store.add_failure(conn, factor.id)
+        state = _count_failure(auth, conn, attempt, key, now, user=user)
         raise _fail(
             conn,
             tenant,
             kind="mfa_failure",
             now=now,
             user=user,
-            client_id=client_id,
-            flow=flow,
+            client_id=attempt.client_id,
+            flow=attempt.flow,
             message="That code is not correct.",
-            hint="Enter the 6-digit code your authenticator app shows now.",
+            hint=_factor_hint(
+                auth,
+                key,
+                state,
+                now,
+                then="enter the 6-digit code your authenticator app shows now, or use one "
+                "of your recovery codes",
+            ),
         )
     if not factor_store.claim_step(conn, factor.id, step):
         raise _fail(
@@ -234,59 +318,52 @@ def check_totp(
             kind="otp_replay",
             now=now,
             user=user,
-            client_id=client_id,
-            flow=flow,
+            client_id=attempt.client_id,
+            flow=attempt.flow,
             message="That code was already used.",
             hint="Wait for your authenticator app to show the next code.",
         )
+    throttle.reset(conn, key)
 
 
 def check_recovery_code(
     auth: Authority,
     conn: Connection,
-    tenant: Tenant,
+    attempt: Attempt,
     user: User,
     *,
     candidate: factor_store.RecoveryCandidate,
     matched: bool,
     now: float,
-    client_id: str | None = None,
-    flow: str | None = None,
 ) -> None:
-    """Record a recovery code's verdict (``factor_store.check_recovery_hash``, done before)."""
-    if user.recovery_failures >= auth.settings.attempt_limit:
-        raise _fail(
-            conn,
-            tenant,
-            kind="locked",
-            now=now,
-            user=user,
-            client_id=client_id,
-            flow=flow,
-            message="Recovery codes are locked after too many wrong entries.",
-            hint=LOCKED_HINT,
-        )
+    """Record a recovery code's verdict (``factor_store.check_recovery_hash``, done after
+    :func:`check_factor_throttle` let it through)."""
+    tenant = attempt.tenant
+    key = throttle.factor_key(tenant.id, user.id, throttle.RECOVERY_CODE)
     if not (
         matched
         and candidate.id is not None
         and factor_store.mark_recovery_code_used(conn, candidate.id, now)
     ):
-        conn.execute(
-            update(users)
-            .where(users.c.id == user.id)
-            .values(recovery_failures=users.c.recovery_failures + 1)
-        )
+        state = _count_failure(auth, conn, attempt, key, now, user=user)
         raise _fail(
             conn,
             tenant,
             kind="recovery_failure",
             now=now,
             user=user,
-            client_id=client_id,
-            flow=flow,
+            client_id=attempt.client_id,
+            flow=attempt.flow,
             message="That recovery code is not valid or was already used.",
+            hint=_factor_hint(
+                auth,
+                key,
+                state,
+                now,
+                then="each recovery code works once; check it, or use another",
+            ),
         )
-    conn.execute(update(users).where(users.c.id == user.id).values(recovery_failures=0))
+    throttle.reset(conn, key)
     # A6: every use notifies the user; the notification record is the audit event.
     events.record(
         conn,

@@ -188,7 +188,7 @@ def _register_user(commands: Any) -> None:
     for name, help_text in (
         ("disable", "disable a user and end their sessions"),
         ("enable", "enable a user"),
-        ("unlock", "clear a user's failed-attempt counters"),
+        ("unlock", "lift the blocks of a user's sign-in at once (they also lift by themselves)"),
     ):
         p = sub.add_parser(name, help=help_text)
         common(p)
@@ -261,6 +261,7 @@ def _user_report(args: argparse.Namespace) -> int:
 
 
 def _user_toggle(args: argparse.Namespace) -> int:
+    from bastion.audit import events
     from bastion.directory import users
     from bastion.directory.bootstrap import disable_user
     from bastion.directory.tenants import get_tenant
@@ -277,7 +278,16 @@ def _user_toggle(args: argparse.Namespace) -> int:
             print(f"{user.upn} enabled.", file=sys.stderr)
         else:
             users.unlock(conn, user)
-            print(f"{user.upn} unlocked.", file=sys.stderr)
+            events.record(
+                conn,
+                tenant_id=tenant.id,
+                type="user.unlocked",
+                outcome="success",
+                now=auth.now(),
+                target=user.upn,
+                via="command line",
+            )
+            print(f"{user.upn} unlocked: the next sign-in is checked at once.", file=sys.stderr)
     return 0
 
 

@@ -119,6 +119,7 @@ def run_server(settings: Any, listen: Listen) -> int:
     Authority.open(settings).close()  # migrations, master key
     os.environ["BASTION_DATA_DIR"] = str(settings.data_dir)
     os.environ["BASTION_ATTEMPT_LIMIT"] = str(settings.attempt_limit)
+    os.environ["BASTION_LOCKOUT_SECONDS"] = str(settings.lockout_seconds)
     if settings.database_url:
         os.environ["BASTION_DATABASE_URL"] = settings.database_url
     if settings.master_key_file:

@@ -194,6 +194,9 @@ def set_password_hash(conn: Connection, user: User, password_hash: str) -> None:
         .where(users.c.id == user.id)
         .values(password_hash=password_hash, password_failures=0, password_fails_rules=False)
     )
+    from bastion.authority import throttle
+
+    throttle.reset(conn, throttle.password_key(user.tenant_id, user.upn))
 
 
 def set_enabled(conn: Connection, user: User, enabled: bool) -> None:
@@ -210,11 +213,11 @@ def set_mfa_state(conn: Connection, user: User, state: str, *, reset_factors: bo
 
 
 def unlock(conn: Connection, user: User) -> None:
-    """Clear every failure counter of a user (an administrator's reset, A3)."""
-    conn.execute(
-        update(users).where(users.c.id == user.id).values(password_failures=0, recovery_failures=0)
-    )
-    conn.execute(update(factors).where(factors.c.user_id == user.id).values(failures=0))
+    """Lift every block of a user's sign-in at once: the counters of the account's name and
+    of each second factor start again from zero (the operator's break-glass path, A3)."""
+    from bastion.authority import throttle  # the directory does not otherwise need it
+
+    throttle.reset_user(conn, user.tenant_id, user.id, user.upn)
 
 
 def add_role(conn: Connection, user: User, role: str, now: float) -> None:

@@ -19,6 +19,7 @@ from bastion.store.schema import (
     refresh_tokens,
     revoked_access_tokens,
     sessions,
+    throttles,
     web_sessions,
 )
 
@@ -47,6 +48,13 @@ def purge_expired(conn: Connection, now: float) -> None:
     conn.execute(delete(authorization_codes).where(authorization_codes.c.expires_at < now - 600))
     conn.execute(delete(device_codes).where(device_codes.c.expires_at < now - 600))
     conn.execute(delete(attempt_counters).where(attempt_counters.c.window_start < now - RETENTION))
+    # an address's sign-in counter is forgotten after a quiet day anyway (decision 0019);
+    # an account's stays until a success or an unlock
+    conn.execute(
+        delete(throttles).where(
+            throttles.c.key.like("source:%"), throttles.c.last_failure_at < now - RETENTION
+        )
+    )
     conn.execute(delete(revoked_access_tokens).where(revoked_access_tokens.c.expires_at < now))
     old_sessions = select(sessions.c.id).where(sessions.c.created_at < now - 2 * RETENTION)
     conn.execute(delete(refresh_tokens).where(refresh_tokens.c.session_id.in_(old_sessions)))

@@ -62,9 +62,9 @@ users = Table(
     Column("mfa_state", String(16), nullable=False),
     #: Argon2id PHC string, or NULL when no password has been set (cannot sign in)
     Column("password_hash", Text, nullable=True),
-    #: consecutive password failures; at the tenant limit the password is locked (A3)
+    #: no longer read: failures are counted in ``throttles`` (decision 0019)
     Column("password_failures", Integer, nullable=False, default=0),
-    #: consecutive recovery-code failures (A6)
+    #: no longer read: failures are counted in ``throttles`` (decision 0019)
     Column("recovery_failures", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     #: the user's department ("" for none); role group scopes can filter on it
@@ -115,7 +115,7 @@ factors = Table(
     Column("confirmed", Boolean, nullable=False),
     #: the last accepted TOTP time step; a step at or below it is refused (A4)
     Column("last_step", Integer, nullable=True),
-    #: consecutive failures; at the tenant limit the factor is locked (A3)
+    #: no longer read: failures are counted in ``throttles`` (decision 0019)
     Column("failures", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Index(None, "user_id"),
@@ -302,6 +302,22 @@ attempt_counters = Table(
     Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
     Column("window_start", Float, nullable=False),
     Column("count", Integer, nullable=False),
+)
+
+throttles = Table(
+    "throttles",
+    metadata,
+    #: what is counted (``bastion.authority.throttle``): ``pwd:{tenant}:{name digest}``,
+    #: ``otp:{user}``, ``recovery:{user}`` or ``source:{tenant}:{address}``
+    Column("key", String(200), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: consecutive failures; a success (or ``bastion user unlock``) sets it back to 0
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", Float, nullable=False),
+    #: no attempt is checked before this time (A3)
+    Column("blocked_until", Float, nullable=False),
+    #: the ``blocked_until`` whose first refused attempt was audited (one record per block)
+    Column("noted_until", Float, nullable=True),
 )
 
 audit_events = Table(

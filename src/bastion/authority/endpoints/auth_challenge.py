@@ -19,11 +19,15 @@ the same sign-in session with a fresh ``auth_time``, ``mfa_time`` and ``acr``.
 
 The code is redeemed at the token endpoint with its ``code_verifier`` and no
 ``redirect_uri``. Each step goes through :mod:`bastion.authority.signin`, as the pages do:
-failures count against the same per-account and per-authenticator limits (A3) and are
-audited the same way (plus the client and ``flow``), and Argon2id runs between transactions.
-Failed attempts are also limited per source address and tenant. Every answer is JSON with
-``Cache-Control: no-store``, carries ``iss`` once the tenant is known, and never echoes a
-credential.
+failures count against the same counters per account, per authenticator and per source
+address (A3, :mod:`bastion.authority.throttle`) and are audited the same way (plus the
+client and ``flow``), and Argon2id runs between transactions, only after the throttle let
+the attempt through. A blocked attempt is answered 429 ``temporarily_unavailable`` with
+``Retry-After``, unchecked (an ``auth_session`` sent with it stays usable). A successful
+sign-in's answer carries ``known_client``: sent back with a later password step of the same
+user, it exempts that client from the per-address throttle, as the cookie of a browser does.
+Every answer is JSON with ``Cache-Control: no-store``, carries ``iss`` once the tenant is
+known, and never echoes a credential.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bastion.audit import events
-from bastion.authority import auth_sessions, factor_store, limits, signin
+from bastion.authority import auth_sessions, factor_store, known_clients, signin, throttle
 from bastion.authority.auth_sessions import AuthSession, SignInRequest
 from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client, authenticate_client
 from bastion.authority.context import Authority
@@ -66,7 +70,7 @@ from bastion.errors import (
     UnsupportedResponseType,
 )
 from bastion.store import housekeeping
-from bastion.store.schema import factors, recovery_codes, users
+from bastion.store.schema import recovery_codes
 from bastion.text import has_control
 from bastion.web.common import (
     NO_STORE,
@@ -81,9 +85,6 @@ from bastion.web.common import (
 PATH = "/t/{tenant}/oauth2/authorize-challenge"
 #: the audit records' ``flow``: how the sign-in was asked
 FLOW = "authorization_challenge"
-#: failed sign-ins (any step, any account) per source address and tenant, per window
-MAX_FAILURES_PER_SOURCE = 30
-SOURCE_WINDOW = 900
 MAX_NONCE = 512
 
 #: second-factor methods, as the ``required`` member names them (and the request sends them)
@@ -100,26 +101,23 @@ _HINTS = {
 _ASKS = {
     OTP: "This account needs a second factor: enter the 6-digit code your authenticator app "
     "shows now, or one of your recovery codes.",
-    RECOVERY_CODE: "This account needs a second factor, and its authenticator code is locked "
+    RECOVERY_CODE: "This account needs a second factor, and its authenticator code is paused "
     "after too many wrong codes: enter one of your recovery codes.",
 }
 _STEP_UP_ASKS = {
     OTP: "This needs a recent second factor: enter the 6-digit code your authenticator app "
     "shows now, or one of your recovery codes.",
-    RECOVERY_CODE: "This needs a recent second factor, and your authenticator code is locked "
+    RECOVERY_CODE: "This needs a recent second factor, and your authenticator code is paused "
     "after too many wrong codes: enter one of your recovery codes.",
 }
+#: a value of ``known_client`` longer than this is ignored
+MAX_KNOWN_CLIENT = known_clients.MAX_VALUE
 
 
 class InvalidSession(OAuthError):
     """The auth_session is unknown, expired, spent, or another client's (draft §5.2.2.1)."""
 
     oauth_error = "invalid_session"
-
-
-class TooManyFailures(OAuthError):
-    status = 429
-    oauth_error = "temporarily_unavailable"
 
 
 @dataclass(frozen=True)
@@ -166,13 +164,14 @@ def authorize_challenge(request: Request, form: dict[str, Any]) -> Response:
             issuer = issuer_of(request, tenant)
             client = _first_party_client(auth, conn, tenant, request, form)
             step = _step(form)
-            _check_source(conn, tenant, client, request, now)
         ctx = _Context(auth, request, tenant, client, issuer, now)
         if isinstance(step, _Password):
             return _password_step(ctx, form, step)
         if isinstance(step, _StepUp):
             return _step_up_step(ctx, form, step)
         return _second_factor_step(ctx, form, step)
+    except signin.Throttled as exc:
+        return _throttled(exc, issuer)
     except BastionError as exc:
         return _error(exc, issuer)
 
@@ -180,26 +179,33 @@ def authorize_challenge(request: Request, form: dict[str, Any]) -> Response:
 # -- the steps ---------------------------------------------------------------------------
 
 
+def _attempt(ctx: _Context, form: dict[str, Any], user_id: str | None) -> signin.Attempt:
+    """Who is trying: the address, and whether this client signed the user in before."""
+    value = str(form.get("known_client") or "")[:MAX_KNOWN_CLIENT]
+    known = known_clients.knows(ctx.auth.keyring, ctx.tenant.id, user_id, value, ctx.now)
+    return signin.Attempt(
+        ctx.tenant,
+        client_address(ctx.request),
+        known=known,
+        client_id=ctx.client.client_id,
+        flow=FLOW,
+    )
+
+
 def _password_step(ctx: _Context, form: dict[str, Any], step: _Password) -> Response:
     wanted = _sign_in_request(ctx, form)
     with ctx.auth.store.begin() as conn:
         candidate = find_user(conn, ctx.tenant.id, step.username)
+        attempt = _attempt(ctx, form, candidate.id if candidate else None)
+        signin.check_password_throttle(conn, attempt, upn=step.username, now=ctx.now)
     # Argon2id runs between transactions, so a sign-in never holds a database lock for it.
     verdict = signin.verify_password(ctx.auth, candidate, step.password)
     with ctx.auth.store.begin() as conn:
         try:
             user = signin.check_password(
-                ctx.auth,
-                conn,
-                ctx.tenant,
-                upn=step.username,
-                verdict=verdict,
-                now=ctx.now,
-                client_id=ctx.client.client_id,
-                flow=FLOW,
+                ctx.auth, conn, attempt, upn=step.username, verdict=verdict, now=ctx.now
             )
         except SignInFailed as exc:
-            _count_failure(conn, ctx)
             return _refusal(ctx, exc)
         if not signin.needs_second_factor(conn, user):
             return _signed_in(conn, ctx, user, ["pwd"], wanted)
@@ -312,9 +318,17 @@ def _step_up_step(ctx: _Context, form: dict[str, Any], step: _StepUp) -> Respons
 
 def _second_factor_step(ctx: _Context, form: dict[str, Any], step: _SecondFactor) -> Response:
     candidate: factor_store.RecoveryCandidate | None = None
+    kind = throttle.RECOVERY_CODE if step.recovery_code else throttle.OTP
     with ctx.auth.store.begin() as conn:
         pending = _live(conn, ctx, step.auth_session)
         _check_follow_up(form, pending)
+        user = _user(conn, ctx.tenant, pending.user_id)
+        if user is None:
+            raise _invalid_session()
+        attempt = _attempt(ctx, form, user.id)
+        # before the code is looked at (and before a recovery code's Argon2id work); the
+        # auth_session is not spent, so the same one works once the wait is over
+        signin.check_factor_throttle(conn, attempt, user, kind=kind, now=ctx.now)
         if step.recovery_code:
             candidate = factor_store.find_recovery_code(
                 conn, user_id=pending.user_id, code=step.recovery_code
@@ -341,33 +355,23 @@ def _second_factor_step(ctx: _Context, form: dict[str, Any], step: _SecondFactor
                 signin.check_recovery_code(
                     ctx.auth,
                     conn,
-                    ctx.tenant,
+                    attempt,
                     user,
                     candidate=candidate,
                     matched=matched,
                     now=ctx.now,
-                    client_id=ctx.client.client_id,
-                    flow=FLOW,
                 )
                 amr = ["pwd", "mfa"]
             else:
-                signin.check_totp(
-                    ctx.auth,
-                    conn,
-                    ctx.tenant,
-                    user,
-                    code=step.otp,
-                    now=ctx.now,
-                    client_id=ctx.client.client_id,
-                    flow=FLOW,
-                )
+                signin.check_totp(ctx.auth, conn, attempt, user, code=step.otp, now=ctx.now)
                 amr = list(TOTP_AMR)
+        except signin.Throttled:
+            raise
         except SignInFailed as exc:
-            _count_failure(conn, ctx)
             # The sign-in goes on under a new auth_session (same expiry) while a method is open.
             method = _open_method(conn, ctx, user, first=tried)
             if method is None or pending.expires_at <= ctx.now:
-                return _refusal(ctx, exc)
+                return _ended(ctx, exc)
             value = auth_sessions.issue(
                 ctx.auth,
                 conn,
@@ -381,7 +385,6 @@ def _second_factor_step(ctx: _Context, form: dict[str, Any], step: _SecondFactor
             )
             if exc.extra.get("reason") in _RETRYABLE:
                 return _refusal(ctx, exc, auth_session=value, required=method)
-            # a locked method with another one still open: ask for that one instead
             return _answer(
                 ctx.issuer,
                 403,
@@ -444,10 +447,18 @@ def _signed_in(
         client_id=ctx.client.client_id,
         flow=FLOW,
     )
-    return _code(conn, ctx, wanted, session.id)
+    # the client shows this next time with the user's password: it skips the address throttle
+    known = known_clients.remember(ctx.auth.keyring, ctx.tenant.id, user.id, None, ctx.now)
+    return _code(conn, ctx, wanted, session.id, known_client=known)
 
 
-def _code(conn: Connection, ctx: _Context, wanted: SignInRequest, session_id: str) -> Response:
+def _code(
+    conn: Connection,
+    ctx: _Context,
+    wanted: SignInRequest,
+    session_id: str,
+    **more: str,
+) -> Response:
     """The success answer: an authorization code of ``session_id`` for what was asked."""
     code = issue_code(
         ctx.auth,
@@ -462,7 +473,7 @@ def _code(conn: Connection, ctx: _Context, wanted: SignInRequest, session_id: st
         nonce=wanted.nonce,
         now=ctx.now,
     )
-    return _answer(ctx.issuer, 200, {"authorization_code": code})
+    return _answer(ctx.issuer, 200, {"authorization_code": code, **more})
 
 
 # -- checks ------------------------------------------------------------------------------
@@ -618,61 +629,21 @@ def _user(conn: Connection, tenant: Tenant, user_id: str) -> User | None:
 
 
 def _open_method(conn: Connection, ctx: _Context, user: User, *, first: str) -> str | None:
-    """The second-factor method to ask for next: ``first`` if it is not locked, else the
-    other one if it is open; None when neither is left."""
-    limit = ctx.auth.settings.attempt_limit
-    totp_failures = conn.execute(
-        select(factors.c.failures).where(
-            factors.c.user_id == user.id, factors.c.kind == "totp", factors.c.confirmed.is_(True)
-        )
-    ).scalar()
-    recovery_failures = conn.execute(
-        select(users.c.recovery_failures).where(users.c.id == user.id)
-    ).scalar()
+    """The second-factor method to ask for next: ``first`` if it may be tried now, else the
+    other one if it may; None when neither may (until a block lifts)."""
+    has_totp = factor_store.find_totp(conn, ctx.auth.keyring, user.id) is not None
     unused = conn.execute(
         select(recovery_codes.c.id).where(
             recovery_codes.c.user_id == user.id, recovery_codes.c.used_at.is_(None)
         )
     ).first()
     is_open = {
-        OTP: totp_failures is not None and totp_failures < limit,
+        OTP: has_totp and signin.factor_open(conn, ctx.tenant, user, throttle.OTP, ctx.now),
         RECOVERY_CODE: unused is not None
-        and recovery_failures is not None
-        and recovery_failures < limit,
+        and signin.factor_open(conn, ctx.tenant, user, throttle.RECOVERY_CODE, ctx.now),
     }
     second = RECOVERY_CODE if first == OTP else OTP
     return next((method for method in (first, second) if is_open[method]), None)
-
-
-def _source_key(tenant: Tenant, request: Request) -> str:
-    return f"sign_in:{tenant.id}:source:{client_address(request)}"
-
-
-def _check_source(
-    conn: Connection, tenant: Tenant, client: Client, request: Request, now: float
-) -> None:
-    key = _source_key(tenant, request)
-    if limits.count(conn, key, window=SOURCE_WINDOW, now=now) < MAX_FAILURES_PER_SOURCE:
-        return
-    events.record(
-        conn,
-        tenant_id=tenant.id,
-        type="rate_limit.sign_in",
-        outcome="denied",
-        now=now,
-        client_id=client.client_id,
-        flow=FLOW,
-    )
-    raise TooManyFailures(
-        "Too many failed sign-ins from this address.",
-        hint=f"Wait {SOURCE_WINDOW // 60} minutes, then try again.",
-        keep_changes=True,
-    )
-
-
-def _count_failure(conn: Connection, ctx: _Context) -> None:
-    key = _source_key(ctx.tenant, ctx.request)
-    limits.hit(conn, ctx.tenant.id, key, window=SOURCE_WINDOW, now=ctx.now)
 
 
 # -- answers -----------------------------------------------------------------------------
@@ -714,12 +685,28 @@ def _description(exc: SignInFailed) -> str:
     return f"{exc.detail} {hint}".strip()
 
 
+def _ended(ctx: _Context, exc: SignInFailed) -> JSONResponse:
+    """A wrong second factor with no method left to try now: the sign-in ends, and the
+    description says how long to wait (the password was right: the account is no secret)."""
+    return _answer(
+        ctx.issuer, 400, {"error": "access_denied", "error_description": _description(exc)}
+    )
+
+
+def _throttled(exc: signin.Throttled, issuer: str | None) -> JSONResponse:
+    """429: not checked; ``Retry-After`` says when it may be (RFC 6585 section 4)."""
+    return _answer(
+        issuer,
+        429,
+        {"error": "temporarily_unavailable", "error_description": str(exc)},
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def _error(exc: BastionError, issuer: str | None) -> JSONResponse:
     headers: dict[str, str] = {}
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="bastion"'
-    if isinstance(exc, TooManyFailures):
-        headers["Retry-After"] = str(SOURCE_WINDOW)
     code = exc.oauth_error or ("server_error" if exc.status >= 500 else "invalid_request")
     return _answer(
         issuer, exc.status, {"error": code, "error_description": str(exc)}, headers=headers

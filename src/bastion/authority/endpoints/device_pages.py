@@ -2,8 +2,11 @@
 
 The person enters (or is handed) the user code, signs in, sees which application asks and
 the code to compare with their device's screen, and approves or declines (T11). Wrong codes
-are limited to :data:`MAX_WRONG_CODES` per code lifetime, per source address and per
-signed-in person (T10).
+are limited to :data:`MAX_WRONG_CODES` per code lifetime (T10): per signed-in person for a
+browser that is signed in or has signed someone in before (its own person's count, so that
+others' wrong codes from the same address never refuse its right one), and per source
+address for any other browser. A wrong code also counts against the address in the throttle
+the sign-in pages share (A3), and an address blocked there is refused here, unchecked.
 
 A device code asked with ``max_age`` or ``acr_values`` (an RFC 9470 step-up) is approved only
 with a sign-in that meets them: a browser whose sign-in is too old or too weak goes through
@@ -21,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bastion.audit import events
-from bastion.authority import factor_store, limits, signin
+from bastion.authority import factor_store, known_clients, limits, signin, throttle
 from bastion.authority.clients import find_client
 from bastion.authority.context import Authority
 from bastion.authority.endpoints.flow import redirect
@@ -81,6 +84,21 @@ def code_page(request: Request, form: dict[str, Any]) -> Response:
     )
 
 
+def _code_keys(
+    auth: Authority, request: Request, tenant: Tenant, ws: WebSession, now: float
+) -> tuple[list[str], bool]:
+    """The T10 counters of this browser: its people's, or else its address's; and whether
+    it has people of its own (then, as at /login, it is not held to its address)."""
+    if ws.user_id:
+        people = [ws.user_id]
+    else:
+        cookie = request.cookies.get(known_clients.cookie_name(tenant.name))
+        people = known_clients.known_users(auth.keyring, tenant.id, cookie, now)
+    if people:
+        return [f"user_code:{tenant.id}:user:{user_id}" for user_id in people], True
+    return [f"user_code:{tenant.id}:source:{client_address(request)}"], False
+
+
 def code_submit(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
@@ -89,11 +107,26 @@ def code_submit(request: Request, form: dict[str, Any]) -> Response:
         tenant = load_tenant(conn, request)
         ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
         window = tenant.policy.device_code_lifetime
-        keys = [f"user_code:{tenant.id}:source:{client_address(request)}"]
-        if ws.user_id:
-            keys.append(f"user_code:{tenant.id}:user:{ws.user_id}")
+        keys, exempt = _code_keys(auth, request, tenant, ws, now)
+        source = [] if exempt else [throttle.source_key(tenant.id, client_address(request))]
         context = {"tenant": tenant, "csrf": web_session.csrf_token(auth, ws), "user_code": typed}
-        if any(limits.count(conn, k, window=window, now=now) >= MAX_WRONG_CODES for k in keys):
+        blocked = throttle.check(conn, source, now, actor_id=ws.user_id)
+        if blocked is not None:
+            wait = throttle.human_wait(blocked.retry_after)
+            page = render(
+                "device_code.html",
+                {
+                    **context,
+                    "error": signin.THROTTLED,
+                    "hint": f"Try again in {wait}.",
+                },
+                status=429,
+            )
+            page.headers["Retry-After"] = str(blocked.retry_after)
+            return page
+        full = [k for k in keys if limits.count(conn, k, window=window, now=now) >= MAX_WRONG_CODES]
+        if full:
+            wait_seconds = max(limits.retry_after(conn, k, window=window, now=now) for k in full)
             events.record(
                 conn,
                 tenant_id=tenant.id,
@@ -101,21 +134,27 @@ def code_submit(request: Request, form: dict[str, Any]) -> Response:
                 outcome="denied",
                 now=now,
                 actor_id=ws.user_id,
+                retry_after=wait_seconds,
             )
-            return render(
+            page = render(
                 "device_code.html",
                 {
                     **context,
                     "error": "Too many wrong codes.",
-                    "hint": "Wait a few minutes, then start again on your device.",
+                    "hint": f"Try again in {throttle.human_wait(wait_seconds)}, or start again "
+                    "on your device.",
                 },
                 status=429,
             )
+            page.headers["Retry-After"] = str(wait_seconds)
+            return page
         normalized = device_code.normalize_user_code(typed)
         pending = device_code.find_pending(conn, tenant, normalized, now) if normalized else None
         if pending is None:
             for key in keys:
                 limits.hit(conn, tenant.id, key, window=window, now=now)
+            for counted in source:
+                throttle.fail(conn, auth.settings, counted, now)
             return render(
                 "device_code.html",
                 {

@@ -1,4 +1,13 @@
-"""The token, device authorization, revocation and introspection endpoints."""
+"""The token, device authorization, revocation and introspection endpoints.
+
+The token endpoint shares the sign-in throttle's counter per source address (A3,
+:mod:`bastion.authority.throttle`): a refused code, device code, refresh token or client
+secret (``invalid_grant``, ``invalid_client``) counts against the address, and an address
+blocked there (by this endpoint, the sign-in pages, the challenge endpoint or the device
+pages) is answered 429 with ``Retry-After``, unchecked. The device authorization endpoint
+issues at most :data:`MAX_DEVICE_CODES` codes per address and tenant in
+:data:`DEVICE_CODE_WINDOW` seconds.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bastion.audit import events
+from bastion.authority import limits, throttle
 from bastion.authority.clients import (
     GRANT_AUTHORIZATION_CODE,
     GRANT_DEVICE_CODE,
@@ -28,6 +39,7 @@ from bastion.directory.users import get_user
 from bastion.errors import (
     BastionError,
     InvalidClient,
+    InvalidGrant,
     InvalidRequest,
     InvalidToken,
     NotFound,
@@ -40,11 +52,51 @@ from bastion.web.common import (
     NO_STORE,
     authority_of,
     basic_credentials,
+    client_address,
     in_thread,
     issuer_of,
     load_tenant,
     oauth_error,
 )
+
+#: device codes one address may ask for per tenant and window
+MAX_DEVICE_CODES = 30
+DEVICE_CODE_WINDOW = 900
+
+
+class Throttled(BastionError):
+    """429 ``temporarily_unavailable``: the address is blocked; nothing was checked."""
+
+    status = 429
+    oauth_error = "temporarily_unavailable"
+
+
+def _answer_error(exc: BastionError) -> Response:
+    response = oauth_error(exc)
+    if isinstance(exc, Throttled):
+        response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return response
+
+
+def _check_source(conn: Connection, tenant: Tenant, request: Request, now: float) -> None:
+    key = throttle.source_key(tenant.id, client_address(request))
+    blocked = throttle.check(conn, [key], now)
+    if blocked is not None:
+        raise Throttled(
+            "Too many failed attempts from this address.",
+            hint=f"Try again in {throttle.human_wait(blocked.retry_after)}.",
+            keep_changes=True,
+            retry_after=blocked.retry_after,
+        )
+
+
+def _count_failure(auth: Authority, tenant: Tenant, request: Request, now: float) -> None:
+    """A refused credential counts against the address, in a transaction of its own (the
+    refusal's is rolled back)."""
+    with auth.store.begin() as conn:
+        throttle.fail(
+            conn, auth.settings, throttle.source_key(tenant.id, client_address(request)), now
+        )
 
 
 def _client(
@@ -83,9 +135,11 @@ def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
 def token(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
+    tenant: Tenant | None = None
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
+            _check_source(conn, tenant, request, now)
             client = _client(auth, conn, tenant, request, form)
             grant = form.get("grant_type")
             issuer = issuer_of(request, tenant)
@@ -130,8 +184,12 @@ def token(request: Request, form: dict[str, Any]) -> Response:
                     "refresh_token.",
                 )
         return _json(body)
-    except BastionError as exc:
+    except (InvalidGrant, InvalidClient) as exc:
+        if tenant is not None:
+            _count_failure(auth, tenant, request, now)
         return oauth_error(exc)
+    except BastionError as exc:
+        return _answer_error(exc)
 
 
 def device_authorization(request: Request, form: dict[str, Any]) -> Response:
@@ -143,7 +201,9 @@ def device_authorization(request: Request, form: dict[str, Any]) -> Response:
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
+            _check_source(conn, tenant, request, now)
             client = _client(auth, conn, tenant, request, form)
+            _count_device_code(conn, tenant, request, now)
             body = device_code.start(
                 auth,
                 conn,
@@ -159,7 +219,32 @@ def device_authorization(request: Request, form: dict[str, Any]) -> Response:
             )
         return _json(body)
     except BastionError as exc:
-        return oauth_error(exc)
+        return _answer_error(exc)
+
+
+def _count_device_code(conn: Connection, tenant: Tenant, request: Request, now: float) -> None:
+    """RFC 8628 section 5.2: device codes are not handed out without limit. The first
+    refusal of a window is audited (L1), not every one."""
+    key = f"device_authorization:{tenant.id}:source:{client_address(request)}"
+    issued = limits.hit(conn, tenant.id, key, window=DEVICE_CODE_WINDOW, now=now)
+    if issued <= MAX_DEVICE_CODES:
+        return
+    wait = limits.retry_after(conn, key, window=DEVICE_CODE_WINDOW, now=now)
+    if issued == MAX_DEVICE_CODES + 1:
+        events.record(
+            conn,
+            tenant_id=tenant.id,
+            type="rate_limit.device_authorization",
+            outcome="denied",
+            now=now,
+            retry_after=wait,
+        )
+    raise Throttled(
+        "Too many device sign-ins were started from this address.",
+        hint=f"Try again in {throttle.human_wait(wait)}.",
+        keep_changes=True,
+        retry_after=wait,
+    )
 
 
 def revoke(request: Request, form: dict[str, Any]) -> Response:

@@ -2,6 +2,11 @@
 
 Server-rendered, usable without JavaScript. Every POST carries the session-bound CSRF token
 and answers with a 303 on success. Each step that authenticates replaces the cookie (S3).
+
+Every POST makes its cheap checks (tenant, web session, CSRF, the throttle) before any
+Argon2id work; a blocked attempt is answered 429 with ``Retry-After`` and not checked (A3).
+A successful sign-in marks the browser as known to that user
+(:mod:`bastion.authority.known_clients`), which exempts it from the per-address throttle.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from starlette.routing import Route
 
 from bastion import qr
 from bastion.audit import events
-from bastion.authority import factor_store, signin
+from bastion.authority import factor_store, known_clients, signin, throttle
 from bastion.authority.context import Authority
 from bastion.authority.endpoints.flow import finish, redirect
 from bastion.authority.factors import totp
@@ -29,7 +34,7 @@ from bastion.directory.users import User, find_user, get_user, set_mfa_state
 from bastion.errors import SignInFailed
 from bastion.store import housekeeping
 from bastion.web import web_session
-from bastion.web.common import authority_of, in_thread, load_tenant, render
+from bastion.web.common import authority_of, client_address, in_thread, load_tenant, render
 from bastion.web.web_session import WebSession
 
 TOTP_AMR = ["pwd", "otp", "mfa"]
@@ -69,6 +74,39 @@ def _signed_in(
     )
 
 
+def attempt_of(
+    auth: Authority, request: Request, tenant: Tenant, user_id: str | None, now: float
+) -> signin.Attempt:
+    """Who is trying from this browser: its address, and whether it is known to the user."""
+    cookie = request.cookies.get(known_clients.cookie_name(tenant.name))
+    known = known_clients.knows(auth.keyring, tenant.id, user_id, cookie, now)
+    return signin.Attempt(tenant, client_address(request), known=known)
+
+
+def remember_browser(
+    auth: Authority, request: Request, tenant: Tenant, user: User, now: float, response: Response
+) -> Response:
+    """Mark the browser as one that signed this user in (it skips the address throttle)."""
+    name = known_clients.cookie_name(tenant.name)
+    value = known_clients.remember(auth.keyring, tenant.id, user.id, request.cookies.get(name), now)
+    response.set_cookie(
+        name,
+        value,
+        max_age=known_clients.LIFETIME,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+def throttled(response: Response, exc: signin.Throttled) -> Response:
+    """A 429 page says when to come back in ``Retry-After`` too (RFC 9110 section 10.2.3)."""
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def login_page(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
@@ -90,10 +128,18 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
     upn = str(form.get("username", ""))[:320]
-    with auth.store.begin() as conn:
-        tenant = load_tenant(conn, request)
-        web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
-        candidate = find_user(conn, tenant.id, upn) if upn.strip() else None
+    try:
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            ws = web_session.check_csrf(
+                auth, web_session.load(auth, conn, tenant, request, now), form
+            )
+            candidate = find_user(conn, tenant.id, upn) if upn.strip() else None
+            attempt = attempt_of(auth, request, tenant, candidate.id if candidate else None, now)
+            signin.check_password_throttle(conn, attempt, upn=upn, now=now)
+    except signin.Throttled as exc:
+        context = _context(auth, tenant, ws, error=exc.detail, hint=exc.hint, username=upn)
+        return throttled(render("login.html", context, status=429), exc)
     # Argon2id runs between transactions, so a sign-in never holds a database lock for it.
     verdict = signin.verify_password(auth, candidate, str(form.get("password", "")))
     try:
@@ -101,10 +147,11 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
             ws = web_session.check_csrf(
                 auth, web_session.load(auth, conn, tenant, request, now), form
             )
-            user = signin.check_password(auth, conn, tenant, upn=upn, verdict=verdict, now=now)
+            user = signin.check_password(auth, conn, attempt, upn=upn, verdict=verdict, now=now)
             if not signin.needs_second_factor(conn, user):
                 ws = _signed_in(auth, conn, tenant, ws, user, ["pwd"], now)
-                return finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
+                response = finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
+                return remember_browser(auth, request, tenant, user, now, response)
             if factor_store.has_factor(conn, user.id):
                 ws = web_session.save(
                     auth, conn, tenant, now, previous=ws, stage="password", user_id=user.id
@@ -145,19 +192,9 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     code = str(form.get("code", "")).strip()
     recovery_code = str(form.get("recovery_code", "")).strip()
+    kind = throttle.RECOVERY_CODE if recovery_code else throttle.OTP
     candidate, matched = None, False
-    if recovery_code:
-        with auth.store.begin() as conn:
-            tenant = load_tenant(conn, request)
-            ws = web_session.check_csrf(
-                auth, web_session.load(auth, conn, tenant, request, now), form
-            )
-            if ws.user_id is not None:
-                candidate = factor_store.find_recovery_code(
-                    conn, user_id=ws.user_id, code=recovery_code
-                )
-        if candidate is not None:
-            matched = factor_store.check_recovery_hash(auth.hasher, candidate)
+    user: User | None = None
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
@@ -167,13 +204,28 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
             if ws.stage not in ("password", "stepup") or ws.user_id is None:
                 return redirect(f"/t/{tenant.name}/login")
             user = get_user(conn, tenant.id, ws.user_id)
-            if recovery_code and candidate is not None:
+            attempt = attempt_of(auth, request, tenant, user.id, now)
+            signin.check_factor_throttle(conn, attempt, user, kind=kind, now=now)
+            if recovery_code:
+                candidate = factor_store.find_recovery_code(
+                    conn, user_id=user.id, code=recovery_code
+                )
+        # the Argon2id work of a recovery code, only once the throttle let it through
+        if candidate is not None:
+            matched = factor_store.check_recovery_hash(auth.hasher, candidate)
+        with auth.store.begin() as conn:
+            ws = web_session.check_csrf(
+                auth, web_session.load(auth, conn, tenant, request, now), form
+            )
+            if ws.stage not in ("password", "stepup") or ws.user_id != user.id:
+                return redirect(f"/t/{tenant.name}/login")
+            if candidate is not None:
                 signin.check_recovery_code(
-                    auth, conn, tenant, user, candidate=candidate, matched=matched, now=now
+                    auth, conn, attempt, user, candidate=candidate, matched=matched, now=now
                 )
                 method = "mfa"
             else:
-                signin.check_totp(auth, conn, tenant, user, code=code, now=now)
+                signin.check_totp(auth, conn, attempt, user, code=code, now=now)
                 method = "otp"
             if ws.stage == "stepup" and ws.session_id:
                 session = find_session(conn, tenant.id, ws.session_id)
@@ -202,9 +254,10 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
             else:
                 amr = TOTP_AMR if method == "otp" else ["pwd", "mfa"]
                 ws = _signed_in(auth, conn, tenant, ws, user, amr, now)
-            return finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
+            response = finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
+            return remember_browser(auth, request, tenant, user, now, response)
     except SignInFailed as exc:
-        return render(
+        page = render(
             "mfa.html",
             _context(
                 auth,
@@ -215,8 +268,9 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
                 hint=exc.hint,
                 stepup=ws.stage == "stepup",
             ),
-            status=401,
+            status=exc.status,
         )
+        return throttled(page, exc) if isinstance(exc, signin.Throttled) else page
 
 
 def _pending_secret(
@@ -261,8 +315,9 @@ def enroll_page(request: Request, form: dict[str, Any]) -> Response:
 def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
-    # Ten Argon2id hashes take a while: make them before taking any database lock.
-    prepared = factor_store.prepare_recovery_codes(auth.hasher)
+    # The cheap checks (tenant, web session at the enroll stage, CSRF, the code) come first:
+    # the ten Argon2id hashes of the recovery codes are only made for a request that passed
+    # them, and outside any transaction, so they hold no database lock.
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
         ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
@@ -285,6 +340,11 @@ def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
                 ),
                 status=400,
             )
+    prepared = factor_store.prepare_recovery_codes(auth.hasher)
+    with auth.store.begin() as conn:
+        ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+        if ws.stage != "enroll" or ws.user_id != user.id or ws.pending_secret is None:
+            return redirect(f"/t/{tenant.name}/login")
         factor_store.add_totp(
             conn,
             auth.keyring,
@@ -311,11 +371,12 @@ def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
             method="totp",
         )
         ws = _signed_in(auth, conn, tenant, ws, user, TOTP_AMR, now)
-    return render(
+    response = render(
         "recovery_codes.html",
         _context(auth, tenant, ws, codes=codes),
         cookie=_cookie(tenant, ws),
     )
+    return remember_browser(auth, request, tenant, user, now, response)
 
 
 def continue_page(request: Request, form: dict[str, Any]) -> Response:
