@@ -26,7 +26,13 @@ from bastion.authority.clients import find_client
 from bastion.authority.context import Authority
 from bastion.authority.endpoints.flow import redirect
 from bastion.authority.grants import device_code
-from bastion.authority.sessions import SignInSession, end_reason, find_session, needs_step_up
+from bastion.authority.sessions import (
+    SignInSession,
+    age_of_sign_in,
+    end_reason,
+    find_session,
+    needs_step_up,
+)
 from bastion.directory.tenants import Tenant
 from bastion.web import web_session
 from bastion.web.common import authority_of, client_address, in_thread, load_tenant, render
@@ -54,7 +60,7 @@ def _step_up(
         # RFC 9470: the second factor again, not the password
         ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="stepup")
         return redirect(f"/t/{tenant.name}/login/mfa", (cookie, ws.cookie))
-    if pending.max_age is not None and now - session.auth_time > pending.max_age:
+    if pending.max_age is not None and age_of_sign_in(session, now) > pending.max_age:
         ws = web_session.start_over(
             auth, conn, tenant, now, previous=ws, continuation=ws.continuation
         )
