@@ -113,10 +113,15 @@ def run_server(settings: Any, listen: Listen) -> int:
     """Apply migrations once, then hand over to uvicorn with settings in the environment."""
     import uvicorn
 
+    from bastion import data_files
     from bastion.authority.context import Authority
     from bastion.web import logging as web_logging
 
-    Authority.open(settings).close()  # migrations, master key
+    # Everything the server creates from here on (the database, its WAL and shared-memory
+    # files, keys) is readable by the service user alone (docs/decisions/0023).
+    data_files.restrict_umask()
+    web_logging.configure(listen.log_level)
+    Authority.open(settings).close()  # migrations, master key, file modes
     os.environ["BASTION_DATA_DIR"] = str(settings.data_dir)
     os.environ["BASTION_ATTEMPT_LIMIT"] = str(settings.attempt_limit)
     if settings.database_url:
@@ -139,7 +144,6 @@ def run_server(settings: Any, listen: Listen) -> int:
         os.environ["BASTION_AUTHORITY_URL"] = settings.authority_url
     os.environ["BASTION_HTTPS"] = "1" if listen.tls_cert else "0"
     os.environ["BASTION_LOG_LEVEL"] = listen.log_level
-    web_logging.configure(listen.log_level)
     uvicorn.run(
         "bastion.web.factory:create",
         factory=True,
@@ -193,8 +197,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from bastion import data_files
     from bastion.config import default_data_dir
     from bastion.demo import run_demo
+
+    data_files.restrict_umask()  # before the demo writes its data directory
 
     if args.data_dir is None:
         args.data_dir = default_data_dir() / "demo"
