@@ -42,8 +42,8 @@ class Authority:
         settings.check()
         # every start: the data directory and the files in it are the service user's alone
         data_files.tighten(settings.data_dir, settings.resolved_database_url)
-        store = open_store(settings.resolved_database_url, migrate=migrate)
         keyring = Keyring(load_or_create_master_key(settings.resolved_master_key_file))
+        store = open_store(settings.resolved_database_url, migrate=migrate, keyring=keyring)
         audit_chain.configure(store.engine, keyring)  # signs audit checkpoints (decision 0008)
         clock: Clock = (
             OffsetFileClock(settings.clock_offset_file)
