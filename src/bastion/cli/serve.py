@@ -157,8 +157,8 @@ def run_server(settings: Any, listen: Listen) -> int:
         ssl_certfile=str(listen.tls_cert) if listen.tls_cert else None,
         ssl_keyfile=str(listen.tls_key) if listen.tls_key else None,
         # X1: only ECDHE with an AEAD cipher, which exist from TLS 1.2 on, so no older
-        # version can be negotiated whatever the platform's defaults (TLS 1.3 suites are
-        # configured apart from this list and stay on)
+        # version and no CBC suite can be negotiated, whatever the defaults of the platform
+        # or of uvicorn (TLS 1.3 suites are configured apart from this list and stay on)
         ssl_ciphers=TLS_CIPHERS,
         # X3: forwarded headers are believed only from configured proxies.
         proxy_headers=bool(settings.trusted_proxies),
