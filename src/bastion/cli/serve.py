@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -124,7 +125,8 @@ def run_server(settings: Any, listen: Listen) -> int:
     # Everything the server creates from here on (the database, its WAL and shared-memory
     # files, keys) is readable by the service user alone (docs/decisions/0023).
     data_files.restrict_umask()
-    web_logging.configure(listen.log_level)
+    web_logging.configure(listen.log_level)  # so start-up warnings are JSON lines too
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # not a line per migration step
     Authority.open(settings).close()  # migrations, master key, file modes
     os.environ["BASTION_DATA_DIR"] = str(settings.data_dir)
     os.environ["BASTION_ATTEMPT_LIMIT"] = str(settings.attempt_limit)
