@@ -31,3 +31,21 @@ def escape_all(value: Any) -> Any:
     if isinstance(value, dict):
         return {escape_control(str(k)): escape_all(v) for k, v in value.items()}
     return value
+
+
+def _unit(count: int, name: str) -> str:
+    return f"{count} {name}" if count == 1 else f"{count} {name}s"
+
+
+def human_duration(seconds: int) -> str:
+    """A whole number of seconds as people say it: "45 seconds", "10 minutes", "1 hour",
+    "2 minutes 30 seconds" (never "0 minutes" for a window under a minute)."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return _unit(seconds, "second")
+    if seconds % 3600 == 0:
+        return _unit(seconds // 3600, "hour")
+    minutes, rest = divmod(seconds, 60)
+    if rest == 0:
+        return _unit(minutes, "minute")
+    return f"{_unit(minutes, 'minute')} {_unit(rest, 'second')}"

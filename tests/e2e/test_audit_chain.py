@@ -251,15 +251,18 @@ def test_a_cut_after_a_checkpoint_is_found(t: Org) -> None:
         report.problem
     )
 
-    # Deleting the later checkpoints too leaves a chain that is consistent in itself; the
-    # anchor kept from the earlier verify still shows the cut.
+    # Deleting the later checkpoints too leaves a chain that is consistent in itself, but
+    # the moved head carries no valid signature; the anchor kept from the earlier verify
+    # still shows the cut.
     with t.server.authority.store.begin() as conn:
         conn.execute(
             delete(audit_checkpoints).where(
                 audit_checkpoints.c.tenant_id == t.tenant.id, audit_checkpoints.c.seq > 500
             )
         )
-    assert verify_in_process(t).ok
+    report = verify_in_process(t)
+    assert report.problem is not None and report.problem.kind == "head"
+    assert "the head (seq 500) has an invalid signature" in str(report.problem)
     code, out = audit_verify(t, "--anchor", f"{anchor.last_seq}:{anchor.last_hash}")
     assert code == 1 and "the anchor names seq 1000, but the chain ends at seq 500" in out
 
@@ -316,3 +319,116 @@ def test_a_forged_checkpoint_has_a_bad_signature(t: Org) -> None:
     assert report.problem.seq == 1000
     code, out = audit_verify(t)
     assert code == 1 and "seq 1000: the checkpoint's signature is not valid" in out
+
+
+# -- the end of the chain (issue 9 item 13): the head is signed at every append ------------
+
+
+def head_row(conn: Connection, t: Org) -> Any:
+    return conn.execute(select(audit_heads).where(audit_heads.c.tenant_id == t.tenant.id)).one()
+
+
+def test_a_rewritten_tail_after_the_last_checkpoint_is_found(t: Org) -> None:
+    """Fewer than 100 records after the last checkpoint, rewritten with recomputed hashes and
+    the head moved to match: no checkpoint covers them, the head's signature does."""
+    write_records(t, 50)  # seq 1001..1050; the last checkpoint is at 1000
+    assert verify_in_process(t).ok
+    with t.server.authority.store.begin() as conn:
+        row = row_at(conn, t, 1030)
+        conn.execute(
+            update(audit_events)
+            .where(audit_events.c.id == row.id)
+            .values(outcome="success", data={**row.data, "n": -1})
+        )
+        rehash_from(conn, t, 1030)
+    report = verify_in_process(t)
+    assert report.problem is not None and report.problem.kind == "head"
+    code, out = audit_verify(t)
+    assert code == 1
+    assert "the head (seq 1050) has an invalid signature" in out
+
+    # The next append does not bless the rewritten tail by signing a head built on it: it
+    # chains a record saying what it found, and verify names that record from then on.
+    write_records(t, 1)
+    report = verify_in_process(t)
+    assert report.problem is not None and report.problem.kind == "head"
+    assert report.problem.seq == 1051
+    assert "(seq 1050) had an invalid signature" in report.problem.description
+    with t.server.authority.store.begin() as conn:
+        assert row_at(conn, t, 1051).type == "audit.head_unverified"
+
+
+def test_a_cut_tail_with_the_head_moved_back_is_found(t: Org) -> None:
+    write_records(t, 50)
+    with t.server.authority.store.begin() as conn:
+        keep = row_at(conn, t, 1020)
+        conn.execute(
+            delete(audit_events).where(
+                audit_events.c.tenant_id == t.tenant.id, audit_events.c.seq > 1020
+            )
+        )
+        set_head(conn, t, 1020, keep.hash, 1000)
+    code, out = audit_verify(t)
+    assert code == 1
+    assert "the head (seq 1020) has an invalid signature" in out
+    # without a signature at all, the same
+    with t.server.authority.store.begin() as conn:
+        conn.execute(
+            update(audit_heads).where(audit_heads.c.tenant_id == t.tenant.id).values(signature=None)
+        )
+    code, out = audit_verify(t)
+    assert code == 1 and "the head (seq 1020) carries no signature" in out
+
+
+def test_an_exported_head_is_an_anchor(t: Org, tmp_path: Any) -> None:
+    """A head exported earlier (``audit head --export``, or ``verify --json``) and kept
+    elsewhere shows what the database alone cannot: the chain cut back to an older head
+    together with that head's signature, copied when it was current (an older copy)."""
+    with t.server.authority.store.begin() as conn:
+        old_head = head_row(conn, t)
+    write_records(t, 30)
+    exported = t.server.cli("audit", "head", "--tenant", t.name, "--export").stdout.strip()
+    head = json.loads(exported)
+    assert head["tenant"] == t.name and head["seq"] == RECORDS + 30
+    assert set(head) == {"tenant", "tenant_id", "seq", "hash", "signature"}
+    kept = tmp_path / "head.json"
+    kept.write_text(exported + "\n")
+    report = json.loads(t.server.cli("audit", "verify", "--tenant", t.name, "--json").stdout)
+    assert report["ok"] and report["head"] == head
+    assert audit_verify(t, "--anchor", f"@{kept}")[0] == 0
+    assert audit_verify(t, "--anchor", json.dumps(report))[0] == 0
+
+    # Back to the old head, its signature included: consistent in itself.
+    with t.server.authority.store.begin() as conn:
+        conn.execute(
+            delete(audit_events).where(
+                audit_events.c.tenant_id == t.tenant.id, audit_events.c.seq > RECORDS
+            )
+        )
+        conn.execute(
+            update(audit_heads)
+            .where(audit_heads.c.tenant_id == t.tenant.id)
+            .values(
+                seq=old_head.seq,
+                hash=old_head.hash,
+                checkpoint_seq=old_head.checkpoint_seq,
+                signature=old_head.signature,
+            )
+        )
+    assert audit_verify(t)[0] == 0
+    code, out = audit_verify(t, "--anchor", f"@{kept}")
+    assert code == 1
+    assert f"the anchor names seq {RECORDS + 30}, but the chain ends at seq {RECORDS}" in out
+
+    # An anchor that was altered, or that belongs to another tenant, is refused as such.
+    forged = {**head, "seq": RECORDS}
+    refused = t.server.cli(
+        "audit", "verify", "--tenant", t.name, "--anchor", json.dumps(forged), check=False
+    )
+    assert refused.returncode == 2 and "signature is not valid" in refused.stderr
+    other = make_tenant(t.server)
+    refused = t.server.cli(
+        "audit", "verify", "--tenant", other.name, "--anchor", exported, check=False
+    )
+    assert refused.returncode == 2 and "another tenant" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -43,7 +43,7 @@ def database_url(backend: str, tmp_path: Path) -> str:
 
 
 def open_configured(url: str) -> Store:
-    store = open_store(url)
+    store = open_store(url, keyring=KEYRING)  # the upgrade to 0011 signs existing heads
     chain.configure(store.engine, KEYRING)
     return store
 
@@ -241,6 +241,17 @@ def test_the_migration_hashes_as_the_chain_does() -> None:
     )
 
 
+def test_the_migration_signs_heads_as_the_chain_does() -> None:
+    migration = importlib.import_module(
+        "bastion.store.migrations.versions.0011_audit_head_signature"
+    )
+    signed = migration._signature(KEYRING.key(chain.HEAD_KEY), "t", 7, "ab" * 32)
+    assert signed == chain.head_signature(KEYRING, "t", 7, "ab" * 32)
+    assert chain.head_valid(KEYRING, "t", 7, "ab" * 32, signed)
+    assert not chain.head_valid(KEYRING, "t", 8, "ab" * 32, signed)
+    assert chain.head_valid(KEYRING, "t", 0, chain.GENESIS, None)  # an empty chain
+
+
 def test_a_deleted_head_is_reported_then_rebuilt_from_the_chain(store: Store) -> None:
     tenant = add_tenant(store, "t-head")
 
@@ -255,6 +266,12 @@ def test_a_deleted_head_is_reported_then_rebuilt_from_the_chain(store: Store) ->
     with snapshot(store) as conn:
         report = verify(conn, KEYRING, tenant)
     assert report.problem is not None and report.problem.kind == "head"
-    write(60)  # the next append rebuilds the head from the chain, and continues it
-    assert seqs(store, tenant) == list(range(1, 211))
-    check(store, tenant, 210)
+    # The next append rebuilds the head from the chain and continues it, but first chains a
+    # record saying the head it found was unsigned: verify reports it from then on.
+    write(60)
+    assert seqs(store, tenant) == list(range(1, 212))
+    with snapshot(store) as conn:
+        report = verify(conn, KEYRING, tenant)
+    assert report.problem is not None and report.problem.kind == "head"
+    assert report.problem.seq == 151
+    assert "(seq 150) had no signature" in report.problem.description

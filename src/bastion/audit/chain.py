@@ -9,11 +9,18 @@ Anyone can recompute SHA-256, so every ``CHECKPOINT_EVERY`` records a checkpoint
 HMAC-SHA-256 of (tenant, seq, hash) under a key derived from the master key. A rewrite of the
 chain up to a checkpoint, or a cut after one, cannot produce a matching signature.
 
-The chain head (``audit_heads``) is the tenant's last ``seq`` and ``hash``. Appending locks
-its row on PostgreSQL until the transaction ends (SQLite serializes writers anyway): the
-compare-and-set UPDATE takes the lock, or ``SELECT ... FOR UPDATE`` when this process's
-remembered head is stale. Concurrent transactions thus append one after another, and a
-rolled-back transaction leaves no trace.
+The chain head (``audit_heads``) is the tenant's last ``seq`` and ``hash``, signed at every
+append with an HMAC under a key derived from the master key (one HMAC over the head per
+record, in the UPDATE that moves the head anyway). Without the key, nobody can rewrite the
+records after the last checkpoint or cut the end of the chain and leave a head that
+verifies. An append that finds a head whose signature does not verify (it did not write
+that head itself) first chains a ``audit.head_unverified`` record naming it, so the new
+signed head can never bless a changed tail: verify reports that record.
+
+Appending locks the head row on PostgreSQL until the transaction ends (SQLite serializes
+writers anyway): the compare-and-set UPDATE takes the lock, or ``SELECT ... FOR UPDATE``
+when this process's remembered head is stale. Concurrent transactions thus append one after
+another, and a rolled-back transaction leaves no trace.
 
 Checkpoints need the key, and ``record()`` has many callers that have no keyring at hand.
 So the key is registered once per database engine with :func:`configure`, which
@@ -44,6 +51,10 @@ CHECKPOINT_EVERY = 100
 GENESIS = "0" * 64
 #: the keyring purpose of the checkpoint key
 CHECKPOINT_KEY = "audit-checkpoint"
+#: the keyring purpose of the key that signs the chain head at every append
+HEAD_KEY = "audit-head"
+#: the record an append chains before its own when the head it continues is not signed
+HEAD_UNVERIFIED = "audit.head_unverified"
 #: the version of the canonical form; a new form would be a new number
 FORMAT = 1
 
@@ -102,6 +113,26 @@ def checkpoint_valid(keyring: Keyring, tenant_id: str, seq: int, hash_: str, sig
     return hmac.compare_digest(checkpoint_signature(keyring, tenant_id, seq, hash_), sig)
 
 
+def head_signature(keyring: Keyring, tenant_id: str, seq: int, hash_: str) -> str:
+    """HMAC-SHA-256 (hex) of a chain head (or of a head exported as an anchor).
+
+    Computed at every append, so the message is the canonical JSON of
+    ``["bastion-audit-head", 1, tenant_id, seq, hash]`` written out directly rather than
+    through :func:`canonical` (whose ``json.dumps`` would cost more than the HMAC).
+    """
+    message = f'["bastion-audit-head",{FORMAT},{json.dumps(tenant_id)},{int(seq)},"{hash_}"]'
+    return hmac.digest(keyring.key(HEAD_KEY), message.encode(), "sha256").hex()
+
+
+def head_valid(keyring: Keyring, tenant_id: str, seq: int, hash_: str, sig: str | None) -> bool:
+    """A head is valid if signed with the key; an empty chain (seq 0) needs no signature."""
+    if int(seq) == 0 and hash_ == GENESIS:
+        return True
+    return sig is not None and hmac.compare_digest(
+        head_signature(keyring, tenant_id, seq, hash_), sig
+    )
+
+
 # -- configuration: one keyring per engine ---------------------------------------------------
 
 
@@ -149,7 +180,12 @@ def _state(engine: Engine) -> _EngineState:
 # -- appending --------------------------------------------------------------------------------
 
 _LOCK_HEAD = (
-    select(audit_heads.c.seq, audit_heads.c.hash, audit_heads.c.checkpoint_seq)
+    select(
+        audit_heads.c.seq,
+        audit_heads.c.hash,
+        audit_heads.c.checkpoint_seq,
+        audit_heads.c.signature,
+    )
     .where(audit_heads.c.tenant_id == bindparam("tenant"))
     .with_for_update()
 )
@@ -169,6 +205,7 @@ _ADVANCE_HEAD = (
         seq=bindparam("new_seq"),
         hash=bindparam("new_hash"),
         checkpoint_seq=bindparam("new_checkpoint"),
+        signature=bindparam("new_signature"),
     )
 )
 
@@ -208,15 +245,16 @@ _NEW_CHECKPOINT = {
 }
 
 
-def _lock_head(conn: Connection, tenant_id: str) -> Head:
-    """The tenant's head, locked until the transaction ends; created on first use."""
+def _lock_head(conn: Connection, tenant_id: str) -> tuple[Head, str | None]:
+    """The tenant's head and its signature, locked until the transaction ends; created on
+    first use."""
     row = conn.execute(_LOCK_HEAD, {"tenant": tenant_id}).first()
     if row is None:
         # Two first appends may race: one insert wins, the other does nothing, and both
         # then lock the one row.
         conn.execute(_NEW_HEAD[conn.dialect.name], _head_from_chain(conn, tenant_id))
         row = conn.execute(_LOCK_HEAD, {"tenant": tenant_id}).one()
-    return Head(int(row.seq), row.hash, int(row.checkpoint_seq))
+    return Head(int(row.seq), row.hash, int(row.checkpoint_seq)), row.signature
 
 
 def _head_from_chain(conn: Connection, tenant_id: str) -> dict[str, Any]:
@@ -233,7 +271,13 @@ def _head_from_chain(conn: Connection, tenant_id: str) -> dict[str, Any]:
         .limit(1)
     ).first()
     if last is None:
-        return {"tenant_id": tenant_id, "seq": 0, "hash": GENESIS, "checkpoint_seq": 0}
+        return {
+            "tenant_id": tenant_id,
+            "seq": 0,
+            "hash": GENESIS,
+            "checkpoint_seq": 0,
+            "signature": None,
+        }
     checkpoint = conn.execute(
         select(func.max(audit_checkpoints.c.seq)).where(
             audit_checkpoints.c.tenant_id == tenant_id, audit_checkpoints.c.seq <= last.seq
@@ -244,6 +288,8 @@ def _head_from_chain(conn: Connection, tenant_id: str) -> dict[str, Any]:
         "seq": int(last.seq),
         "hash": last.hash,
         "checkpoint_seq": int(checkpoint or 0),
+        # unsigned: the next append chains an audit.head_unverified record before its own
+        "signature": None,
     }
 
 
@@ -266,31 +312,70 @@ def append(conn: Connection, fields: dict[str, Any]) -> int:
     """
     state = _state(conn.engine)
     tenant_id: str = fields["tenant_id"]
-    head = state.heads.get(tenant_id)
-    locked = False
-    while True:
-        if head is None:
-            head = _lock_head(conn, tenant_id)
-            locked = True
-        seq = head.seq + 1
-        row = {**fields, "seq": seq}
-        digest = record_hash(row, head.hash)
-        checkpoint = seq - head.checkpoint_seq >= CHECKPOINT_EVERY
-        new_checkpoint = seq if checkpoint else head.checkpoint_seq
-        cas = {
-            "tenant": tenant_id,
-            "old_seq": head.seq,
-            "old_hash": head.hash,
-            "old_checkpoint": head.checkpoint_seq,
-            "new_seq": seq,
-            "new_hash": digest,
-            "new_checkpoint": new_checkpoint,
-        }
-        if _advance_and_insert(conn, cas, {**row, "prev_hash": head.hash, "hash": digest}):
-            break
-        if locked:
-            raise RuntimeError("the audit chain head changed while it was locked")
-        head = None  # another process or a rolled-back transaction moved it: read it
+    hint = state.heads.get(tenant_id)
+    # The head this process wrote last is trusted as it is: the compare-and-set moves it
+    # only if the row still holds exactly that head.
+    head = _try_append(conn, state, hint, fields) if hint is not None else None
+    if head is None:
+        locked, signature = _lock_head(conn, tenant_id)
+        if not head_valid(state.keyring, tenant_id, locked.seq, locked.hash, signature):
+            locked = _appended(conn, state, locked, _unverified(fields, locked, signature))
+        head = _appended(conn, state, locked, fields)
+    state.heads[tenant_id] = head
+    return head.seq
+
+
+def _unverified(fields: dict[str, Any], head: Head, signature: str | None) -> dict[str, Any]:
+    """The record chained before an append that continues a head it cannot trust."""
+    return {
+        "tenant_id": fields["tenant_id"],
+        "time": fields["time"],
+        "type": HEAD_UNVERIFIED,
+        "actor_id": None,
+        "actor_name": None,
+        "client_id": None,
+        "source": fields.get("source"),
+        "request_id": fields.get("request_id"),
+        "outcome": "failure",
+        "data": {
+            "head_seq": head.seq,
+            "head_hash": head.hash,
+            "signature": "missing" if signature is None else "invalid",
+        },
+    }
+
+
+def _appended(conn: Connection, state: _EngineState, head: Head, fields: dict[str, Any]) -> Head:
+    """Append after ``head``, which this transaction has locked."""
+    moved = _try_append(conn, state, head, fields)
+    if moved is None:
+        raise RuntimeError("the audit chain head changed while it was locked")
+    return moved
+
+
+def _try_append(
+    conn: Connection, state: _EngineState, head: Head, fields: dict[str, Any]
+) -> Head | None:
+    """Append after ``head`` if the row still holds it (None if it moved); the new head is
+    signed in the same UPDATE, and a checkpoint written when one is due."""
+    tenant_id: str = fields["tenant_id"]
+    seq = head.seq + 1
+    row = {**fields, "seq": seq}
+    digest = record_hash(row, head.hash)
+    checkpoint = seq - head.checkpoint_seq >= CHECKPOINT_EVERY
+    new_checkpoint = seq if checkpoint else head.checkpoint_seq
+    cas = {
+        "tenant": tenant_id,
+        "old_seq": head.seq,
+        "old_hash": head.hash,
+        "old_checkpoint": head.checkpoint_seq,
+        "new_seq": seq,
+        "new_hash": digest,
+        "new_checkpoint": new_checkpoint,
+        "new_signature": head_signature(state.keyring, tenant_id, seq, digest),
+    }
+    if not _advance_and_insert(conn, cas, {**row, "prev_hash": head.hash, "hash": digest}):
+        return None
     if checkpoint:
         conn.execute(
             _NEW_CHECKPOINT[conn.dialect.name],
@@ -302,5 +387,4 @@ def append(conn: Connection, fields: dict[str, Any]) -> int:
                 "created_at": float(fields["time"]),
             },
         )
-    state.heads[tenant_id] = Head(seq, digest, new_checkpoint)
-    return seq
+    return Head(seq, digest, new_checkpoint)

@@ -10,13 +10,14 @@ memory), and stops at the first problem, naming the record and what is wrong wit
 - a reordering: a ``prev_hash`` that does not link to the record before;
 - truncation: the head, a checkpoint or the caller's anchor names a ``seq`` the chain no
   longer reaches, or more than ``CHECKPOINT_EVERY`` records follow the last checkpoint;
-- a forged or altered checkpoint: a bad signature, or a hash the chain does not have there.
+- a forged or altered checkpoint: a bad signature, or a hash the chain does not have there;
+- a changed end of the chain: the head's signature (renewed at every append) does not
+  verify, or an ``audit.head_unverified`` record says an append found it so.
 
-What it cannot see, inside the database alone: someone who can write to the database and
-deletes the last checkpoints together with the records after them, or rewrites the records
-after the last checkpoint (fewer than ``CHECKPOINT_EVERY``) with recomputed hashes. An
-``anchor`` (a ``seq`` and ``hash`` printed by an earlier verify and kept elsewhere) closes the
-first gap; docs/decisions/0008-audit-chain.md says more.
+What it cannot see, inside the database alone: someone who restores an older copy of the
+database, or cuts the chain back to an older head together with that head's signature,
+copied when it was current. An ``anchor`` (a head exported earlier and kept elsewhere) shows
+both; docs/decisions/0008-audit-chain.md says more.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from sqlalchemy.pool import NullPool
 from bastion.audit.chain import (
     CHECKPOINT_EVERY,
     GENESIS,
+    HEAD_UNVERIFIED,
     checkpoint_valid,
+    head_valid,
     record_hash,
 )
 from bastion.secrets_at_rest import Keyring
@@ -268,6 +271,19 @@ def _walk_rows(
             walk.checkpoints += 1
             latest_checkpoint = int(pending.seq)
             pending = next(checkpoints, None)
+        if row.type == HEAD_UNVERIFIED:
+            data = row.data if isinstance(row.data, dict) else {}
+            return walk.report(
+                Problem(
+                    "head",
+                    seq,
+                    int(row.id),
+                    f"when this record was appended, the head it continued (seq "
+                    f"{data.get('head_seq')}) had "
+                    f"{'no' if data.get('signature') == 'missing' else 'an invalid'} "
+                    "signature: the end of the chain before it was changed outside Bastion",
+                )
+            )
         if anchor is not None and anchor[0] == seq and anchor[1] != row.hash:
             return walk.report(
                 Problem(
@@ -312,6 +328,19 @@ def _walk_rows(
                 None,
                 f"the anchor names seq {anchor[0]}, but the chain ends at seq {walk.last_seq}: "
                 "the last records were deleted",
+            )
+        )
+    if head is not None and not head_valid(
+        keyring, tenant_id, int(head.seq), head.hash, head.signature
+    ):
+        state = "carries no signature" if head.signature is None else "has an invalid signature"
+        return walk.report(
+            Problem(
+                "head",
+                walk.last_seq,
+                prev.id if prev is not None else None,
+                f"the head (seq {head.seq}) {state}: the end of the chain was rewritten or cut "
+                "outside Bastion (or the upgrade to schema 0011 ran without the master key)",
             )
         )
     if walk.last_seq - latest_checkpoint >= CHECKPOINT_EVERY:

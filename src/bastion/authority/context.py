@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bastion import data_files
 from bastion.audit import chain as audit_chain
 from bastion.audit.group_commit import GroupCommit
 from bastion.authority.cache import TtlCache
@@ -39,8 +40,10 @@ class Authority:
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Authority:
         settings.check()
-        store = open_store(settings.resolved_database_url, migrate=migrate)
+        # every start: the data directory and the files in it are the service user's alone
+        data_files.tighten(settings.data_dir, settings.resolved_database_url)
         keyring = Keyring(load_or_create_master_key(settings.resolved_master_key_file))
+        store = open_store(settings.resolved_database_url, migrate=migrate, keyring=keyring)
         audit_chain.configure(store.engine, keyring)  # signs audit checkpoints (decision 0008)
         clock: Clock = (
             OffsetFileClock(settings.clock_offset_file)

@@ -7,6 +7,7 @@ and ends at the tenant's absolute lifetime or after its idle timeout, whichever 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,12 +129,21 @@ def parse_step_up(max_age: object, acr_values: object) -> tuple[int | None, tupl
     return age, tuple(text.split())
 
 
+def age_of_sign_in(session: SignInSession, now: float) -> float:
+    """Seconds since the sign-in, counted from the whole second a token states as its
+    ``auth_time`` (tokens carry ``int(auth_time)``). The command plane measures from that
+    second, so the authority must too: measured from the exact time, a command in a
+    step-up window's last second is refused by the plane, while the authority finds the
+    sign-in recent enough, asks no factor, and issues a token that is refused again."""
+    return now - math.floor(session.auth_time)
+
+
 def needs_step_up(
     session: SignInSession, *, max_age: int | None, acr_values: Sequence[str], now: float
 ) -> bool:
     """RFC 9470: whether the session is too old for ``max_age`` or too weak for
     ``acr_values`` (only the two-factor value is ever asked for)."""
-    if max_age is not None and now - session.auth_time > max_age:
+    if max_age is not None and age_of_sign_in(session, now) > max_age:
         return True
     return ACR_TWO_FACTORS in acr_values and session.acr != ACR_TWO_FACTORS
 

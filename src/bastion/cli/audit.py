@@ -1,4 +1,8 @@
-"""``bastion audit verify`` and ``bastion audit tail``: the tamper-evident audit log (L4).
+"""``bastion audit verify``, ``head`` and ``tail``: the tamper-evident audit log (L4).
+
+``verify --anchor`` takes a head kept from earlier: ``SEQ:HASH``, or the JSON that
+``audit head --export`` and ``verify --json`` print (its signature is checked), inline or as
+``@FILE``.
 
 Both read the store directly, like the bootstrap commands, in a read-only snapshot that holds
 up no sign-in. They need the master key of the data directory (checkpoints are signed with a
@@ -14,16 +18,19 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bastion.cli.common import add_storage_options, settings_from
 from bastion.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
+    from bastion.directory.tenants import Tenant
     from bastion.secrets_at_rest import Keyring
     from bastion.store.engine import Store
 
 _ANCHOR = re.compile(r"^(\d+):([0-9a-f]{64})$")
+_HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 def register(commands: Any) -> None:
@@ -37,12 +44,27 @@ def register(commands: Any) -> None:
     verify.add_argument("--tenant", required=True, help="tenant name")
     verify.add_argument(
         "--anchor",
-        metavar="SEQ:HASH",
-        help="the 'anchor' printed by an earlier verify, kept outside the database: the chain "
-        "must still hold that record (detects a cut back to an older checkpoint)",
+        metavar="ANCHOR",
+        help="a head kept outside the database from earlier: SEQ:HASH, or the JSON printed by "
+        "'audit head --export' or 'audit verify --json' (inline or @FILE). The chain must "
+        "still hold that record (detects a cut, or an older copy of the database)",
+    )
+    verify.add_argument(
+        "--json", action="store_true", help="print the report, and the head to keep, as JSON"
     )
     add_storage_options(verify)
     verify.set_defaults(handler=_verify)
+
+    head = sub.add_parser("head", help="print a tenant's signed chain head, to keep elsewhere")
+    head.add_argument("--tenant", required=True, help="tenant name")
+    head.add_argument(
+        "--export",
+        action="store_true",
+        help="print it as one JSON line for 'audit verify --anchor' (exit 1 if the head's "
+        "signature does not verify)",
+    )
+    add_storage_options(head)
+    head.set_defaults(handler=_head)
 
     tail = sub.add_parser("tail", help="print a tenant's last audit records as JSON lines")
     tail.add_argument("--tenant", required=True, help="tenant name")
@@ -66,32 +88,114 @@ def _open(args: argparse.Namespace) -> Iterator[tuple[Store, Keyring]]:
             hint="Point --data-dir (or BASTION_MASTER_KEY_FILE) at the server's data directory.",
         )
     keyring = Keyring(load_or_create_master_key(key_file))
-    store = open_store(settings.resolved_database_url)
+    store = open_store(settings.resolved_database_url, keyring=keyring)
     try:
         yield store, keyring
     finally:
         store.dispose()
 
 
-def _parse_anchor(value: str | None) -> tuple[int, str] | None:
+def _anchor_text(value: str) -> str:
+    if not value.startswith("@"):
+        return value.strip()
+    path = Path(value[1:])
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read the anchor file {path}: {exc.strerror}.") from exc
+
+
+def _parse_anchor(value: str | None, tenant: Tenant, keyring: Keyring) -> tuple[int, str] | None:
+    """``(seq, hash)`` from ``SEQ:HASH`` or an exported head; an exported head must be this
+    tenant's and carry a valid signature."""
+    from bastion.audit.chain import head_valid
+
     if value is None:
         return None
-    match = _ANCHOR.match(value.strip().lower())
-    if not match:
+    text = _anchor_text(value)
+    match = _ANCHOR.match(text.lower())
+    if match:
+        return int(match.group(1)), match.group(2)
+    try:
+        exported = json.loads(text)
+    except ValueError:
+        exported = None
+    if isinstance(exported, dict) and isinstance(exported.get("head"), dict):
+        exported = exported["head"]  # the JSON of 'audit verify --json'
+    if not isinstance(exported, dict):
         raise UsageError(
-            f"'{value}' is not an anchor.", hint="Give SEQ:HASH as printed by audit verify."
+            f"'{value}' is not an anchor.",
+            hint="Give SEQ:HASH, or the JSON of 'audit head --export' (inline or @FILE).",
         )
-    return int(match.group(1)), match.group(2)
+    seq, hash_ = exported.get("seq"), exported.get("hash")
+    if not (
+        isinstance(seq, int)
+        and not isinstance(seq, bool)
+        and seq >= 0
+        and isinstance(hash_, str)
+        and _HASH.match(hash_)
+    ):
+        raise UsageError("the anchor needs a seq (a whole number) and a hash (64 hex digits).")
+    if exported.get("tenant_id", tenant.id) != tenant.id:
+        raise UsageError(
+            f"the anchor is a head of another tenant ({exported.get('tenant', '?')}).",
+            hint=f"Export the head of {tenant.name}.",
+        )
+    signature = exported.get("signature")
+    if signature is not None and not (
+        isinstance(signature, str) and head_valid(keyring, tenant.id, seq, hash_, signature)
+    ):
+        raise UsageError(
+            "the anchor's signature is not valid: it was altered, or exported with another "
+            "master key.",
+        )
+    return seq, hash_
+
+
+def _exported(tenant: Tenant, keyring: Keyring, seq: int, hash_: str) -> dict[str, Any]:
+    from bastion.audit.chain import head_signature
+
+    return {
+        "tenant": tenant.name,
+        "tenant_id": tenant.id,
+        "seq": seq,
+        "hash": hash_,
+        "signature": head_signature(keyring, tenant.id, seq, hash_),
+    }
 
 
 def _verify(args: argparse.Namespace) -> int:
     from bastion.audit.verify import snapshot, verify
     from bastion.directory.tenants import get_tenant
 
-    anchor = _parse_anchor(args.anchor)
     with _open(args) as (store, keyring), snapshot(store) as conn:
         tenant = get_tenant(conn, args.tenant)
+        anchor = _parse_anchor(args.anchor, tenant, keyring)
         report = verify(conn, keyring, tenant.id, anchor=anchor)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "tenant": tenant.name,
+                    "ok": report.ok,
+                    "records": report.records,
+                    "checkpoints": report.checkpoints,
+                    "problem": None
+                    if report.problem is None
+                    else {
+                        "kind": report.problem.kind,
+                        "seq": report.problem.seq,
+                        "record_id": report.problem.record_id,
+                        "description": str(report.problem),
+                    },
+                    "head": _exported(tenant, keyring, report.last_seq, report.last_hash)
+                    if report.ok
+                    else None,
+                },
+                ensure_ascii=True,
+            )
+        )
+        return 0 if report.ok else 1
     if report.problem is not None:
         print(f"audit chain of tenant {tenant.name} is NOT intact: {report.problem}")
         print(
@@ -106,9 +210,36 @@ def _verify(args: argparse.Namespace) -> int:
     if report.records:
         print(
             f"anchor: {report.last_seq}:{report.last_hash}  (keep it elsewhere; pass it to "
-            "--anchor next time)",
+            "--anchor next time, or keep 'bastion audit head --export')",
             file=sys.stderr,
         )
+    return 0
+
+
+def _head(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from bastion.audit.chain import GENESIS, head_valid
+    from bastion.audit.verify import snapshot
+    from bastion.directory.tenants import get_tenant
+    from bastion.store.schema import audit_heads
+
+    with _open(args) as (store, keyring), snapshot(store) as conn:
+        tenant = get_tenant(conn, args.tenant)
+        row = conn.execute(select(audit_heads).where(audit_heads.c.tenant_id == tenant.id)).first()
+    seq, hash_ = (int(row.seq), row.hash) if row is not None else (0, GENESIS)
+    signature = row.signature if row is not None else None
+    if not head_valid(keyring, tenant.id, seq, hash_, signature):
+        print(
+            f"the audit chain head of tenant {tenant.name} (seq {seq}) is not validly signed; "
+            "run: bastion audit verify --tenant " + tenant.name,
+            file=sys.stderr,
+        )
+        return 1
+    if args.export:
+        print(json.dumps(_exported(tenant, keyring, seq, hash_), ensure_ascii=True))
+    else:
+        print(f"tenant {tenant.name}: seq {seq}, hash {hash_} (signed)")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -99,6 +100,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: TLS 1.2 cipher suites offered (OpenSSL syntax): forward secrecy and AEAD only
+TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
 @dataclass(frozen=True)
 class Listen:
     host: str
@@ -113,10 +118,16 @@ def run_server(settings: Any, listen: Listen) -> int:
     """Apply migrations once, then hand over to uvicorn with settings in the environment."""
     import uvicorn
 
+    from bastion import data_files
     from bastion.authority.context import Authority
     from bastion.web import logging as web_logging
 
-    Authority.open(settings).close()  # migrations, master key
+    # Everything the server creates from here on (the database, its WAL and shared-memory
+    # files, keys) is readable by the service user alone (docs/decisions/0023).
+    data_files.restrict_umask()
+    web_logging.configure(listen.log_level)  # so start-up warnings are JSON lines too
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # not a line per migration step
+    Authority.open(settings).close()  # migrations, master key, file modes
     os.environ["BASTION_DATA_DIR"] = str(settings.data_dir)
     os.environ["BASTION_ATTEMPT_LIMIT"] = str(settings.attempt_limit)
     os.environ["BASTION_LOCKOUT_SECONDS"] = str(settings.lockout_seconds)
@@ -140,7 +151,6 @@ def run_server(settings: Any, listen: Listen) -> int:
         os.environ["BASTION_AUTHORITY_URL"] = settings.authority_url
     os.environ["BASTION_HTTPS"] = "1" if listen.tls_cert else "0"
     os.environ["BASTION_LOG_LEVEL"] = listen.log_level
-    web_logging.configure(listen.log_level)
     uvicorn.run(
         "bastion.web.factory:create",
         factory=True,
@@ -149,6 +159,10 @@ def run_server(settings: Any, listen: Listen) -> int:
         workers=listen.workers,
         ssl_certfile=str(listen.tls_cert) if listen.tls_cert else None,
         ssl_keyfile=str(listen.tls_key) if listen.tls_key else None,
+        # X1: only ECDHE with an AEAD cipher, which exist from TLS 1.2 on, so no older
+        # version and no CBC suite can be negotiated, whatever the defaults of the platform
+        # or of uvicorn (TLS 1.3 suites are configured apart from this list and stay on)
+        ssl_ciphers=TLS_CIPHERS,
         # X3: forwarded headers are believed only from configured proxies.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or None,
@@ -194,8 +208,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from bastion import data_files
     from bastion.config import default_data_dir
     from bastion.demo import run_demo
+
+    data_files.restrict_umask()  # before the demo writes its data directory
 
     if args.data_dir is None:
         args.data_dir = default_data_dir() / "demo"

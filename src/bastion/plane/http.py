@@ -56,6 +56,7 @@ from bastion.plane.context import Caller, CommandContext
 from bastion.plane.declare import REGISTRY, CommandSpec
 from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.scope import Scope
+from bastion.text import human_duration
 from bastion.web.common import authority_of, base_url
 
 MAX_BODY = 256 * 1024
@@ -263,7 +264,7 @@ def _step_up(spec: CommandSpec, caller: Caller, now: float) -> None:
         return
     if caller.acr != ACR_TWO_FACTORS or now - caller.auth_time > window:
         raise StepUpRequired(
-            f"{spec.name} needs a second factor from the last {window // 60} minutes.",
+            f"{spec.name} needs a second factor from the last {human_duration(window)}.",
             max_age=window,
             acr_values=ACR_TWO_FACTORS,
         )

@@ -14,13 +14,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from bastion.data_files import create_private
 from bastion.errors import BastionError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from bastion.secrets_at_rest import Keyring
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: execution option marking a read-only transaction (``Store.read``)
@@ -35,7 +39,8 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # 0600 before SQLite opens it: its -wal and -shm files take the same mode
+            create_private(Path(parsed.database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -145,8 +150,9 @@ class Store:
             self._lock_fd = None
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every Alembic migration not yet applied."""
+def upgrade(engine: Engine, keyring: Keyring | None = None) -> None:
+    """Apply every Alembic migration not yet applied. A migration that signs something
+    (0011 signs the audit chain heads) finds ``keyring`` in the config's attributes."""
     from alembic import command
     from alembic.config import Config
 
@@ -154,11 +160,12 @@ def upgrade(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes["keyring"] = keyring
         command.upgrade(cfg, "head")
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
+def open_store(url: str, *, migrate: bool = True, keyring: Keyring | None = None) -> Store:
     engine = make_engine(url)
     if migrate:
-        upgrade(engine)
+        upgrade(engine, keyring)
     return Store(engine)

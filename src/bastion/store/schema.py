@@ -357,6 +357,8 @@ audit_heads = Table(
     Column("hash", String(64), nullable=False),
     #: ``seq`` of the last checkpoint written; the next is due ``CHECKPOINT_EVERY`` later
     Column("checkpoint_seq", BigInteger, nullable=False),
+    #: HMAC of (tenant, seq, hash) under the audit-head key, renewed at every append
+    Column("signature", String(64), nullable=True),
 )
 
 audit_checkpoints = Table(

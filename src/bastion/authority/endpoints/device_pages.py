@@ -29,7 +29,13 @@ from bastion.authority.clients import find_client
 from bastion.authority.context import Authority
 from bastion.authority.endpoints.flow import redirect
 from bastion.authority.grants import device_code
-from bastion.authority.sessions import SignInSession, end_reason, find_session, needs_step_up
+from bastion.authority.sessions import (
+    SignInSession,
+    age_of_sign_in,
+    end_reason,
+    find_session,
+    needs_step_up,
+)
 from bastion.directory.tenants import Tenant
 from bastion.web import web_session
 from bastion.web.common import authority_of, client_address, in_thread, load_tenant, render
@@ -60,7 +66,7 @@ def _step_up(
         return redirect(f"/t/{tenant.name}/login/mfa", (cookie, ws.cookie))
     # a role holder with no factor signs in again, and registers one on the way (A8)
     a8 = tuple(wanted) != tuple(pending.acr_values)
-    if a8 or (pending.max_age is not None and now - session.auth_time > pending.max_age):
+    if a8 or (pending.max_age is not None and age_of_sign_in(session, now) > pending.max_age):
         ws = web_session.start_over(
             auth, conn, tenant, now, previous=ws, continuation=ws.continuation
         )
