@@ -451,8 +451,8 @@ def test_search_audit_log_filters_and_pages(t: Org) -> None:
 
     token = admin_token(t)
     run(t, token, "New-Group", {"name": "Audited"})
-    register_factor(t, t.password_only)  # for the sign-in once sam holds a role (A8)
     sam = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
+    register_factor(t, t.password_only)  # for the sign-in once sam holds a role (A8)
     run(t, sam, "Get-User", {})  # denied: sam has no role yet
     with t.server.authority.store.begin() as conn:
         users.add_role(

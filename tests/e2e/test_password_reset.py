@@ -51,7 +51,7 @@ def totp_user(t: Org, mfa_state: str) -> Person:
     return Person(name, "unused", secret)
 
 
-@pytest.mark.parametrize("mfa_state", ["enabled", "enforced"])
+@pytest.mark.parametrize("mfa_state", ["disabled", "enabled", "enforced"])
 def test_a_password_reset_still_ends_at_the_factor_prompt(t: Org, mfa_state: str) -> None:
     kim = totp_user(t, mfa_state)
     admin = Tokens(t, t.admin)

@@ -248,8 +248,14 @@ def check_password(
 def needs_second_factor(conn: Connection, user: User) -> bool:
     """Whether a sign-in of ``user`` takes a second factor (and so, with none registered,
     registering one first). A8 (docs/decisions/0018): every role is an admin role, and a
-    user who holds one needs two factors whatever their per-user MFA state says."""
-    return user.mfa_state != "disabled" or holds_any_role(conn, user.id)
+    user who holds one needs two factors whatever their per-user MFA state says. A10: an
+    enrolled factor is always asked for, so "disabled" plus a password reset never
+    bypasses it; an administrator who means to drop the factor resets the methods."""
+    return (
+        user.mfa_state != "disabled"
+        or holds_any_role(conn, user.id)
+        or factor_store.has_factor(conn, user.id)
+    )
 
 
 def required_acr_values(conn: Connection, user_id: str, asked: Sequence[str]) -> tuple[str, ...]:
