@@ -16,7 +16,7 @@ from bastion import qr
 from bastion.audit import events
 from bastion.authority import factor_store, signin
 from bastion.authority.context import Authority
-from bastion.authority.endpoints.flow import finish, redirect
+from bastion.authority.endpoints.flow import finish, form_target, redirect
 from bastion.authority.factors import totp
 from bastion.authority.sessions import (
     create_session,
@@ -83,7 +83,10 @@ def login_page(request: Request, form: dict[str, Any]) -> Response:
             ws = web_session.start_over(
                 auth, conn, tenant, now, previous=ws, continuation=continuation
             )
-    return render("login.html", _context(auth, tenant, ws), cookie=_cookie(tenant, ws))
+        target = form_target(conn, tenant, ws, now)
+    return render(
+        "login.html", _context(auth, tenant, ws), cookie=_cookie(tenant, ws), form_target=target
+    )
 
 
 def login_submit(request: Request, form: dict[str, Any]) -> Response:
@@ -92,7 +95,10 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
     upn = str(form.get("username", ""))[:320]
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+        first = web_session.check_csrf(
+            auth, web_session.load(auth, conn, tenant, request, now), form
+        )
+        target = form_target(conn, tenant, first, now)
         candidate = find_user(conn, tenant.id, upn) if upn.strip() else None
     # Argon2id runs between transactions, so a sign-in never holds a database lock for it.
     verdict = signin.verify_password(auth, candidate, str(form.get("password", "")))
@@ -125,6 +131,7 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
             "login.html",
             _context(auth, tenant, ws, error=exc.detail, hint=exc.hint, username=upn),
             status=401,
+            form_target=target,
         )
 
 
@@ -137,7 +144,12 @@ def mfa_page(request: Request, form: dict[str, Any]) -> Response:
         if ws is None or ws.stage not in ("password", "stepup"):
             return redirect(f"/t/{tenant.name}/login")
         user = get_user(conn, tenant.id, ws.user_id or "")
-    return render("mfa.html", _context(auth, tenant, ws, user=user, stepup=ws.stage == "stepup"))
+        target = form_target(conn, tenant, ws, now)
+    return render(
+        "mfa.html",
+        _context(auth, tenant, ws, user=user, stepup=ws.stage == "stepup"),
+        form_target=target,
+    )
 
 
 def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
@@ -146,6 +158,9 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
     code = str(form.get("code", "")).strip()
     recovery_code = str(form.get("recovery_code", "")).strip()
     candidate, matched = None, False
+    with auth.store.begin() as conn:
+        tenant = load_tenant(conn, request)
+        target = form_target(conn, tenant, web_session.load(auth, conn, tenant, request, now), now)
     if recovery_code:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
@@ -216,6 +231,7 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
                 stepup=ws.stage == "stepup",
             ),
             status=401,
+            form_target=target,
         )
 
 
