@@ -153,5 +153,5 @@ def _dispatch(words: list[str]) -> int:
 
 def one_line(exc: BastionError | ClientError) -> str:
     """What went wrong and what to do, on one line."""
-    text = str(exc) if isinstance(exc, ClientError) else f"{exc.detail} {exc.hint or ''}"
+    text = exc.for_cli() if isinstance(exc, ClientError) else f"{exc.detail} {exc.hint or ''}"
     return " ".join(text.split())
