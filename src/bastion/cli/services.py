@@ -44,6 +44,29 @@ def main(argv: list[str], service_at: int, command_at: int | None) -> int:
     early = _early(rest)
     profile = opt(early, "profile")
     resume = opt(early, "resume")
+    saved_in = resume or opt(early, "checkpoint")
+    if (
+        command is not None
+        and saved_in
+        and Path(saved_in).parent.is_dir()  # else reading or saving it says what is wrong
+        and "-h" not in rest
+        and "--help" not in rest
+    ):
+        # one run at a time per checkpoint, from before it is read until the run ends
+        with checkpoints.one_run(Path(saved_in)):
+            return _main(argv, service, command, rest, early, profile)
+    return _main(argv, service, command, rest, early, profile)
+
+
+def _main(
+    argv: list[str],
+    service: str,
+    command: str | None,
+    rest: list[str],
+    early: argparse.Namespace,
+    profile: str | None,
+) -> int:
+    resume = opt(early, "resume")
     if profile is None and resume:
         profile = checkpoints.peek_profile(resume)
     conn = _open(early, profile, service)
@@ -81,6 +104,7 @@ def _early(words: list[str]) -> argparse.Namespace:
     parser = Parser(prog="bastion", add_help=False, allow_abbrev=False)
     add_global_options(parser)
     parser.add_argument("--resume", default=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint", default=argparse.SUPPRESS)
     args, _ = parser.parse_known_args(words)
     return args
 
