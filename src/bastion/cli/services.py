@@ -28,7 +28,7 @@ from bastion.cli.options import (
     properties,
 )
 from bastion.cli.schema import kebab_command, normalize
-from bastion.client.errors import ClientError, UsageError
+from bastion.client.errors import ClientError, SignInRequired, UsageError
 
 if TYPE_CHECKING:
     from bastion.client.catalog import CommandInfo
@@ -89,11 +89,15 @@ def _open(early: argparse.Namespace, profile: str | None, word: str) -> Connecti
         from bastion.cli.main import BUILTIN
 
         close = difflib.get_close_matches(word, BUILTIN, n=1)
-        raise UsageError(
-            f"'{word}' is not a bastion command"
-            + (f" (did you mean '{close[0]}'?)." if close else "."),
-            hint="Service commands (bastion SERVICE COMMAND) need a profile first: "
-            "bastion connect --url URL --tenant NAME. 'bastion --help' lists the commands.",
+        if close:  # a mistyped built-in command, rather than a service
+            raise UsageError(
+                f"'{word}' is not a bastion command (did you mean '{close[0]}'?).",
+                hint="'bastion --help' lists the commands; service commands need a profile "
+                "first: bastion connect --url URL --tenant NAME.",
+            )
+        raise SignInRequired(
+            f"there is no profile yet, so no server to run '{word}' on.",
+            hint="Sign in first: bastion connect --url URL --tenant NAME.",
         )
     return open_connection(early, profile=profile)
 
