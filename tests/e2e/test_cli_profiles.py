@@ -79,3 +79,26 @@ def test_connecting_to_a_second_environment_says_it_became_current(
     assert f"profile '{second.name}', now current in place of '{first.name}'" in said, said
     assert f"bastion profile use {first.name}" in said
     assert cli.json("auth", "status")["profile"] == second.name
+
+
+def test_hints_name_what_exists_where_the_user_is(t: Org, tmp_path: Path) -> None:
+    """Item 5: the command line's hints name its commands and flags; the library's, its
+    functions and parameters."""
+    cli = Cli(tmp_path / "config")
+    url = t.server.base_url
+    cli.ok("profile", "add", "lab", "--url", url, "--tenant", t.name)
+    unknown = cli.run("--profile", "zzz", "mail", "get-mailbox")
+    assert unknown.returncode == 2
+    assert "bastion connect --url URL --tenant NAME --profile zzz" in unknown.stderr
+    again = cli.run("profile", "add", "lab", "--url", url, "--tenant", t.name)
+    assert again.returncode == 2 and "give --replace" in again.stderr
+    assert "replace_existing" not in again.stderr
+    import bastion
+    from bastion.client import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        bastion.connect(profile="zzz", interactive=False, config_dir=tmp_path / "config")
+    assert "add_profile" in str(raised.value) and "bastion connect" not in str(raised.value)
+    with pytest.raises(ConfigError) as raised:
+        bastion.connect(interactive=False, config_dir=tmp_path / "empty")
+    assert "connect() url and tenant" in str(raised.value)

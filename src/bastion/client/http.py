@@ -206,7 +206,11 @@ class Http:
             return ProxyError(
                 f"{proxy} refused the request: it needs valid proxy credentials (407).",
                 hint="Put the proxy user and password in the proxy URL "
-                "(http://user:password@proxy:port), in the profile or HTTPS_PROXY.",
+                "(http://user:password@proxy:port) given as connect(proxy=...), in the profile "
+                "or in HTTPS_PROXY.",
+                cli_hint="Put the proxy user and password in the proxy URL "
+                "(--proxy http://user:password@proxy:port, kept in the profile by bastion "
+                "connect), or in HTTPS_PROXY.",
             )
         return ProxyError(f"{proxy} failed: {what}.", hint="Check the proxy setting.")
 

@@ -48,7 +48,9 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
     if not endpoint:
         raise UsageError(
             f"{ctx.discovery.issuer} offers no sign-in typed in the terminal.",
-            hint="Use the browser or the device code (method 'browser' or 'device').",
+            hint="Use the browser or the device code (method='browser' or method='device').",
+            cli_hint="Use the browser or the device code (bastion connect --method browser, "
+            "or --method device).",
         )
     verifier, challenge = pair()
     first: dict[str, str] = {
