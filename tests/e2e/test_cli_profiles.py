@@ -12,6 +12,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+import bastion
+from bastion.client import ConfigError
 from tests.cli.helpers import Cli
 from tests.e2e.test_cli_sign_in import connect_in_terminal
 from tests.support.flows import Org, make_tenant
@@ -93,9 +95,6 @@ def test_hints_name_what_exists_where_the_user_is(t: Org, tmp_path: Path) -> Non
     again = cli.run("profile", "add", "lab", "--url", url, "--tenant", t.name)
     assert again.returncode == 2 and "give --replace" in again.stderr
     assert "replace_existing" not in again.stderr
-    import bastion
-    from bastion.client import ConfigError
-
     with pytest.raises(ConfigError) as raised:
         bastion.connect(profile="zzz", interactive=False, config_dir=tmp_path / "config")
     assert "add_profile" in str(raised.value) and "bastion connect" not in str(raised.value)
