@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from bastion import __version__
-from bastion.cli import admin, audit, client, serve, shell
+from bastion.cli import admin, audit, client, examples, serve, shell
 from bastion.cli.options import VALUE_OPTIONS, Parser, add_global_options
 from bastion.client.errors import ClientError
 from bastion.errors import BastionError
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     admin.register(commands)
     audit.register(commands)
+    examples.add_examples(parser)
     return parser
 
 

@@ -136,7 +136,9 @@ class Authenticator:
                 username = state.account.username if state.account else None
             return self._sign_in(SignInRequest(resource=audience, username=username), reason)
 
-    def step_up(self, audience: str, rejected: str, challenge: Challenge) -> str:
+    def step_up(
+        self, audience: str, rejected: str, challenge: Challenge, *, command: str | None = None
+    ) -> str:
         """A token for ``audience`` from a sign-in that meets the service's RFC 9470
         challenge: one another process already made, else a new one (second factor only)."""
         with self._lock:
@@ -174,6 +176,7 @@ class Authenticator:
                 acr_values=challenge.acr_values,
                 username=username,
                 auth_session=auth_session,
+                command=command,
             )
             return self._sign_in(request, None)
 

@@ -191,7 +191,7 @@ class Connection:
                             status=401,
                             problem=body,
                         )
-                    token = self.auth.step_up(base, token, challenge)
+                    token = self.auth.step_up(base, token, challenge, command=command)
                     stepped = True
                     continue
                 if not renewed:

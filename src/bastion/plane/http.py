@@ -48,6 +48,7 @@ from bastion.authority.token_validation import (
 )
 from bastion.directory.role_groups import grants_of
 from bastion.directory.tenants import Tenant, find_tenant
+from bastion.durations import human_duration
 from bastion.errors import BastionError, Conflict, InvalidToken, StoreUnavailable, UsageError
 from bastion.plane import access, idempotency, paging, remote_keys
 from bastion.plane.context import Caller, CommandContext
@@ -251,7 +252,7 @@ def _step_up(spec: CommandSpec, caller: Caller, now: float) -> None:
         return
     if caller.acr != ACR_TWO_FACTORS or now - caller.auth_time > window:
         raise StepUpRequired(
-            f"{spec.name} needs a second factor from the last {window // 60} minutes.",
+            f"{spec.name} needs a second factor from the last {human_duration(window)}.",
             max_age=window,
             acr_values=ACR_TWO_FACTORS,
         )

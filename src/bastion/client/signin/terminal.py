@@ -83,6 +83,7 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
 def _rounds(ctx: FlowContext, endpoint: str, first: dict[str, str], request: SignInRequest) -> str:
     username = request.username
     resuming = bool(request.auth_session)
+    ctx.prompt.show(f"{request.why(ctx.discovery.issuer)}:")
     if request.auth_session:
         form = {**first, "auth_session": request.auth_session}
     else:
