@@ -63,6 +63,17 @@ def test_a_job_with_no_sign_in_exits_4_at_once_saying_what_to_run(t: Org, tmp_pa
     assert "connect()" not in lines[0] and "application" not in lines[0]
 
 
+def test_connect_as_a_job_says_to_run_it_in_a_terminal_and_saves_nothing(
+    t: Org, tmp_path: Path
+) -> None:
+    cli = Cli(tmp_path / "config", extra_env={"DISPLAY": ""})
+    result = as_a_job(cli, "connect", "--url", t.server.base_url, "--tenant", t.name)
+    assert result.returncode == 4, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "Run this bastion connect in a terminal" in result.stderr
+    assert cli.run("profile", "list", "-o", "json").stdout.strip() == "[]"
+
+
 def test_a_job_whose_step_up_is_due_exits_4_at_once(server: ServerProcess, tmp_path: Path) -> None:
     t = make_tenant(server, step_up_window=60)
     cli = sign_in(t, tmp_path / "config", method="terminal")

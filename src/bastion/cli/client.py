@@ -19,7 +19,7 @@ from bastion.cli.options import (
     default_format,
     opt,
 )
-from bastion.client.errors import ClientError, ConfigError, UsageError
+from bastion.client.errors import ClientError, ConfigError, SignInRequired, UsageError
 
 if TYPE_CHECKING:
     from bastion.client.connection import Connection
@@ -147,6 +147,13 @@ def _connect(args: argparse.Namespace) -> int:
         already = not args.force and conn.status().signed_in
         conn.sign_in(force=args.force)
         report = conn.status()
+    except SignInRequired as exc:
+        if type(exc) is SignInRequired:  # nobody to ask (not a refused password or code)
+            exc.cli_hint = (
+                "Run this bastion connect in a terminal (BASTION_INTERACTIVE=1 shows a "
+                "device code without one)."
+            )
+        raise
     finally:
         conn.close()
     if saving:
