@@ -33,19 +33,19 @@ def escape_all(value: Any) -> Any:
     return value
 
 
-def _unit(count: int, name: str) -> str:
-    return f"{count} {name}" if count == 1 else f"{count} {name}s"
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
 
-def human_duration(seconds: int) -> str:
-    """A whole number of seconds as people say it: "45 seconds", "10 minutes", "1 hour",
-    "2 minutes 30 seconds" (never "0 minutes" for a window under a minute)."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return _unit(seconds, "second")
-    if seconds % 3600 == 0:
-        return _unit(seconds // 3600, "hour")
-    minutes, rest = divmod(seconds, 60)
-    if rest == 0:
-        return _unit(minutes, "minute")
-    return f"{_unit(minutes, 'minute')} {_unit(rest, 'second')}"
+def human_duration(seconds: float) -> str:
+    """A duration as people say it, in its two largest units, rounded to the second:
+    45 -> "45 seconds" (never "0 minutes"), 90 -> "1 minute 30 seconds", 5400 -> "1 hour
+    30 minutes", 28800 -> "8 hours" (never "0.0166667 hours")."""
+    left = max(0, round(seconds))
+    parts: list[str] = []
+    for name, size in _UNITS:
+        count, left = divmod(left, size)
+        if count and len(parts) < 2:
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+        elif parts:
+            break  # "1 hour 0 minutes 5 seconds" says less than "1 hour"
+    return " ".join(parts) or "0 seconds"

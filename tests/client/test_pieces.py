@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import time
 from typing import Any
 
@@ -27,7 +28,7 @@ from bastion.client.errors import (
 )
 from bastion.client.oauth import check_token_response, claims, parse_challenge
 from bastion.client.paging import Listing, Page
-from bastion.client.prompt import resolve_interactive
+from bastion.client.prompt import presence
 from bastion.client.signin import effective_method
 from bastion.client.signin.loopback import Loopback
 from bastion.client.signin.pkce import challenge
@@ -187,12 +188,41 @@ def test_exit_codes() -> None:
     assert issubclass(StepUpRequired, SignInRequired)
 
 
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 def test_interactive_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BASTION_INTERACTIVE", raising=False)
-    assert resolve_interactive(False) is False and resolve_interactive(True) is True
-    assert resolve_interactive(None) is True
+    monkeypatch.delattr("sys.ps1", raising=False)
+    monkeypatch.setitem(sys.modules, "IPython", None)  # type: ignore[arg-type]
+    monkeypatch.setattr("sys.stdin", _Stream(False))
+    monkeypatch.setattr("sys.stderr", _Stream(False))
+    # no terminal, no REPL: nobody, unless told that a person watches
+    assert presence(None, prompt_given=False) == "nobody"
+    assert presence(True, prompt_given=False) == "watching"
+    assert presence(None, prompt_given=True) == "typing"
+    monkeypatch.setenv("BASTION_INTERACTIVE", "1")
+    assert presence(None, prompt_given=False) == "watching"
     monkeypatch.setenv("BASTION_INTERACTIVE", "0")
-    assert resolve_interactive(None) is False and resolve_interactive(True) is True
+    assert presence(None, prompt_given=True) == "nobody"
+    assert presence(True, prompt_given=False) == "watching"  # the argument wins
+    monkeypatch.delenv("BASTION_INTERACTIVE")
+    monkeypatch.setattr("sys.ps1", ">>> ", raising=False)  # a REPL shows the device code
+    assert presence(None, prompt_given=False) == "watching"
+    monkeypatch.delattr("sys.ps1")
+    monkeypatch.setattr("sys.stderr", _Stream(True))  # stderr alone: watch, not type
+    assert presence(None, prompt_given=False) == "watching"
+    monkeypatch.setattr("sys.stdin", _Stream(True))
+    assert presence(None, prompt_given=False) == "typing"
+    assert presence(False, prompt_given=False) == "nobody"
 
 
 def test_auto_method(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -235,3 +235,36 @@ def test_a_progress_bar_on_a_terminal_while_results_go_to_a_file(
 
 if sys.platform == "win32":  # pragma: no cover
     pytestmark = pytest.mark.skip(reason="signals")
+
+
+def test_two_runs_on_one_checkpoint_the_second_stops_at_once_naming_the_first(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    t, expected = populated(server, 1200)
+    cli = sign_in(t, tmp_path / "config")
+    checkpoint = tmp_path / "cp.json"
+    lock = tmp_path / "cp.json.lock"
+    # the first run's output is not read yet: it stays blocked part-way, holding the file
+    first = subprocess.Popen(
+        cli.command("mail", "get-mailbox", "--checkpoint", str(checkpoint), "--page-size", "10",
+                    "-o", "jsonl"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env=cli.env(),
+    )  # fmt: skip
+    try:
+        wait_for(checkpoint, 10, first)
+        second = cli.run("mail", "get-mailbox", "--resume", str(checkpoint), timeout=30)
+        assert second.returncode == 1, second.stderr
+        assert f"being run by process {first.pid}" in second.stderr
+        assert second.stdout == "" and len(second.stderr.splitlines()) == 1
+        fresh = cli.run("mail", "get-mailbox", "--checkpoint", str(checkpoint), timeout=30)
+        assert fresh.returncode == 1 and str(first.pid) in fresh.stderr
+    finally:
+        out, err = first.communicate(timeout=120)  # read: the first run goes on to the end
+    assert first.returncode == 0, err
+    ids = [json.loads(line)["id"] for line in out.splitlines()]
+    assert len(ids) == len(set(ids)) and set(ids) == expected  # nothing fetched twice
+    # the first run is over, and its lock with it
+    assert not lock.exists()
+    after = cli.run("mail", "get-mailbox", "--resume", str(checkpoint))
+    assert after.returncode == 0 and "complete" in after.stderr

@@ -91,7 +91,8 @@ def test_connect_in_the_terminal_with_mfa_then_status_and_disconnect(
 
 def test_connect_with_a_device_code_as_over_ssh(server: ServerProcess, tmp_path: Path) -> None:
     t = make_tenant(server, device_poll_interval=1)
-    cli = Cli(tmp_path / "config")
+    # stderr is read here rather than shown on a terminal: a person watches it
+    cli = Cli(tmp_path / "config", extra_env={"BASTION_INTERACTIVE": "1"})
     process = subprocess.Popen(
         cli.command("connect", "--url", t.server.base_url, "--tenant", t.name,
                     "--method", "device", "--profile", "ssh"),

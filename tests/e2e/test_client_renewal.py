@@ -156,7 +156,7 @@ def test_a_device_step_up_asks_only_the_second_factor(
     assert conn.directory.remove_group(identity="kept")["name"] == "kept"
     assert player.submitted == ["password", "code", "code"]  # no password the second time
     shown = [m for m in player.shown if "enter the code" in m]
-    assert len(shown) == 2 and "confirm your second factor" in shown[1]
+    assert len(shown) == 2 and "Confirm with your second factor to run" in shown[1]
     after = conn.cache.load().account
     assert before is not None and after is not None
     assert after.auth_time >= before.auth_time + 11 * 60

@@ -42,7 +42,7 @@ def test_the_authority_counts_the_age_from_the_second_the_token_states() -> None
         (600, "10 minutes"),
         (3600, "1 hour"),
         (7200, "2 hours"),
-        (5400, "90 minutes"),
+        (5400, "1 hour 30 minutes"),
     ],
 )
 def test_durations_are_said_as_people_say_them(seconds: int, said: str) -> None:

@@ -19,7 +19,7 @@ from bastion.directory.tenants import TenantPolicy
 from bastion.errors import InvalidGrant, InvalidRequest
 from bastion.secrets_at_rest import random_token
 from bastion.store.schema import refresh_tokens, sessions, users
-from bastion.text import has_control
+from bastion.text import has_control, human_duration
 
 #: ``acr`` values: a password alone, or a password and a second factor.
 ACR_ONE_FACTOR = "urn:bastion:acr:1fa"
@@ -100,11 +100,10 @@ def end_reason(session: SignInSession, policy: TenantPolicy, now: float) -> str 
     if session.revoked_at is not None:
         return "Your sign-in was ended (signed out or revoked)."
     if now - session.created_at > policy.session_lifetime:
-        hours = policy.session_lifetime / 3600
-        return f"Your sign-in reached the tenant's limit of {hours:g} hours."
+        limit = human_duration(policy.session_lifetime)
+        return f"Your sign-in reached the tenant's limit of {limit}."
     if now - session.last_active_at > policy.idle_timeout:
-        minutes = policy.idle_timeout / 60
-        return f"Your sign-in was idle for more than {minutes:g} minutes."
+        return f"Your sign-in was idle for more than {human_duration(policy.idle_timeout)}."
     return None
 
 

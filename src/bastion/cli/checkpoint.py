@@ -6,6 +6,11 @@ page, how many objects have been written, the command and its parameters, and th
 settings. ``--resume FILE`` reads it back and continues with the next page: the objects
 before it were written, none after it were, so nothing is repeated and nothing missed.
 
+One run at a time: a run with ``--checkpoint`` or ``--resume`` holds ``FILE.lock`` (an
+``flock`` lock, with its process id in it) from before it reads the checkpoint until it
+ends; a second run on the same file stops at once (exit 1) naming that process, instead of
+fetching and writing the same pages again.
+
 The file holds no secret (the cursor is bound to the signed-in user by the server, and the
 proxy URL, which may carry a password, is not kept); it is written 0600 all the same, as
 the parameters describe what an administrator was looking at.
@@ -13,15 +18,17 @@ the parameters describe what an administrator was looking at.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bastion.client.errors import ClientError, UsageError
-from bastion.client.files import write_atomically
+from bastion.client.files import LockHeld, run_lock, write_atomically
 
 FORMAT = 1
 _WHICH = "--checkpoint names a new file (or a finished listing's); --resume, one it wrote."
@@ -93,6 +100,26 @@ def load(path: Path) -> Checkpoint:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"{path} is a damaged checkpoint file: {exc}.") from None
+
+
+@contextlib.contextmanager
+def one_run(path: Path) -> Iterator[None]:
+    """Hold the checkpoint ``path`` for this run (see the module's documentation)."""
+    lock = path.with_name(path.name + ".lock")
+    try:
+        with run_lock(lock):
+            yield
+    except LockHeld as held:
+        who = f"process {held.pid}" if held.pid else "another process"
+        raise ClientError(
+            f"the listing saved in {path} is being run by {who} already.",
+            hint=f"Wait for it to finish (or stop it), then resume with --resume {path}.",
+        ) from None
+    except OSError as exc:
+        raise ClientError(
+            f"cannot lock the checkpoint {path}: {exc.strerror or exc} ({lock}).",
+            hint="Give --checkpoint a file in a directory you can write to.",
+        ) from None
 
 
 def peek_profile(path: str) -> str | None:

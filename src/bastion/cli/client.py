@@ -19,9 +19,10 @@ from bastion.cli.options import (
     default_format,
     opt,
 )
-from bastion.client.errors import ClientError, ConfigError, UsageError
+from bastion.client.errors import ClientError, ConfigError, SignInRequired, UsageError
 
 if TYPE_CHECKING:
+    from bastion.client.connection import Connection
     from bastion.client.profiles import Profile
     from bastion.client.report import Status
 
@@ -129,39 +130,68 @@ def _connect(args: argparse.Namespace) -> int:
                 hint="Give the server and tenant: bastion connect --url URL --tenant NAME.",
             )
         name = base.name
-    if url is not None or args.method or _session_given(args):
-        profiles.add_profile(
-            name,
-            url or (base.url if base else ""),
-            tenant or (base.tenant if base else ""),
-            method=args.method or (base.method if base else "auto"),
-            proxy=_pick(args, "proxy", base),
-            timeout=_pick(args, "timeout", base),
-            ca_bundle=_pick(args, "ca_bundle", base),
-            retries=_pick(args, "retries", base),
-            make_current=True,
-            replace_existing=True,
-        )
-    else:
-        profiles.use_profile(name)
-    conn = open_connection(args, profile=name)
+    saving = url is not None or bool(args.method) or _session_given(args)
+    before = profiles.current_profile()
+    wanted: dict[str, Any] = {
+        "url": url or (base.url if base else ""),
+        "tenant": tenant or (base.tenant if base else ""),
+        "method": args.method or (base.method if base else "auto"),
+        **{n: _pick(args, n, base) for n in ("proxy", "timeout", "ca_bundle", "retries")},
+    }
+    # The profile is saved (and made current) only once the sign-in has worked: a mistyped
+    # URL or tenant must not leave a profile behind that refuses the corrected command.
+    conn = (
+        _unsaved_connection(args, name, wanted) if saving else open_connection(args, profile=name)
+    )
     try:
         already = not args.force and conn.status().signed_in
         conn.sign_in(force=args.force)
         report = conn.status()
+    except SignInRequired as exc:
+        if type(exc) is SignInRequired:  # nobody to ask (not a refused password or code)
+            exc.cli_hint = (
+                "Run this bastion connect in a terminal (BASTION_INTERACTIVE=1 shows a "
+                "device code without one)."
+            )
+        raise
     finally:
         conn.close()
+    if saving:
+        profiles.add_profile(name, make_current=True, replace_existing=True, **wanted)
+    else:
+        profiles.use_profile(name)
     who = report.account.username if report.account else "(unknown)"
     until = _when(report.session_expires_at)
+    current = "now current"
+    if before is not None and before.name != name:
+        current = f"now current in place of '{before.name}': bastion profile use {before.name}"
+        current += " goes back"
     print(
         f"{'Already signed' if already else 'Signed'} in to {report.issuer} as {who} "
-        f"(profile '{report.profile}', now current"
+        f"(profile '{name}', {current}"
         + (f"; the sign-in lasts until {until}" if until else "")
         + ("; --force signs in again" if already else "")
         + ").",
         file=sys.stderr,
     )
     return 0
+
+
+def _unsaved_connection(args: argparse.Namespace, name: str, wanted: dict[str, Any]) -> Connection:
+    """A connection with the settings the profile ``name`` will have, before it is saved;
+    its sign-in goes to that profile's token cache."""
+    import dataclasses
+
+    from bastion.cli.options import interactive
+    from bastion.cli.session import quiet_library_logs
+    from bastion.client import files
+    from bastion.client.connection import Connection
+    from bastion.client.settings import resolve
+
+    quiet_library_logs()
+    settings = resolve(files.config_dir_of(None), **wanted)
+    settings = dataclasses.replace(settings, profile=name, slot=name)
+    return Connection(settings, prompt=None, interactive=interactive(args))
 
 
 def _by_name(name: str) -> Profile | None:

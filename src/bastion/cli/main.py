@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from bastion import __version__
-from bastion.cli import admin, audit, client, serve, shell
+from bastion.cli import admin, audit, client, examples, serve, shell
 from bastion.cli.options import VALUE_OPTIONS, Parser, add_global_options
 from bastion.client.errors import ClientError
 from bastion.errors import BastionError
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     admin.register(commands)
     audit.register(commands)
+    examples.add_examples(parser)
     return parser
 
 
@@ -153,5 +154,5 @@ def _dispatch(words: list[str]) -> int:
 
 def one_line(exc: BastionError | ClientError) -> str:
     """What went wrong and what to do, on one line."""
-    text = str(exc) if isinstance(exc, ClientError) else f"{exc.detail} {exc.hint or ''}"
+    text = exc.for_cli() if isinstance(exc, ClientError) else f"{exc.detail} {exc.hint or ''}"
     return " ".join(text.split())

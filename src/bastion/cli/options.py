@@ -47,7 +47,43 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         text = message.rstrip(".")
-        raise UsageError(f"{text}.", hint=f"Run '{self.prog} --help' for usage.")
+        hint = f"Run '{self.prog} --help' for usage."
+        suggestion = self._did_you_mean(text)
+        if suggestion:
+            hint = f"Did you mean '{suggestion}'? {hint}"
+        raise UsageError(f"{text}.", hint=hint)
+
+    def _did_you_mean(self, message: str) -> str | None:
+        """The option closest to the first unknown one named in ``message``, if any is
+        close: argparse reports ``unrecognized arguments: --identit alice``."""
+        import difflib
+        import re
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            options = re.findall(r"'([^']*)'", choice.group(2))
+            close = difflib.get_close_matches(choice.group(1), options, n=1, cutoff=0.6)
+            return close[0] if close else None
+        if not message.startswith("unrecognized arguments:"):
+            return None
+        words = message.split(":", 1)[1].split()
+        unknown = next((w.split("=", 1)[0] for w in words if w.startswith("--")), None)
+        if unknown is None:
+            return None
+        close = difflib.get_close_matches(unknown, sorted(_option_strings(self)), n=1, cutoff=0.7)
+        return close[0] if close else None
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every ``--option`` of ``parser`` and of its subcommands (the unknown option may be
+    any subcommand's: argparse reports the leftovers from the top)."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
 
 
 def opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:

@@ -28,7 +28,7 @@ from bastion.cli.options import (
     properties,
 )
 from bastion.cli.schema import kebab_command, normalize
-from bastion.client.errors import ClientError, UsageError
+from bastion.client.errors import ClientError, SignInRequired, UsageError
 
 if TYPE_CHECKING:
     from bastion.client.catalog import CommandInfo
@@ -43,6 +43,29 @@ def main(argv: list[str], service_at: int, command_at: int | None) -> int:
     rest = [w for i, w in enumerate(argv) if i not in (service_at, command_at)]
     early = _early(rest)
     profile = opt(early, "profile")
+    resume = opt(early, "resume")
+    saved_in = resume or opt(early, "checkpoint")
+    if (
+        command is not None
+        and saved_in
+        and Path(saved_in).parent.is_dir()  # else reading or saving it says what is wrong
+        and "-h" not in rest
+        and "--help" not in rest
+    ):
+        # one run at a time per checkpoint, from before it is read until the run ends
+        with checkpoints.one_run(Path(saved_in)):
+            return _main(argv, service, command, rest, early, profile)
+    return _main(argv, service, command, rest, early, profile)
+
+
+def _main(
+    argv: list[str],
+    service: str,
+    command: str | None,
+    rest: list[str],
+    early: argparse.Namespace,
+    profile: str | None,
+) -> int:
     resume = opt(early, "resume")
     if profile is None and resume:
         profile = checkpoints.peek_profile(resume)
@@ -66,11 +89,15 @@ def _open(early: argparse.Namespace, profile: str | None, word: str) -> Connecti
         from bastion.cli.main import BUILTIN
 
         close = difflib.get_close_matches(word, BUILTIN, n=1)
-        raise UsageError(
-            f"'{word}' is not a bastion command"
-            + (f" (did you mean '{close[0]}'?)." if close else "."),
-            hint="Service commands (bastion SERVICE COMMAND) need a profile first: "
-            "bastion connect --url URL --tenant NAME. 'bastion --help' lists the commands.",
+        if close:  # a mistyped built-in command, rather than a service
+            raise UsageError(
+                f"'{word}' is not a bastion command (did you mean '{close[0]}'?).",
+                hint="'bastion --help' lists the commands; service commands need a profile "
+                "first: bastion connect --url URL --tenant NAME.",
+            )
+        raise SignInRequired(
+            f"there is no profile yet, so no server to run '{word}' on.",
+            hint="Sign in first: bastion connect --url URL --tenant NAME.",
         )
     return open_connection(early, profile=profile)
 
@@ -81,6 +108,7 @@ def _early(words: list[str]) -> argparse.Namespace:
     parser = Parser(prog="bastion", add_help=False, allow_abbrev=False)
     add_global_options(parser)
     parser.add_argument("--resume", default=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint", default=argparse.SUPPRESS)
     args, _ = parser.parse_known_args(words)
     return args
 

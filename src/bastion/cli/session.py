@@ -42,7 +42,7 @@ def open_connection(
 ) -> Connection:
     """A :class:`Connection` (not signed in yet: that happens at the first command, or with
     ``sign_in()``). Every request it makes, sign-in included, uses the session options."""
-    from bastion.client import files
+    from bastion.client import files, profiles
     from bastion.client.connection import Connection
     from bastion.client.settings import resolve
 
@@ -50,5 +50,12 @@ def open_connection(
     kwargs: dict[str, Any] = session_kwargs(args)
     if profile is not None:
         kwargs["profile"] = profile
+    if kwargs.get("profile") is None and url is None and profiles.current_profile() is None:
+        from bastion.client.errors import SignInRequired
+
+        raise SignInRequired(
+            "there is no profile yet, so no server to connect to.",
+            hint="Sign in first: bastion connect --url URL --tenant NAME.",
+        )
     settings = resolve(files.config_dir_of(None), url=url, tenant=tenant, method=method, **kwargs)
     return Connection(settings, prompt=prompt, interactive=interactive(args))

@@ -39,9 +39,23 @@ from bastion.client.signin import FlowContext, Method, SignInRequest
 log = logging.getLogger("bastion.client")
 
 NOT_INTERACTIVE = (
-    "Connect where you can answer (a terminal, a notebook), or give connect() an access "
-    "token; scheduled jobs sign in as an application."
+    "Call connect() where a person can answer (a terminal or a notebook; interactive=True "
+    "shows a device code anywhere): the sign-in is kept for later runs. Or pass an access "
+    "token as connect(token=...)."
 )
+
+
+def connect_command(profile: str | None) -> str:
+    """The command line that signs in to ``profile``."""
+    return "bastion connect" + (f" --profile {profile}" if profile else "")
+
+
+def not_interactive_cli(profile: str | None) -> str:
+    """What to run, for a command of the ``bastion`` command line that found nobody to ask."""
+    return (
+        f"Sign in from a terminal with '{connect_command(profile)}'; later runs use that "
+        "sign-in until it ends."
+    )
 
 
 class Authenticator:
@@ -58,8 +72,10 @@ class Authenticator:
         can_type: bool,
         prompt: Prompt,
         token: str | None = None,
+        profile: str | None = None,
     ) -> None:
         self.issuer = issuer
+        self.profile = profile
         self.tenant = tenant
         self.method = method
         self.interactive = interactive
@@ -120,7 +136,9 @@ class Authenticator:
                 username = state.account.username if state.account else None
             return self._sign_in(SignInRequest(resource=audience, username=username), reason)
 
-    def step_up(self, audience: str, rejected: str, challenge: Challenge) -> str:
+    def step_up(
+        self, audience: str, rejected: str, challenge: Challenge, *, command: str | None = None
+    ) -> str:
         """A token for ``audience`` from a sign-in that meets the service's RFC 9470
         challenge: one another process already made, else a new one (second factor only)."""
         with self._lock:
@@ -147,8 +165,10 @@ class Authenticator:
                     detail,
                     max_age=challenge.max_age,
                     acr_values=challenge.acr_values,
-                    hint="Run it again where you can confirm your second factor. "
-                    + NOT_INTERACTIVE,
+                    hint="Run it again where you can confirm your second factor (a terminal "
+                    "or a notebook).",
+                    cli_hint="Run it again in a terminal, where you can confirm your second "
+                    f"factor, or right after '{connect_command(self.profile)} --force'.",
                 )
             request = SignInRequest(
                 resource=audience,
@@ -156,6 +176,7 @@ class Authenticator:
                 acr_values=challenge.acr_values,
                 username=username,
                 auth_session=auth_session,
+                command=command,
             )
             return self._sign_in(request, None)
 
@@ -178,7 +199,9 @@ class Authenticator:
                 if reason is not None
                 else f"there is no sign-in to {self.issuer} in this profile."
             )
-            raise SignInRequired(detail, hint=NOT_INTERACTIVE)
+            raise SignInRequired(
+                detail, hint=NOT_INTERACTIVE, cli_hint=not_interactive_cli(self.profile)
+            )
         if reason is not None:
             self.prompt.show(f"Your sign-in to {self.issuer} has ended ({reason.detail}).")
         method = signin.effective_method(self.method, can_type=self.can_type)

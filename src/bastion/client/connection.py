@@ -31,7 +31,7 @@ from bastion.client.errors import (
 from bastion.client.http import Http, json_body, require_json
 from bastion.client.oauth import parse_challenge
 from bastion.client.paging import Listing, Page, read_page
-from bastion.client.prompt import Prompt, TerminalPrompt, can_type, resolve_interactive
+from bastion.client.prompt import Prompt, TerminalPrompt, presence
 from bastion.client.report import Status
 from bastion.client.services import Service
 from bastion.client.settings import Settings, resolve
@@ -56,6 +56,7 @@ class Connection:
         self.cache = (
             TokenCache(settings.config_dir, settings.slot) if settings.token is None else None
         )
+        present = presence(interactive, prompt_given=prompt is not None)
         self.auth = Authenticator(
             issuer=self.issuer,
             tenant=self.tenant,
@@ -63,10 +64,11 @@ class Connection:
             discovery=self.discovery,
             cache=self.cache,
             method=settings.method,
-            interactive=resolve_interactive(interactive),
-            can_type=can_type(prompt is not None),
+            interactive=present != "nobody",
+            can_type=present == "typing",
             prompt=prompt or TerminalPrompt(),
             token=settings.token,
+            profile=settings.profile,
         )
 
     # -- the tenant ------------------------------------------------------------------------
@@ -189,7 +191,7 @@ class Connection:
                             status=401,
                             problem=body,
                         )
-                    token = self.auth.step_up(base, token, challenge)
+                    token = self.auth.step_up(base, token, challenge, command=command)
                     stepped = True
                     continue
                 if not renewed:

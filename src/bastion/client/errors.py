@@ -1,7 +1,9 @@
 """Every error the client raises, on one tree.
 
 Each error carries what a script, the CLI and the shell need: ``exit_code`` (the CLI's exit
-status), ``hint`` (what to do next, for people) and, when the server answered with problem
+status), ``hint`` (what to do next, for people, in the library's terms: ``connect()`` and
+its parameters), ``cli_hint`` (the same in the command line's terms, its commands and
+flags, when they differ) and, when the server answered with problem
 details (RFC 9457) or an OAuth error (RFC 6749 section 5.2), that answer in ``problem``.
 
 ::
@@ -57,12 +59,15 @@ class ClientError(Exception):
         hint: str | None = None,
         status: int | None = None,
         problem: dict[str, Any] | None = None,
+        cli_hint: str | None = None,
     ) -> None:
         super().__init__(detail)
         #: what went wrong, in one sentence
         self.detail = detail
         #: what to do next
         self.hint = hint
+        #: what to do next on the command line (``bastion`` and the shell), if not ``hint``
+        self.cli_hint = cli_hint
         #: the HTTP status of the server's answer, if there was one
         self.status = status
         #: the server's problem details or OAuth error body, as received
@@ -81,9 +86,17 @@ class ClientError(Exception):
         return str(value) if value else None
 
     def __str__(self) -> str:
-        if self.hint and self.hint not in self.detail:
-            return f"{self.detail} {self.hint}"
-        return self.detail
+        return _joined(self.detail, self.hint)
+
+    def for_cli(self) -> str:
+        """The message with the hint for the command line."""
+        return _joined(self.detail, self.cli_hint or self.hint)
+
+
+def _joined(detail: str, hint: str | None) -> str:
+    if hint and hint not in detail:
+        return f"{detail} {hint}"
+    return detail
 
 
 class UsageError(ClientError):
@@ -118,8 +131,9 @@ class StepUpRequired(SignInRequired):
         hint: str | None = None,
         status: int | None = None,
         problem: dict[str, Any] | None = None,
+        cli_hint: str | None = None,
     ) -> None:
-        super().__init__(detail, hint=hint, status=status, problem=problem)
+        super().__init__(detail, hint=hint, status=status, problem=problem, cli_hint=cli_hint)
         self.max_age = max_age
         self.acr_values = acr_values
 

@@ -102,6 +102,48 @@ def exclusive_lock(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         os.close(fd)
 
 
+class LockHeld(Exception):
+    """Another process holds a run lock; ``pid`` is the process it says it is (or None)."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        super().__init__(f"{path} is held by process {pid}")
+        self.path = path
+        self.pid = pid
+
+
+@contextlib.contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold ``path`` as the lock of one run, without waiting: :class:`LockHeld` when another
+    process holds it. The file holds the holder's process id, for the message of the next
+    one, and is removed when the run ends (the lock dies with its process in any case)."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        if not _try_lock(fd):
+            try:
+                text = os.read(fd, 32).decode("ascii", "replace").strip()
+            finally:
+                os.close(fd)
+            raise LockHeld(path, int(text) if text.isdigit() else None)
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        # the holder before removed the file between our open and our lock: take the new one
+        _unlock(fd)
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # while still held, so that no one locks a file being removed
+        _unlock(fd)
+        os.close(fd)
+
+
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 

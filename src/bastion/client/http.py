@@ -4,7 +4,8 @@ Options come from arguments, then the profile, then defaults; the usual ``HTTPS_
 ``HTTP_PROXY``, ``NO_PROXY`` and ``SSL_CERT_FILE`` variables apply unless a proxy or CA
 bundle is given explicitly. Requests are retried on connection failures, ``429`` and
 ``503``, with exponential backoff and jitter, honouring ``Retry-After`` (seconds or an HTTP
-date) up to :data:`MAX_RETRY_AFTER`. A request whose body may already have reached the
+date) up to :data:`MAX_RETRY_AFTER`. A certificate that fails verification is not retried:
+it would fail the same way. A request whose body may already have reached the
 server (a read timeout, a dropped connection) is retried only when it is idempotent.
 """
 
@@ -74,6 +75,22 @@ def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
     return step / 2 + rand() * step / 2
 
 
+def untrusted_certificate(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a failed certificate verification."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain of causes is short; never follow a cycle forever
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class Http:
     """The connection's HTTP client (``httpx``), created on first use."""
 
@@ -137,7 +154,8 @@ class Http:
             except httpx.ProxyError as exc:
                 raise self._proxy_error(str(exc)) from exc
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                if attempt >= self.options.retries:
+                # an untrusted certificate stays untrusted: it is not worth a retry
+                if attempt >= self.options.retries or untrusted_certificate(exc):
                     raise self._network_error(url, exc) from exc
                 self._sleep(backoff(attempt, self._rand))
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -165,12 +183,22 @@ class Http:
             f"Check the address and your network (tried {tried}; the timeout is "
             f"{self.options.timeout:g} s)."
         )
-        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        cli_hint = None
+        if untrusted_certificate(exc):
             hint = (
-                "The server's certificate is not trusted: give its CA certificate as ca_bundle "
-                "(a PEM file), in the profile or as an argument."
+                "The server's certificate is not trusted: give the PEM file of its CA "
+                "certificate as connect(ca_bundle=...) or in the profile (add_profile)."
             )
-        return NetworkError(f"cannot reach {host}{via}: {what}: {exc or 'no answer'}.", hint=hint)
+            cli_hint = (
+                "The server's certificate is not trusted: give the PEM file of its CA "
+                "certificate with --ca-bundle FILE (bastion connect --ca-bundle FILE keeps it "
+                "in the profile)."
+            )
+        return NetworkError(
+            f"cannot reach {host}{via}: {what}: {exc or 'no answer'}.",
+            hint=hint,
+            cli_hint=cli_hint,
+        )
 
     def _proxy_error(self, what: str) -> ProxyError:
         proxy = redact(self.options.proxy) if self.options.proxy else "the proxy"
@@ -178,7 +206,11 @@ class Http:
             return ProxyError(
                 f"{proxy} refused the request: it needs valid proxy credentials (407).",
                 hint="Put the proxy user and password in the proxy URL "
-                "(http://user:password@proxy:port), in the profile or HTTPS_PROXY.",
+                "(http://user:password@proxy:port) given as connect(proxy=...), in the profile "
+                "or in HTTPS_PROXY.",
+                cli_hint="Put the proxy user and password in the proxy URL "
+                "(--proxy http://user:password@proxy:port, kept in the profile by bastion "
+                "connect), or in HTTPS_PROXY.",
             )
         return ProxyError(f"{proxy} failed: {what}.", hint="Check the proxy setting.")
 

@@ -117,7 +117,10 @@ class ProfileStore:
         if body is None:
             known = ", ".join(sorted(data["profiles"])) or "none yet"
             raise ConfigError(
-                f"there is no profile '{name}'.", hint=f"Profiles: {known}. Add one first."
+                f"there is no profile '{name}'.",
+                hint=f"Profiles: {known}. Add one first (add_profile).",
+                cli_hint=f"Profiles: {known}. Add one first: bastion connect --url URL "
+                f"--tenant NAME --profile {name}.",
             )
         return _profile(name, body, data["current"])
 
@@ -190,7 +193,9 @@ def add_profile(
         data = store.read()
         if name in data["profiles"] and not replace_existing:
             raise ConfigError(
-                f"profile '{name}' exists already.", hint="Remove it first, or replace it."
+                f"profile '{name}' exists already.",
+                hint="Remove it first (remove_profile), or pass replace_existing=True.",
+                cli_hint=f"Remove it first (bastion profile remove {name}), or give --replace.",
             )
         if data["profiles"].get(name, {}).get("url") not in (None, profile.url) or data[
             "profiles"

@@ -5,25 +5,26 @@ the CLI and the shell each decide how they are shown. The default, :class:`Termi
 writes to stderr (stdout stays for results), reads passwords with ``getpass`` and opens
 the system browser with ``webbrowser``.
 
-Whether anyone can answer (``interactive``):
+Whether anyone can answer (:func:`presence`), in this order:
 
 - ``interactive=False`` (or ``BASTION_INTERACTIVE=0``): nobody. A sign-in that needs a
-  person raises :class:`~bastion.client.errors.SignInRequired` at once; nothing is shown
-  and nothing waits.
-- ``interactive=True`` (or ``BASTION_INTERACTIVE=1``), or a ``prompt`` given to connect: a
-  person is there.
-- otherwise, a person is assumed there. With a terminal (stdin and stderr are TTYs) every
-  sign-in method may be used. With no terminal (a notebook, an editor's console, output
-  piped away) nothing can be typed, so the terminal method gives way to the device code,
-  whose code and link are shown (on stderr) instead of prompting; it waits at most the
-  code's lifetime. Scheduled jobs should say ``interactive=False``.
+  person raises :class:`~bastion.client.errors.SignInRequired` (exit 4) at once; nothing is
+  shown and nothing waits.
+- a ``prompt`` given to connect, or a terminal (stdin and stderr are TTYs): a person who can
+  type. Every sign-in method may be used.
+- ``interactive=True`` (or ``BASTION_INTERACTIVE=1``), stderr a terminal, or a REPL or a
+  notebook (``sys.ps1``, IPython): a person who can watch but not type. The device code and
+  its link are shown (on stderr) instead of prompting (the terminal method gives way to the
+  device code) and the sign-in waits at most the code's lifetime.
+- otherwise (a scheduled job, a plain script with its output sent elsewhere): nobody, as
+  with ``interactive=False``. A job never waits for a person who is not there.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -82,17 +83,39 @@ def has_terminal() -> bool:
     return _isatty(sys.stdin) and _isatty(sys.stderr)
 
 
-def resolve_interactive(interactive: bool | None) -> bool:
-    """Whether a person may be asked (see the module's rules)."""
-    if interactive is not None:
-        return interactive
+#: who can answer a sign-in: nobody, a person who can only watch (a device code), or a
+#: person who can type (a password, a one-time code)
+Presence = Literal["nobody", "watching", "typing"]
+
+
+def _env_interactive() -> bool | None:
     env = os.environ.get("BASTION_INTERACTIVE", "").strip().lower()
-    return env not in ("0", "false", "no", "off")
+    if env in ("0", "false", "no", "off"):
+        return False
+    if env in ("1", "true", "yes", "on"):
+        return True
+    return None
 
 
-def can_type(prompt_given: bool) -> bool:
-    """Whether typed answers are possible: a terminal, or a prompt object given to connect."""
-    return prompt_given or has_terminal()
+def in_repl() -> bool:
+    """A Python REPL or a notebook (IPython, Jupyter): a person reads what is shown."""
+    if hasattr(sys, "ps1"):
+        return True
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    return bool(callable(get) and get() is not None)
+
+
+def presence(interactive: bool | None, *, prompt_given: bool) -> Presence:
+    """Who can answer a sign-in (see the module's rules)."""
+    wanted = interactive if interactive is not None else _env_interactive()
+    if wanted is False:
+        return "nobody"
+    if prompt_given or has_terminal():
+        return "typing"
+    if wanted or _isatty(sys.stderr) or in_repl():
+        return "watching"
+    return "nobody"
 
 
 def has_display() -> bool:

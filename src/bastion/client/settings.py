@@ -63,7 +63,8 @@ def resolve(
             raise ConfigError(
                 "no server to connect to: no url and tenant were given, and there is no "
                 "current profile.",
-                hint="Pass url and tenant, or add a profile and make it current.",
+                hint="Give connect() url and tenant, or a profile (add_profile).",
+                cli_hint="Sign in first: bastion connect --url URL --tenant NAME.",
             )
     else:
         chosen = None
@@ -75,7 +76,8 @@ def resolve(
     if final_url is None or final_tenant is None:
         raise ConfigError(
             "both a server URL and a tenant are needed.",
-            hint="Pass url and tenant, or a profile that has them.",
+            hint="Give connect() url and tenant, or a profile that has them.",
+            cli_hint="Give both --url and --tenant to bastion connect.",
         )
     final_url = check_url(final_url)
     check_tenant(final_tenant)
@@ -93,7 +95,8 @@ def resolve(
         chosen_method = "token"
     elif chosen_method == "token":
         raise ConfigError(
-            "the 'token' method needs an access token.", hint="Pass token=..., or another method."
+            "the 'token' method needs an access token.",
+            hint="Give connect() token=..., or another method.",
         )
     return Settings(
         config_dir=config_dir,

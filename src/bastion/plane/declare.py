@@ -98,7 +98,18 @@ def _help_of(func: Callable[..., Any]) -> str:
     doc = inspect.getdoc(func)
     if not doc:
         raise TypeError(f"command {func.__qualname__} needs a docstring: it is its help")
-    return doc
+    return plain_text(doc)
+
+
+_LITERAL = re.compile(r"``([^`]+)``")
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as people read help: reStructuredText's ``literals`` in quotes, and
+    :role:`targets` as their last name, for every client that shows a catalog."""
+    text = _LITERAL.sub(r"'\1'", doc)
+    return _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

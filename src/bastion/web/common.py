@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Connection
@@ -31,6 +32,33 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
 }
+#: an origin as CSP may name it: nothing that could end the directive or add another
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
+
+def origin_of(uri: str) -> str | None:
+    """The origin (scheme, host, port) of an http(s) URI, or None."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        return None
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin if _ORIGIN.fullmatch(origin) else None
+
+
+def page_headers(form_target: str | None = None) -> dict[str, str]:
+    """The page headers; ``form_target`` is the one other origin a form of the page may end
+    at: a successful sign-in POST is answered with a 303 to the client's redirect URI, and
+    browsers apply ``form-action`` to every redirect of a form submission (Chromium blocks
+    it otherwise). Paths are not named: CSP ignores them after a redirect."""
+    headers = dict(PAGE_HEADERS)
+    origin = origin_of(form_target) if form_target else None
+    if origin is not None:
+        headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+            "form-action 'self'", f"form-action 'self' {origin}"
+        )
+    return headers
+
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 #: a form larger than this is refused before it is parsed
 MAX_FORM_BYTES = 64 * 1024
@@ -76,10 +104,16 @@ def _jinja() -> Environment:
 
 
 def render(
-    name: str, context: dict[str, Any], *, status: int = 200, cookie: tuple[str, str] | None = None
+    name: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    cookie: tuple[str, str] | None = None,
+    form_target: str | None = None,
 ) -> HTMLResponse:
+    """A page; ``form_target`` as :func:`page_headers` takes it."""
     html = _jinja().get_template(name).render(**context)
-    response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    response = HTMLResponse(html, status_code=status, headers=page_headers(form_target))
     if cookie:
         set_session_cookie(response, *cookie)
     return response

@@ -46,6 +46,19 @@ def load_request(
     return params
 
 
+def form_target(
+    conn: Connection, tenant: Tenant, ws: web_session.WebSession | None, now: float
+) -> str | None:
+    """The redirect URI a sign-in page's form may end at (its origin goes in the page's
+    CSP ``form-action``): the one of the authorization request this sign-in continues."""
+    continuation = (ws.continuation if ws is not None else None) or {}
+    if continuation.get("kind") != "authorize":
+        return None
+    params = load_request(conn, tenant, str(continuation.get("request", "")), now)
+    uri = params.get("redirect_uri") if params else None
+    return str(uri) if uri else None
+
+
 def finish(
     auth: Authority,
     conn: Connection,

@@ -21,7 +21,7 @@ from bastion import qr
 from bastion.audit import events
 from bastion.authority import factor_store, known_clients, signin, throttle
 from bastion.authority.context import Authority
-from bastion.authority.endpoints.flow import finish, redirect
+from bastion.authority.endpoints.flow import finish, form_target, redirect
 from bastion.authority.factors import totp
 from bastion.authority.sessions import (
     create_session,
@@ -121,7 +121,10 @@ def login_page(request: Request, form: dict[str, Any]) -> Response:
             ws = web_session.start_over(
                 auth, conn, tenant, now, previous=ws, continuation=continuation
             )
-    return render("login.html", _context(auth, tenant, ws), cookie=_cookie(tenant, ws))
+        target = form_target(conn, tenant, ws, now)
+    return render(
+        "login.html", _context(auth, tenant, ws), cookie=_cookie(tenant, ws), form_target=target
+    )
 
 
 def login_submit(request: Request, form: dict[str, Any]) -> Response:
@@ -134,12 +137,13 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
             ws = web_session.check_csrf(
                 auth, web_session.load(auth, conn, tenant, request, now), form
             )
+            target = form_target(conn, tenant, ws, now)
             candidate = find_user(conn, tenant.id, upn) if upn.strip() else None
             attempt = attempt_of(auth, request, tenant, candidate.id if candidate else None, now)
             signin.check_password_throttle(conn, attempt, upn=upn, now=now)
     except signin.Throttled as exc:
         context = _context(auth, tenant, ws, error=exc.detail, hint=exc.hint, username=upn)
-        return throttled(render("login.html", context, status=429), exc)
+        return throttled(render("login.html", context, status=429, form_target=target), exc)
     # Argon2id runs between transactions, so a sign-in never holds a database lock for it.
     verdict = signin.verify_password(auth, candidate, str(form.get("password", "")))
     try:
@@ -172,6 +176,7 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
             "login.html",
             _context(auth, tenant, ws, error=exc.detail, hint=exc.hint, username=upn),
             status=401,
+            form_target=target,
         )
 
 
@@ -184,7 +189,12 @@ def mfa_page(request: Request, form: dict[str, Any]) -> Response:
         if ws is None or ws.stage not in ("password", "stepup"):
             return redirect(f"/t/{tenant.name}/login")
         user = get_user(conn, tenant.id, ws.user_id or "")
-    return render("mfa.html", _context(auth, tenant, ws, user=user, stepup=ws.stage == "stepup"))
+        target = form_target(conn, tenant, ws, now)
+    return render(
+        "mfa.html",
+        _context(auth, tenant, ws, user=user, stepup=ws.stage == "stepup"),
+        form_target=target,
+    )
 
 
 def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
@@ -195,6 +205,9 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
     kind = throttle.RECOVERY_CODE if recovery_code else throttle.OTP
     candidate, matched = None, False
     user: User | None = None
+    with auth.store.begin() as conn:
+        tenant = load_tenant(conn, request)
+        target = form_target(conn, tenant, web_session.load(auth, conn, tenant, request, now), now)
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
@@ -269,6 +282,7 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
                 stepup=ws.stage == "stepup",
             ),
             status=exc.status,
+            form_target=target,
         )
         return throttled(page, exc) if isinstance(exc, signin.Throttled) else page
 

@@ -47,10 +47,21 @@ class SignInRequest:
     username: str | None = None
     #: the first-party apps draft's session handle, for a step-up in the terminal
     auth_session: str | None = None
+    #: the command a step-up is for (``Remove-Mailbox``), to say why the person is asked
+    command: str | None = None
 
     @property
     def step_up(self) -> bool:
         return self.max_age is not None or bool(self.acr_values)
+
+    def why(self, issuer: str) -> str:
+        """Why the person is asked, e.g. "Confirm with your second factor to run
+        Remove-Mailbox", or "Sign in to https://…/t/contoso"."""
+        if self.step_up:
+            return "Confirm with your second factor" + (
+                f" to run {self.command}" if self.command else ""
+            )
+        return f"Sign in to {issuer}"
 
 
 @dataclass

@@ -50,9 +50,9 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
             state=state,
             code_challenge=challenge,
         )
-        what = "Confirm your second factor" if request.step_up else "Sign in"
+        what = request.why(issuer)
         if ctx.prompt.open_url(url):
-            ctx.prompt.show(f"{what} in the browser window that opened for {issuer}.")
+            ctx.prompt.show(f"{what}, in the browser window that opened.")
         else:
             ctx.prompt.show(f"{what}: open this address in a browser on this computer:\n  {url}")
         answer = listener.wait(ctx.wait)
@@ -60,7 +60,9 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
         raise SignInFailed(
             f"the browser sign-in did not finish within {ctx.wait:g} seconds.",
             hint="Sign in again; over SSH or with no browser, use the device code "
-            "(method 'device').",
+            "(method='device').",
+            cli_hint="Sign in again; over SSH or with no browser, use the device code "
+            "(bastion connect --method device).",
         )
     # RFC 9207 section 2.4: compare iss before anything else in the response is used.
     if answer.get("iss") != issuer:

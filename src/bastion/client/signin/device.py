@@ -45,8 +45,8 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
     user_code = str(start["user_code"])
     where = str(start["verification_uri"])
     complete = start.get("verification_uri_complete")
-    what = "confirm your second factor" if request.step_up else "sign in"
-    lines = [f"To {what}, open {where} on any device and enter the code {user_code}"]
+    why = request.why(ctx.discovery.issuer)
+    lines = [f"{why}: open {where} on any device and enter the code {user_code}"]
     if complete:
         lines.append(f"(or open {complete})")
     ctx.prompt.show("\n".join(lines))

@@ -50,7 +50,9 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
     if not endpoint:
         raise UsageError(
             f"{ctx.discovery.issuer} offers no sign-in typed in the terminal.",
-            hint="Use the browser or the device code (method 'browser' or 'device').",
+            hint="Use the browser or the device code (method='browser' or method='device').",
+            cli_hint="Use the browser or the device code (bastion connect --method browser, "
+            "or --method device).",
         )
     verifier, challenge = pair()
     first: dict[str, str] = {
@@ -83,6 +85,7 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
 def _rounds(ctx: FlowContext, endpoint: str, first: dict[str, str], request: SignInRequest) -> str:
     username = request.username
     resuming = bool(request.auth_session)
+    ctx.prompt.show(f"{request.why(ctx.discovery.issuer)}:")
     if request.auth_session:
         form = {**first, "auth_session": request.auth_session}
     else:
