@@ -169,16 +169,17 @@ def _code_from(response: httpx.Response) -> str:
 
 
 def test_a_browser_sign_in_made_before_the_role_is_stepped_up(t: Org) -> None:
-    sam = register_factor(t, t.password_only)
+    sam = t.password_only
     browser = Browser(t.server.base_url)
     verifier = secrets.token_urlsafe(48)
-    # no role yet: the password alone, although a factor is registered (MFA disabled)
+    # no role and no factor yet: the password alone (MFA disabled)
     page = browser.get(authorize_url(t, verifier=verifier))
     page = browser.submit(
         f"/t/{t.name}/login", {"username": sam.username, "password": sam.password}
     )
     first = redeem(t, _code_from(page), verifier).json()
     assert claims_of(first["access_token"])["amr"] == ["pwd"]
+    register_factor(t, sam)
     grant(t, sam, "through a group")
     # the authorization endpoint: the same browser is asked for the second factor
     verifier = secrets.token_urlsafe(48)
@@ -191,10 +192,11 @@ def test_a_browser_sign_in_made_before_the_role_is_stepped_up(t: Org) -> None:
 
 
 def test_the_device_pages_step_up_a_password_only_browser_sign_in(t: Org) -> None:
-    sam = register_factor(t, t.password_only)
+    sam = t.password_only
     browser = Browser(t.server.base_url)
     page = browser.get(authorize_url(t, verifier=secrets.token_urlsafe(48)))
     _password(browser, t, sam)
+    register_factor(t, sam)
     grant(t, sam, "directly")
     begun = device_code_request(t, resource=t.audience("directory"))
     browser.get(f"/t/{t.name}/device?user_code={begun['user_code']}")

@@ -72,6 +72,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "user enable": [
         ("let a user sign in again", "bastion user enable alex@contoso --tenant contoso"),
     ],
+    "user report": [
+        ("users whose name or password fails today's rules",
+         "bastion user report --tenant contoso"),
+    ],
     "user unlock": [
         ("end a lockout after failed sign-ins",
          "bastion user unlock alex@contoso --tenant contoso"),
@@ -96,6 +100,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     ],
     "audit tail": [
         ("the last 20 audit records as JSON lines", "bastion audit tail --tenant contoso -n 20"),
+    ],
+    "audit head": [
+        ("the signed head as one JSON line, to keep for a later verify --anchor",
+         "bastion audit head --tenant contoso --export"),
     ],
 }  # fmt: skip
 
