@@ -25,11 +25,12 @@ from bastion.authority.endpoints import (
     oauth,
     signin_pages,
 )
-from bastion.errors import BastionError, NotFound, UsageError
+from bastion.errors import BastionError, MethodNotAllowed, NotFound, UsageError
 from bastion.plane import http as plane_http
 from bastion.plane.remote_keys import RemoteKeys
 from bastion.secrets_at_rest import random_token
 from bastion.web.common import oauth_error, problem, render
+from bastion.web.edge import EdgeMiddleware
 
 log = logging.getLogger("bastion.http")
 STATIC = Path(__file__).parent / "static"
@@ -90,7 +91,7 @@ class RequestMiddleware:
 
 
 def _wants_oauth(request: Request) -> bool:
-    return "/oauth2/" in request.url.path and request.method == "POST"
+    return "/oauth2/" in request.scope["path"] and request.method == "POST"
 
 
 def _wants_html(request: Request) -> bool:
@@ -107,7 +108,7 @@ async def on_bastion_error(request: Request, exc: Exception) -> Response:
             {"title": exc.title, "message": exc.detail, "hint": exc.hint, "tenant": None},
             status=exc.status,
         )
-    return problem(exc, request.url.path)
+    return problem(exc, request.scope["path"])
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -116,11 +117,18 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error = NotFound("There is nothing at this address.")
     elif exc.status_code == 405:
-        error = UsageError("This method is not allowed here.")
+        allowed = (exc.headers or {}).get("Allow", "")
+        error = MethodNotAllowed(
+            f"{request.method} is not allowed here.",
+            hint=f"Allowed: {allowed}." if allowed else None,
+        )
     else:
         error = UsageError(str(exc.detail))
     response = await on_bastion_error(request, error)
     response.status_code = exc.status_code
+    # RFC 9110 section 15.5.6: a 405 names the methods the resource allows.
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
     return response
 
 
@@ -169,7 +177,8 @@ def create_app(auth: Authority, *, https: bool = False) -> ASGIApp:
     app.state.authority = auth
     if keys is not None:
         app.state.remote_keys = keys
-    return RequestMiddleware(app, https=https)
+    edge = EdgeMiddleware(app, base_url=auth.settings.base_url, render=on_bastion_error)
+    return RequestMiddleware(edge, https=https)
 
 
 def _standalone_routes(services: tuple[str, ...], keys: RemoteKeys) -> list[Route]:
