@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,7 +17,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.audit import events
 from bastion.audit.events import RequestContext, current_request
+from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.context import Authority
 from bastion.authority.endpoints import (
     authorize,
@@ -25,6 +29,7 @@ from bastion.authority.endpoints import (
     oauth,
     signin_pages,
 )
+from bastion.directory.tenants import find_tenant
 from bastion.errors import BastionError, MethodNotAllowed, NotFound, UsageError
 from bastion.plane import http as plane_http
 from bastion.plane.remote_keys import RemoteKeys
@@ -133,13 +138,52 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:
-    """X6: a crash is logged with its trace; the answer carries none."""
+    """X6: a crash is logged with its trace; the answer carries none. L1: outside the
+    command plane (which records its own with the caller), a crash on a tenant's address
+    leaves an audit record, at most one per source and minute."""
     log.error("unhandled error", exc_info=exc, extra={"fields": {"path": request.url.path}})
+    await run_in_threadpool(_record_crash, request)
     error = BastionError(
         "Something went wrong on the server.",
         hint="Try again; if it persists, give the administrator the X-Request-Id of this answer.",
     )
     return await on_bastion_error(request, error)
+
+
+_TENANT_PATH = re.compile(r"^/t/([^/]+)/")
+#: crashes are counted apart from refusals, so that neither hides the other
+CRASHES = AnonymousRefusals()
+
+
+def _record_crash(request: Request) -> None:
+    match = _TENANT_PATH.match(request.scope["path"])
+    auth: Authority | None = getattr(request.app.state, "authority", None)
+    if match is None or auth is None:
+        return
+    name = match.group(1)
+    try:
+        now = auth.now()
+        with auth.store.begin() as conn:
+            tenant = auth.tenants.get(name, lambda: find_tenant(conn, name))
+            if tenant is None:
+                return
+            ctx = current_request.get()
+            repeats = CRASHES.due(tenant.id, ctx.source if ctx else None, now)
+            if repeats is None:
+                return
+            events.record(
+                conn,
+                tenant_id=tenant.id,
+                type="server_error",
+                outcome="failure",
+                now=now,
+                method=request.method,
+                path=request.scope["path"],
+                repeats=repeats,
+            )
+    except Exception:
+        # The answer to a crash must not depend on the store that may have caused it.
+        log.exception("the audit record of a server error could not be written")
 
 
 async def healthz(request: Request) -> Response:
