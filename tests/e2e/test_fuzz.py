@@ -54,6 +54,7 @@ TOTALS: Counter[str] = Counter()
 @pytest.fixture(scope="module")
 def fuzzed(server: ServerProcess) -> Iterator[tuple[Org, httpx.Client, dict[str, str]]]:
     """A tenant, its Global Administrator's token for each service, one connection pool."""
+    TOTALS.clear()
     t = make_tenant(server)
     admin = Tokens(t, t.admin)
     tokens = {service: admin(service) for service in REGISTRY}
@@ -62,7 +63,8 @@ def fuzzed(server: ServerProcess) -> Iterator[tuple[Org, httpx.Client, dict[str,
     report = os.environ.get("BASTION_FUZZ_REPORT")
     if report:
         with open(report, "a") as out:
-            out.write(json.dumps({"backend": server.database_url is not None, **TOTALS}) + "\n")
+            backend = "postgresql" if server.database_url else "sqlite"
+            out.write(json.dumps({"backend": backend, **TOTALS}) + "\n")
 
 
 def _check(response: httpx.Response, *, oauth: bool) -> None:
