@@ -25,7 +25,14 @@ from bastion.errors import ConfigError, UsageError
 from bastion.plane.declare import INT_MAX, REGISTRY
 from bastion.store.schema import audit_events
 from bastion.web.app import create_app
-from bastion.web.edge import COMMAND_LIMIT, FORM_LIMIT, TOKEN_LIMIT, body_limit, split_host
+from bastion.web.edge import (
+    COMMAND_LIMIT,
+    FORM_LIMIT,
+    TOKEN_LIMIT,
+    EdgeMiddleware,
+    body_limit,
+    split_host,
+)
 
 REGISTERED = "http://127.0.0.1/callback"
 
@@ -196,3 +203,36 @@ def test_a_crash_on_a_tenant_address_is_audited_once_per_source_and_minute(
         assert rows[0].data["path"] == "/t/crashing/boom" and rows[0].data["repeats"] == 0
     finally:
         auth.close()
+
+
+def _scope(host: str | None, *, scheme: str = "http", port: int = 8700) -> dict[str, Any]:
+    headers = [(b"host", host.encode())] if host is not None else []
+    return {"type": "http", "scheme": scheme, "server": ("127.0.0.1", port), "headers": headers}
+
+
+async def _never(request: Request, exc: Exception) -> Response:
+    raise AssertionError("not rendered here")
+
+
+def test_with_a_base_url_only_its_host_and_port_are_answered() -> None:
+    edge = EdgeMiddleware(None, base_url="https://admin.example", render=_never)  # type: ignore[arg-type]
+    # behind a TLS proxy the request may arrive over plain HTTP: the port is the base URL's
+    assert edge.host_allowed(_scope("admin.example"))
+    assert edge.host_allowed(_scope("ADMIN.example:443", scheme="https"))
+    assert edge.host_allowed(_scope(None))
+    for other in (
+        "admin.example:8443",
+        "evil.example",
+        "127.0.0.1:8700",
+        "admin.example.",
+        " admin.example",
+    ):
+        assert not edge.host_allowed(_scope(other)), other
+
+
+def test_without_a_base_url_only_loopback_names_on_the_bound_port_are_answered() -> None:
+    edge = EdgeMiddleware(None, base_url=None, render=_never)  # type: ignore[arg-type]
+    for allowed in ("127.0.0.1:8700", "localhost:8700", "[::1]:8700", "127.1.2.3:8700"):
+        assert edge.host_allowed(_scope(allowed)), allowed
+    for refused in ("127.0.0.1", "127.0.0.1:8701", "evil.example:8700", "10.0.0.1:8700", None):
+        assert not edge.host_allowed(_scope(refused)), refused

@@ -82,20 +82,24 @@ class EdgeMiddleware:
         self.app = app
         self.render = render
         self.expected: tuple[str, int] | None = None
+        self.expected_scheme = "http"
         if base_url:
             parts = urlsplit(base_url)
             self.expected = split_host(parts.netloc, parts.scheme)
+            self.expected_scheme = parts.scheme
 
     def host_allowed(self, scope: Scope) -> bool:
         value = _header(scope, b"host")
         if value is None:
             # HTTP/1.0 without Host: nothing is taken from a name that was not sent.
             return self.expected is not None
+        if self.expected is not None:
+            # A Host without a port means the base URL's default one: behind a TLS proxy
+            # the request itself may arrive over plain HTTP.
+            return split_host(value, self.expected_scheme) == self.expected
         named = split_host(value, scope.get("scheme", "http"))
         if named is None:
             return False
-        if self.expected is not None:
-            return named == self.expected
         server = scope.get("server")
         bound_port = server[1] if server and server[1] is not None else None
         return _is_loopback_name(named[0].strip("[]")) and named[1] == bound_port
