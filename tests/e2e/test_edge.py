@@ -113,6 +113,20 @@ def test_json_nested_too_deep_is_a_400_not_a_crash(t: Org) -> None:
         assert "nested more than 32 levels" in answer.json()["detail"]
 
 
+def test_an_unpaired_surrogate_is_a_400_naming_the_parameter(t: Org) -> None:
+    """JSON may escape a lone surrogate, which no database can encode."""
+    token = Tokens(t, t.admin)("directory")
+    for body in ('{"identity": "a\\ud800b"}', '{"name": "x", "description": ["\\udfff"]}'):
+        answer = httpx.post(
+            f"{t.server.base_url}/api/directory/commands/"
+            + ("Get-User" if "identity" in body else "New-Group"),
+            content=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 400, answer.text[:300]
+        assert answer.json()["parameter"] in ("identity", "description")
+
+
 def test_whole_numbers_are_bounded_to_what_the_store_holds(t: Org) -> None:
     """``Export-AuditLog -FromSeq 2^63`` was a 500; every integer parameter now has a
     declared range, shown in the catalog."""

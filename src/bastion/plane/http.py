@@ -221,21 +221,28 @@ def _too_deep() -> UsageError:
 
 def _check_values(raw: dict[str, Any]) -> None:
     """Refuse JSON no parameter can hold: nesting deeper than ``MAX_DEPTH``, and strings
-    with U+0000 or an unpaired surrogate (which no database column stores)."""
-    stack: list[tuple[Any, int]] = [(raw, 1)]
+    with an unpaired surrogate (which cannot be encoded for any database)."""
+    stack: list[tuple[Any, int, str]] = [(value, 2, name) for name, value in raw.items()]
+    if any(_unpaired_surrogate(name) for name in raw):
+        raise UsageError("a parameter's name holds an unpaired surrogate.")
     while stack:
-        value, depth = stack.pop()
+        value, depth, parameter = stack.pop()
         if isinstance(value, str):
-            if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            if _unpaired_surrogate(value):
                 raise UsageError(
-                    "a string in the parameters holds U+0000 or an unpaired surrogate.",
-                    hint="Send text as valid UTF-8 without NUL characters.",
+                    f"parameter '{parameter}': holds an unpaired surrogate.",
+                    hint="Send text as valid Unicode.",
+                    parameter=parameter,
                 )
         elif isinstance(value, list | dict):
             if depth > MAX_DEPTH:
                 raise _too_deep()
             items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
-            stack.extend((item, depth + 1) for item in items)
+            stack.extend((item, depth + 1, parameter) for item in items)
+
+
+def _unpaired_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
 
 def _check_media_type(request: Request, body: bytes) -> None:
