@@ -19,10 +19,12 @@ import bastion.services  # noqa: F401  (registers every command)
 from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.clients import check_redirect_uri, redirect_uri_matches
 from bastion.authority.context import Authority
+from bastion.authority.sessions import ACR_TWO_FACTORS
+from bastion.authority.tokens import sign
 from bastion.config import Settings
-from bastion.directory.bootstrap import new_tenant
+from bastion.directory.bootstrap import new_tenant, new_user
 from bastion.errors import ConfigError, UsageError
-from bastion.plane.declare import INT_MAX, REGISTRY
+from bastion.plane.declare import INT_MAX, REGISTRY, command
 from bastion.store.schema import audit_events
 from bastion.web.app import create_app
 from bastion.web.edge import (
@@ -236,3 +238,71 @@ def test_without_a_base_url_only_loopback_names_on_the_bound_port_are_answered()
         assert edge.host_allowed(_scope(allowed)), allowed
     for refused in ("127.0.0.1", "127.0.0.1:8701", "evil.example:8700", "10.0.0.1:8700", None):
         assert not edge.host_allowed(_scope(refused)), refused
+
+
+def test_a_crash_in_a_command_is_audited_with_its_caller(tmp_path: Path) -> None:
+    """L1: a 500 inside the command plane leaves one ``command`` record naming the caller."""
+
+    @command("directory", "Set-Crash")
+    def set_crash(ctx: Any) -> None:
+        """A command with a bug, for this test only."""
+        raise RuntimeError("a bug")
+
+    auth = Authority.open(Settings(data_dir=tmp_path))
+    try:
+        base = "http://localhost:8700"
+        now = auth.now()
+        with auth.store.begin() as conn:
+            tenant = new_tenant(auth, conn, name="buggy", display_name="Buggy")
+            admin = new_user(
+                auth,
+                conn,
+                tenant,
+                upn="admin@buggy",
+                display_name="Admin",
+                password=None,
+                mfa_state="enforced",
+                roles=["Global Administrator"],
+            )
+            key = auth.keys.active_key(conn, tenant.id)
+        claims = {
+            "iss": f"{base}/t/buggy",
+            "sub": admin.id,
+            "aud": f"{base}/api/directory",
+            "client_id": "bastion-cli",
+            "iat": int(now),
+            "nbf": int(now),
+            "exp": int(now) + 300,
+            "jti": "crash-test",
+            "auth_time": int(now),
+            "amr": ["pwd", "otp"],
+            "acr": ACR_TWO_FACTORS,
+            "sid": "s",
+            "preferred_username": "admin@buggy",
+        }
+        token = sign(key, "at+jwt", claims)
+
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=create_app(auth), raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url=base) as http:
+                return await http.post(
+                    "/api/directory/commands/Set-Crash",
+                    json={},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+
+        answer = asyncio.run(call())
+        assert answer.status_code == 500
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "a bug" not in answer.text
+        with auth.store.begin() as conn:
+            rows = conn.execute(
+                select(audit_events).where(audit_events.c.tenant_id == tenant.id)
+            ).all()
+        crashes = [r for r in rows if r.type == "command" and r.data["command"] == "Set-Crash"]
+        assert len(crashes) == 1
+        assert (crashes[0].outcome, crashes[0].data["error"]) == ("failure", "internal-error")
+        assert crashes[0].actor_id == admin.id
+    finally:
+        del REGISTRY["directory"]["Set-Crash"]
+        auth.close()
