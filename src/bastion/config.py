@@ -5,7 +5,10 @@ Settings come from command-line options first, then environment variables:
 ``BASTION_DATA_DIR``         data directory (default ``$XDG_DATA_HOME/bastion``)
 ``BASTION_DATABASE_URL``     SQLAlchemy URL; PostgreSQL as ``postgresql+psycopg://...``
 ``BASTION_MASTER_KEY_FILE``  the key that encrypts secrets at rest (default in the data dir)
-``BASTION_BASE_URL``         the public base URL, when behind a proxy
+``BASTION_BASE_URL``         the public base URL: issuers, discovery and audiences are built
+                             from it, and a request naming another host is answered 421;
+                             required off loopback (without it, only loopback names on the
+                             bound port are answered)
 ``BASTION_ATTEMPT_LIMIT``    consecutive failures per account and authenticator after which
                              every further attempt waits ``BASTION_LOCKOUT_SECONDS`` (1-100)
 ``BASTION_LOCKOUT_SECONDS``  how long that block lasts before it lifts by itself (60-86400)
@@ -78,7 +81,8 @@ class Settings:
     clock_offset_file: Path | None = None
     #: addresses whose Forwarded / X-Forwarded-* headers are believed
     trusted_proxies: tuple[str, ...] = ()
-    #: the public base URL; by default taken from each request's Host
+    #: the public base URL; without it, from each request's Host, which must then be a
+    #: loopback name on the bound port (``bastion.web.edge``)
     base_url: str | None = None
     #: services that run elsewhere: name -> base URL whose ``/api/{name}`` is the audience
     service_urls: dict[str, str] = field(default_factory=dict)
@@ -112,6 +116,8 @@ class Settings:
             )
         if self.authority_url:
             check_url(self.authority_url, "the authority URL")
+        if self.base_url:
+            check_url(self.base_url, "the base URL")
 
     @property
     def standalone(self) -> bool:

@@ -189,3 +189,35 @@ class StoreUnavailable(BastionError):
     status = 503
     problem = "store-unavailable"
     title = "Storage unavailable"
+
+
+class MethodNotAllowed(BastionError):
+    status = 405
+    problem = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class PayloadTooLarge(BastionError):
+    """A body over its route's limit, refused while it streams (before authentication)."""
+
+    status = 413
+    oauth_error = "invalid_request"
+    problem = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(BastionError):
+    status = 415
+    oauth_error = "invalid_request"
+    problem = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class MisdirectedRequest(BastionError):
+    """A request for a host name this server does not answer for (RFC 9110 section 15.5.20):
+    names in tokens and discovery come from configuration, never from ``Host``."""
+
+    status = 421
+    oauth_error = "invalid_request"
+    problem = "misdirected-request"
+    title = "Misdirected request"

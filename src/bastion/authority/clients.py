@@ -4,10 +4,17 @@ Redirect URIs match by exact string comparison (RFC 9700 section 4.1.3), with th
 exception RFC 8252 section 7.3 requires for native apps: a loopback redirect
 (``http://127.0.0.1``, ``http://[::1]``, and ``http://localhost`` for MSAL's sake) matches a
 registered loopback URI with any port, the rest of the URI still compared exactly.
+
+Both are done on the string as given, never on a parsed and re-assembled one: Python's URL
+parser drops leading spaces and removes tab, CR and LF anywhere, so a candidate such as
+``" http://127.0.0.1/cb"`` or ``"http://127.0.0.1/c\r\nb"`` would otherwise match while the
+redirect used the raw string. A URI with whitespace or a control character never matches and
+is never registered (SECURITY.md T1).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,21 +64,33 @@ class Client:
         return any(redirect_uri_matches(r, candidate) for r in self.redirect_uris)
 
 
-def _split_loopback(uri: str) -> tuple[str, str, str, str] | None:
-    """(host, path, query, fragment) of an ``http`` loopback URI, else None."""
-    try:
-        parts = urlsplit(uri)
-        _ = parts.port  # raises on a malformed port
-    except ValueError:
+#: an ``http`` loopback URI, read from the raw string: host, optional port, the rest
+_LOOPBACK = re.compile(
+    r"http://(?P<host>127\.0\.0\.1|\[::1\]|localhost)(?::(?P<port>[0-9]{1,5}))?(?P<rest>[/?].*)?",
+    re.DOTALL,
+)
+
+
+def has_space_or_control(uri: str) -> bool:
+    """Whitespace (any Unicode space) or a control character anywhere in ``uri``."""
+    return any(ch.isspace() or not ch.isprintable() for ch in uri)
+
+
+def _split_loopback(uri: str) -> tuple[str, str] | None:
+    """(host, the rest after the port) of an ``http`` loopback URI, else None; the rest
+    is the raw text, ``/`` when empty."""
+    if has_space_or_control(uri):
         return None
-    if parts.scheme != "http" or parts.username is not None or parts.password is not None:
+    match = _LOOPBACK.fullmatch(uri)
+    if match is None or (match["port"] is not None and int(match["port"]) > 65535):
         return None
-    if parts.hostname not in ("127.0.0.1", "::1", "localhost"):
-        return None
-    return parts.hostname, parts.path or "/", parts.query, parts.fragment
+    rest = match["rest"] or ""
+    return match["host"], rest if rest.startswith("/") else "/" + rest
 
 
 def redirect_uri_matches(registered: str, candidate: str) -> bool:
+    if has_space_or_control(candidate):
+        return False
     if constant_time_equals(registered, candidate):
         return True
     reg = _split_loopback(registered)
@@ -81,6 +100,11 @@ def redirect_uri_matches(registered: str, candidate: str) -> bool:
 
 def check_redirect_uri(uri: str) -> None:
     """Refuse a redirect URI at registration unless it is https or a loopback http URI."""
+    if has_space_or_control(uri):
+        raise UsageError(
+            f"redirect URI {uri!r} holds whitespace or a control character.",
+            hint="Register the URI exactly as the client will send it.",
+        )
     parts = urlsplit(uri)
     if parts.fragment:
         raise UsageError(f"redirect URI '{uri}' has a fragment (RFC 6749 section 3.1.2).")

@@ -28,6 +28,13 @@ def register(commands: Any) -> None:
         help="allow plain HTTP on a non-loopback address (behind a TLS proxy)",
     )
     serve.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the public base URL (https://host[:port][/path]); issuers, discovery and "
+        "audiences are built from it and requests naming another host get 421; required "
+        "off loopback (also BASTION_BASE_URL)",
+    )
+    serve.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
@@ -140,6 +147,8 @@ def run_server(settings: Any, listen: Listen) -> int:
     os.environ["BASTION_ARGON2_MEMORY_KIB"] = str(settings.argon2.memory_kib)
     os.environ["BASTION_ARGON2_TIME_COST"] = str(settings.argon2.time_cost)
     os.environ["BASTION_ARGON2_PARALLELISM"] = str(settings.argon2.parallelism)
+    if settings.base_url:
+        os.environ["BASTION_BASE_URL"] = settings.base_url
     if settings.trusted_proxies:
         os.environ["BASTION_TRUSTED_PROXIES"] = ",".join(settings.trusted_proxies)
     if settings.service_urls:
@@ -192,7 +201,15 @@ def _serve(args: argparse.Namespace) -> int:
         trusted_proxies=tuple(args.trusted_proxy) or None,
         services=parse_service_list(",".join(args.service)) or None,
         authority_url=args.authority.rstrip("/") if args.authority else None,
+        base_url=args.base_url.rstrip("/") if args.base_url else None,
     )
+    if not is_loopback(args.host) and not settings.base_url:
+        # Without it, names would come from each request's Host header, which anyone
+        # reaching the address chooses (issuers, discovery, audiences).
+        raise ConfigError(
+            f"serving on {args.host}, which is not a loopback address, needs the public base URL.",
+            hint="Give --base-url https://HOST (or set BASTION_BASE_URL).",
+        )
     if settings.standalone and not settings.resolved_master_key_file.exists():
         # Cursors and audit checkpoints are sealed with the authority's master key: a new
         # one here would make both unreadable to the other process.

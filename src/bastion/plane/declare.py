@@ -27,9 +27,11 @@ import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from types import NoneType, UnionType
+from typing import Annotated, Any, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 NAME = re.compile(r"^[A-Z][a-z]+-[A-Z][A-Za-z]+$")
 VERBS = frozenset(
@@ -82,6 +84,11 @@ class CommandSpec:
 
 
 REGISTRY: dict[str, dict[str, CommandSpec]] = {}
+
+#: the range every whole-number parameter is kept to unless it declares a narrower one:
+#: what a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT) holds, from zero
+INT_MIN = 0
+INT_MAX = 2**63 - 1
 
 #: ``prepare(hasher, arguments) -> values``: slow work on the arguments (hashing a password)
 #: done before the transaction, so no lock is held meanwhile; the command finds the values
@@ -138,7 +145,7 @@ def command(
             if param.kind is not inspect.Parameter.KEYWORD_ONLY:
                 raise TypeError(f"{name}: parameter '{pname}' must be keyword-only")
             default = ... if param.default is inspect.Parameter.empty else param.default
-            fields[pname] = (hints[pname], default)
+            fields[pname] = (_bounded(hints[pname]), default)
         model_name = name.replace("-", "") + "Parameters"
         parameters = create_model(model_name, __base__=_Parameters, **fields)
         output_type = hints.get("return", Any)
@@ -162,6 +169,33 @@ def command(
         return func
 
     return register
+
+
+def _bounded(hint: Any) -> Any:
+    """``hint`` with :data:`INT_MIN`..:data:`INT_MAX` added to a whole-number parameter
+    (``int`` or ``int | None``) for the bounds it does not declare, so that no value the
+    store cannot hold reaches a command, and the catalog's JSON Schema says so."""
+    base: Any = hint
+    metadata: tuple[Any, ...] = ()
+    if typing.get_origin(hint) is Annotated:
+        base, *rest = typing.get_args(hint)
+        metadata = tuple(rest)
+    members = typing.get_args(base) if typing.get_origin(base) in (Union, UnionType) else (base,)
+    if int not in members or not set(members) <= {int, NoneType}:
+        return hint
+    declared: list[object] = []
+    for item in metadata:  # a pydantic Field carries its constraints in ``metadata``
+        declared.extend(getattr(item, "metadata", [item]))
+    lower = any(isinstance(c, annotated_types.Ge | annotated_types.Gt) for c in declared)
+    upper = any(isinstance(c, annotated_types.Le | annotated_types.Lt) for c in declared)
+    extra: dict[str, int] = {}
+    if not lower:
+        extra["ge"] = INT_MIN
+    if not upper:
+        extra["le"] = INT_MAX
+    if not extra:
+        return hint
+    return Annotated[hint, Field(**extra)]  # type: ignore[call-overload]
 
 
 def _page_of(output_type: Any) -> TypeAdapter[list[Any]]:

@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from bastion.audit import events
 from bastion.audit.events import current_request
+from bastion.audit.refusals import ANONYMOUS
 from bastion.authority.context import Authority
 from bastion.authority.sessions import ACR_TWO_FACTORS, SECOND_FACTOR_METHODS, ended_sign_in
 from bastion.authority.token_validation import (
@@ -50,7 +51,14 @@ from bastion.authority.token_validation import (
 )
 from bastion.directory.role_groups import grants_of
 from bastion.directory.tenants import Tenant, find_tenant
-from bastion.errors import BastionError, Conflict, InvalidToken, StoreUnavailable, UsageError
+from bastion.errors import (
+    BastionError,
+    Conflict,
+    InvalidToken,
+    StoreUnavailable,
+    UnsupportedMediaType,
+    UsageError,
+)
 from bastion.plane import access, idempotency, paging, remote_keys
 from bastion.plane.context import Caller, CommandContext
 from bastion.plane.declare import REGISTRY, CommandSpec
@@ -58,8 +66,12 @@ from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.scope import Scope
 from bastion.text import human_duration
 from bastion.web.common import authority_of, base_url
+from bastion.web.edge import COMMAND_LIMIT
 
-MAX_BODY = 256 * 1024
+#: refused while it streams, before authentication (``bastion.web.edge``)
+MAX_BODY = COMMAND_LIMIT
+#: parameters are flat objects of values and lists: deeper JSON is refused, not parsed on
+MAX_DEPTH = 32
 
 
 def _problem(exc: BastionError, request: Request) -> JSONResponse:
@@ -203,11 +215,59 @@ def _body(body: bytes) -> dict[str, Any]:
         raise UsageError(f"the parameters are larger than {MAX_BODY} bytes.")
     try:
         raw = json.loads(body or b"{}")
+    except RecursionError as exc:
+        raise _too_deep() from exc
     except ValueError as exc:
         raise UsageError("the body is not JSON.", hint="Send a JSON object of parameters.") from exc
     if not isinstance(raw, dict):
         raise UsageError("the body must be a JSON object of parameters.")
+    _check_values(raw)
     return raw
+
+
+def _too_deep() -> UsageError:
+    return UsageError(
+        f"the parameters are nested more than {MAX_DEPTH} levels deep.",
+        hint="Send a JSON object of parameters: values, lists and small objects.",
+    )
+
+
+def _check_values(raw: dict[str, Any]) -> None:
+    """Refuse JSON no parameter can hold: nesting deeper than ``MAX_DEPTH``, and strings
+    with an unpaired surrogate (which cannot be encoded for any database)."""
+    stack: list[tuple[Any, int, str]] = [(value, 2, name) for name, value in raw.items()]
+    if any(_unpaired_surrogate(name) for name in raw):
+        raise UsageError("a parameter's name holds an unpaired surrogate.")
+    while stack:
+        value, depth, parameter = stack.pop()
+        if isinstance(value, str):
+            if _unpaired_surrogate(value):
+                raise UsageError(
+                    f"parameter '{parameter}': holds an unpaired surrogate.",
+                    hint="Send text as valid Unicode.",
+                    parameter=parameter,
+                )
+        elif isinstance(value, list | dict):
+            if depth > MAX_DEPTH:
+                raise _too_deep()
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1, parameter) for item in items)
+
+
+def _unpaired_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
+def _check_media_type(request: Request, body: bytes) -> None:
+    """Parameters are JSON: a body of any other declared type is refused (415)."""
+    if not body:
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            f"the parameters must be sent as application/json, not '{media_type or 'nothing'}'.",
+            hint="Send a JSON object with Content-Type: application/json.",
+        )
 
 
 def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int]:
@@ -288,15 +348,86 @@ def run_command(request: Request, body: bytes) -> Response:
     started = time.perf_counter()
     now = auth.now()
     spec = _spec(service, name)
+    _check_media_type(request, body)
     if not spec.reads_only:
         with auth.store.read() as conn:
-            caller = authenticate(request, conn, service, now)
+            caller = _authenticated(request, conn, spec, now)
         call = _Call(auth, spec, caller, now, started)
-        return _authorized(request, call, body, snapshot=None)
+        return _audited(request, call, body, snapshot=None)
     # A read sees one snapshot from the token check to its last row.
     with auth.store.read() as snapshot:
-        call = _Call(auth, spec, authenticate(request, snapshot, service, now), now, started)
+        call = _Call(auth, spec, _authenticated(request, snapshot, spec, now), now, started)
+        return _audited(request, call, body, snapshot=snapshot)
+
+
+def _authenticated(request: Request, conn: Connection, spec: CommandSpec, now: float) -> Caller:
+    """The caller, or a 401 that is audited once per source and minute (L1)."""
+    try:
+        return authenticate(request, conn, spec.service, now)
+    except InvalidToken as exc:
+        tenant = _claimed_tenant(request, conn)
+        ctx = current_request.get()
+        if tenant is not None:
+            repeats = ANONYMOUS.due(tenant.id, ctx.source if ctx else None, now)
+            if repeats is not None:
+                with authority_of(request).store.begin() as writer:
+                    events.record(
+                        writer,
+                        tenant_id=tenant.id,
+                        type="command.unauthenticated",
+                        outcome="denied",
+                        now=now,
+                        service=spec.service,
+                        command=spec.name,
+                        error=exc.problem,
+                        reason=exc.detail,
+                        repeats=repeats,
+                    )
+        raise
+
+
+def _claimed_tenant(request: Request, conn: Connection) -> Tenant | None:
+    """The tenant of this server whose issuer a (possibly forged) bearer token names."""
+    try:
+        issuer = unverified_claim(_bearer(request), "iss")
+    except InvalidToken:
+        return None
+    remote = remote_keys.of(request)
+    prefix = remote.issuer_prefix if remote is not None else f"{base_url(request)}/t/"
+    name = issuer[len(prefix) :] if issuer.startswith(prefix) else ""
+    if not name:
+        return None
+    return authority_of(request).tenants.get(name, lambda: find_tenant(conn, name))
+
+
+def _audited(
+    request: Request, call: _Call, body: bytes, *, snapshot: Connection | None
+) -> Response:
+    """L1: every refusal of an authenticated caller, and every failure, leaves one record.
+    Refusals found inside :func:`_authorized` (403, cursor tampering, a failed command) are
+    recorded there, with what they know; the rest here."""
+    try:
         return _authorized(request, call, body, snapshot=snapshot)
+    except _Unrecorded as wrapped:
+        exc = wrapped.error
+        outcome = "denied" if isinstance(exc, StepUpRequired) else "failure"
+        call.audit_alone(wrapped.params, outcome=outcome, error=exc.problem)
+        raise exc from None
+    except BastionError:
+        raise
+    except Exception:
+        # A crash (500): its trace goes to the log (``on_crash``), its fact to the audit log.
+        call.audit_alone({}, outcome="failure", error="internal-error")
+        raise
+
+
+class _Unrecorded(Exception):
+    """A refusal not yet in the audit log, and the parameters known when it was found."""
+
+    def __init__(self, error: BastionError, params: dict[str, Any]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.params = params
 
 
 SECRET_PARAMETERS = frozenset({"password", "secret", "code", "token"})
@@ -375,9 +506,18 @@ def _authorized(
     request: Request, call: _Call, body: bytes, *, snapshot: Connection | None
 ) -> Response:
     auth, spec, caller = call.auth, call.spec, call.caller
-    _two_factors(caller)
-    raw = _body(body)
-    cursor, page_size = _paging(spec, raw)
+    try:
+        _two_factors(caller)  # A8: a role holder's token without a second factor
+    except StepUpRequired as exc:
+        raise _Unrecorded(exc, {}) from exc
+    try:
+        raw = _body(body)
+    except UsageError as exc:
+        raise _Unrecorded(exc, {}) from exc
+    try:
+        cursor, page_size = _paging(spec, raw)
+    except UsageError as exc:
+        raise _Unrecorded(exc, raw) from exc
     # Authorization looks only at the command and the names of the parameters sent, so a
     # caller without the role learns nothing about what the command would accept.
     used = set(raw)
@@ -399,8 +539,11 @@ def _authorized(
             hint="Ask an administrator for a role group without a scope that grants it.",
             command=spec.name,
         )
-    arguments, params = _parameters(spec, raw)
-    _step_up(spec, caller, call.now)
+    try:
+        arguments, params = _parameters(spec, raw)
+        _step_up(spec, caller, call.now)
+    except (UsageError, StepUpRequired) as exc:
+        raise _Unrecorded(exc, raw) from exc
     command = f"{spec.service}/{spec.name}"
     binding = paging.CursorBinding(caller.tenant.id, caller.subject, command, params)
     try:
@@ -411,23 +554,27 @@ def _authorized(
         )
         raise
     ctx_request = current_request.get()
+    key = request.headers.get(idempotency.HEADER)
+    try:
+        replay = (
+            _Replay(idempotency.check_key(key), command, idempotency.digest(params))
+            if key is not None and not spec.reads_only
+            else None
+        )
+        # Slow preparation (a password hash) happens here, before any transaction holds a
+        # lock.
+        prepared = spec.prepare(auth.hasher, arguments) if spec.prepare is not None else {}
+    except BastionError as exc:
+        raise _Unrecorded(exc, params) from exc
     work = _Body(
         arguments=arguments,
         params=params,
         scope=scope,
-        # Slow preparation (a password hash) happens here, before any transaction holds a
-        # lock.
-        prepared=spec.prepare(auth.hasher, arguments) if spec.prepare is not None else {},
+        prepared=prepared,
         request_id=ctx_request.request_id if ctx_request else None,
         after=after,
         page_size=page_size,
         binding=binding,
-    )
-    key = request.headers.get(idempotency.HEADER)
-    replay = (
-        _Replay(idempotency.check_key(key), command, idempotency.digest(params))
-        if key is not None and not spec.reads_only
-        else None
     )
     try:
         answer = _execute(call, work, replay=replay, snapshot=snapshot)
@@ -449,10 +596,11 @@ def _authorized(
                 previous = replay.stored(conn, caller)
             if previous is not None:
                 return _Answer.stored(previous).response()
-        raise Conflict(
+        conflict = Conflict(
             "another change to the same object happened at the same moment.",
             hint="Read the object again, then retry.",
-        ) from exc
+        )
+        raise _Unrecorded(conflict, params) from exc
     return answer.response()
 
 

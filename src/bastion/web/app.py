@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,7 +17,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.audit import events
 from bastion.audit.events import RequestContext, current_request
+from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.context import Authority
 from bastion.authority.endpoints import (
     authorize,
@@ -25,11 +29,13 @@ from bastion.authority.endpoints import (
     oauth,
     signin_pages,
 )
-from bastion.errors import BastionError, NotFound, UsageError
+from bastion.directory.tenants import find_tenant
+from bastion.errors import BastionError, MethodNotAllowed, NotFound, UsageError
 from bastion.plane import http as plane_http
 from bastion.plane.remote_keys import RemoteKeys
 from bastion.secrets_at_rest import random_token
 from bastion.web.common import oauth_error, problem, render
+from bastion.web.edge import EdgeMiddleware
 
 log = logging.getLogger("bastion.http")
 STATIC = Path(__file__).parent / "static"
@@ -90,7 +96,7 @@ class RequestMiddleware:
 
 
 def _wants_oauth(request: Request) -> bool:
-    return "/oauth2/" in request.url.path and request.method == "POST"
+    return "/oauth2/" in request.scope["path"] and request.method == "POST"
 
 
 def _wants_html(request: Request) -> bool:
@@ -107,7 +113,7 @@ async def on_bastion_error(request: Request, exc: Exception) -> Response:
             {"title": exc.title, "message": exc.detail, "hint": exc.hint, "tenant": None},
             status=exc.status,
         )
-    return problem(exc, request.url.path)
+    return problem(exc, request.scope["path"])
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -116,22 +122,68 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error = NotFound("There is nothing at this address.")
     elif exc.status_code == 405:
-        error = UsageError("This method is not allowed here.")
+        allowed = (exc.headers or {}).get("Allow", "")
+        error = MethodNotAllowed(
+            f"{request.method} is not allowed here.",
+            hint=f"Allowed: {allowed}." if allowed else None,
+        )
     else:
         error = UsageError(str(exc.detail))
     response = await on_bastion_error(request, error)
     response.status_code = exc.status_code
+    # RFC 9110 section 15.5.6: a 405 names the methods the resource allows.
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
     return response
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:
-    """X6: a crash is logged with its trace; the answer carries none."""
+    """X6: a crash is logged with its trace; the answer carries none. L1: outside the
+    command plane (which records its own with the caller), a crash on a tenant's address
+    leaves an audit record, at most one per source and minute."""
     log.error("unhandled error", exc_info=exc, extra={"fields": {"path": request.url.path}})
+    await run_in_threadpool(_record_crash, request)
     error = BastionError(
         "Something went wrong on the server.",
         hint="Try again; if it persists, give the administrator the X-Request-Id of this answer.",
     )
     return await on_bastion_error(request, error)
+
+
+_TENANT_PATH = re.compile(r"^/t/([^/]+)/")
+#: crashes are counted apart from refusals, so that neither hides the other
+CRASHES = AnonymousRefusals()
+
+
+def _record_crash(request: Request) -> None:
+    match = _TENANT_PATH.match(request.scope["path"])
+    auth: Authority | None = getattr(request.app.state, "authority", None)
+    if match is None or auth is None:
+        return
+    name = match.group(1)
+    try:
+        now = auth.now()
+        with auth.store.begin() as conn:
+            tenant = auth.tenants.get(name, lambda: find_tenant(conn, name))
+            if tenant is None:
+                return
+            ctx = current_request.get()
+            repeats = CRASHES.due(tenant.id, ctx.source if ctx else None, now)
+            if repeats is None:
+                return
+            events.record(
+                conn,
+                tenant_id=tenant.id,
+                type="server_error",
+                outcome="failure",
+                now=now,
+                method=request.method,
+                path=request.scope["path"],
+                repeats=repeats,
+            )
+    except Exception:
+        # The answer to a crash must not depend on the store that may have caused it.
+        log.exception("the audit record of a server error could not be written")
 
 
 async def healthz(request: Request) -> Response:
@@ -169,7 +221,8 @@ def create_app(auth: Authority, *, https: bool = False) -> ASGIApp:
     app.state.authority = auth
     if keys is not None:
         app.state.remote_keys = keys
-    return RequestMiddleware(app, https=https)
+    edge = EdgeMiddleware(app, base_url=auth.settings.base_url, render=on_bastion_error)
+    return RequestMiddleware(edge, https=https)
 
 
 def _standalone_routes(services: tuple[str, ...], keys: RemoteKeys) -> list[Route]:

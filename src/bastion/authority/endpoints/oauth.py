@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -268,15 +269,29 @@ def revoke(request: Request, form: dict[str, Any]) -> Response:
             if claims is not None:
                 if claims.get("client_id") != client.client_id:
                     raise UnauthorizedClient("The token was issued to another client.")
-                conn.execute(
-                    insert(revoked_access_tokens).values(
-                        jti=claims["jti"], tenant_id=tenant.id, expires_at=claims["exp"]
-                    )
-                )
+                _revoke_access_token(conn, tenant, claims)
         # Section 2.2: an unknown or already invalid token is answered with 200 too.
         return _json({})
     except BastionError as exc:
         return oauth_error(exc)
+
+
+def _revoke_access_token(conn: Connection, tenant: Tenant, claims: dict[str, Any]) -> None:
+    """Deny-list an access token's ``jti``; a token already on the list stays there and
+    the revocation still succeeds (RFC 7009 section 2.2), even when two race."""
+    jti = claims["jti"]
+    listed = select(revoked_access_tokens.c.jti).where(revoked_access_tokens.c.jti == jti)
+    if conn.execute(listed).first() is not None:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(revoked_access_tokens).values(
+                    jti=jti, tenant_id=tenant.id, expires_at=claims["exp"]
+                )
+            )
+    except IntegrityError:
+        pass  # a concurrent revocation of the same token listed it first
 
 
 def _refresh_token_row(auth: Authority, conn: Connection, tenant: Tenant, value: str) -> Any:
