@@ -9,7 +9,7 @@ Every parameter of a command becomes a ``--kebab-case`` option typed from its JS
 - ``--no-NAME`` sends null to a parameter that may be null.
 
 A parameter whose name the CLI itself uses (``--output``, ``--profile`` ...) is
-``--param-NAME``. Listing commands add ``--page-size``, ``--cursor``, ``--all``,
+``--param-NAME``. Listing commands add ``--page-size``, ``--first``, ``--cursor``, ``--all``,
 ``--checkpoint`` and ``--resume``; every command has the output and global options.
 """
 
@@ -119,8 +119,8 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
     notes = []
     if info.lists:
         notes.append(
-            "A listing: prints one page (--page-size objects, 100 by default) unless --all "
-            "streams every page."
+            "A listing: lists every object, page by page; --first N stops after N (and "
+            "says so on stderr)."
         )
     if info.sensitive:
         notes.append("Sensitive: it needs a recent second factor, which you may be asked for.")
@@ -172,6 +172,13 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
             help="objects per page, 1 to 1000 (default 100)",
         )
         listing.add_argument(
+            "--first",
+            type=whole_number(1, 10**9),
+            metavar="N",
+            default=argparse.SUPPRESS,
+            help="only the first N objects (stderr says when there are more)",
+        )
+        listing.add_argument(
             "--cursor",
             metavar="CURSOR",
             default=argparse.SUPPRESS,
@@ -181,7 +188,7 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
             "--all",
             action="store_true",
             default=argparse.SUPPRESS,
-            help="stream every page (a progress bar shows on a terminal's stderr)",
+            help="every object: what a listing does anyway (kept for older scripts)",
         )
         listing.add_argument(
             "--checkpoint",

@@ -297,14 +297,14 @@ def param_of(name: str, schema: dict[str, Any], *, required: bool) -> Param:
 
 
 def params_of(info: CommandInfo) -> list[Param]:
-    """The parameters a person gives (a listing's ``cursor`` and ``page_size`` are the
-    CLI's own options)."""
+    """The parameters a person gives (a listing's ``cursor``, ``page_size`` and ``count``
+    are the CLI's own business)."""
     properties = info.parameters.get("properties") or {}
     required = set(info.parameters.get("required") or [])
     return [
         param_of(name, schema if isinstance(schema, dict) else {}, required=name in required)
         for name, schema in properties.items()
-        if not (info.lists and name in ("cursor", "page_size"))
+        if not (info.lists and name in ("cursor", "page_size", "count"))
     ]
 
 

@@ -14,7 +14,10 @@ validation with errors that name the parameter, and the HTTP endpoint (``plane/h
         \"\"\"Get one mailbox.\"\"\"
 
 Listing commands (``lists=True``) return a :class:`~bastion.plane.paging.Listing`; the plane
-pages it. Sensitive commands (``sensitive=True``) need a recent second factor (step-up).
+pages it. A listing that takes an ``identity`` parameter is also how its noun is got by
+name (``Get-Mailbox -Identity alice``): when the identity is given and names nothing, the
+plane answers 404 instead of an empty page (``identifies=`` names another parameter, or
+``None`` for none). Sensitive commands (``sensitive=True``) need a recent second factor (step-up).
 Commands that act on objects belonging to directory users declare ``scoped=True`` and keep
 to ``ctx.scope`` themselves (``bastion.plane.scope``); every other command is refused to a
 caller whose role groups allow it only within a scope (deny by default).
@@ -65,6 +68,13 @@ class CommandSpec:
     scoped: bool
     #: work done before the command's transaction opens (``prepare=`` of :func:`command`)
     prepare: Prepare | None = None
+    #: a listing's parameter that names one object: given, and matching nothing, it is a 404
+    identifies: str | None = None
+
+    @property
+    def noun(self) -> str:
+        """What the command acts on, in words: ``Get-ChatUser`` -> ``chat user``."""
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", self.name.split("-", 1)[1]).lower()
 
     @property
     def reads_only(self) -> bool:
@@ -112,6 +122,7 @@ def command(
     sensitive: bool = False,
     scoped: bool = False,
     prepare: Prepare | None = None,
+    identifies: str | None = "identity",
 ) -> Callable[[F], F]:
     """Register ``func`` as ``name`` of ``service``."""
     if not NAME.match(name) or name.split("-", 1)[0] not in VERBS:
@@ -143,6 +154,7 @@ def command(
             sensitive=sensitive,
             scoped=scoped,
             prepare=prepare,
+            identifies=identifies if lists and identifies in fields else None,
         )
         commands = REGISTRY.setdefault(service, {})
         if name in commands:

@@ -17,7 +17,9 @@ step-up                sensitive commands need a second factor younger than the 
                        window: 401 with the RFC 9470 challenge
 idempotency            a write retried with the same ``Idempotency-Key`` gets the first answer
 run and audit          the command, its audit record and its idempotency record commit in
-                       one transaction; no audit record, no change (503)
+                       one transaction; no audit record, no change (503); a listing asked
+                       for one object by its identity that finds none is a 404, audited
+                       like any failure
 =====================  ===============================================================
 """
 
@@ -48,12 +50,20 @@ from bastion.authority.token_validation import (
 )
 from bastion.directory.role_groups import grants_of
 from bastion.directory.tenants import Tenant, find_tenant
-from bastion.errors import BastionError, Conflict, InvalidToken, StoreUnavailable, UsageError
+from bastion.errors import (
+    BastionError,
+    Conflict,
+    InvalidToken,
+    NotFound,
+    StoreUnavailable,
+    UsageError,
+)
 from bastion.plane import access, idempotency, paging, remote_keys
 from bastion.plane.context import Caller, CommandContext
 from bastion.plane.declare import REGISTRY, CommandSpec
 from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.scope import Scope
+from bastion.text import escape_control
 from bastion.web.common import authority_of, base_url
 
 MAX_BODY = 256 * 1024
@@ -197,12 +207,15 @@ def _body(body: bytes) -> dict[str, Any]:
     return raw
 
 
-def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int]:
-    """Take ``cursor`` and ``page_size`` out of a listing command's parameters."""
+def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int, bool]:
+    """Take ``cursor``, ``page_size`` and ``count`` out of a listing command's parameters."""
     if not spec.lists:
-        return None, 0
+        return None, 0, False
     cursor = raw.pop("cursor", None)
     size = raw.pop("page_size", paging.DEFAULT_PAGE_SIZE)
+    count = raw.pop("count", False)
+    if not isinstance(count, bool):
+        raise UsageError("parameter 'count': must be true or false.", parameter="count")
     if cursor is not None and not isinstance(cursor, str):
         raise UsageError(
             "parameter 'cursor': must be the string a previous page returned.", parameter="cursor"
@@ -212,7 +225,7 @@ def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int]:
             f"parameter 'page_size': must be a whole number from 1 to {paging.MAX_PAGE_SIZE}.",
             parameter="page_size",
         )
-    return cursor, size
+    return cursor, size, count
 
 
 def _parameters(spec: CommandSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -344,6 +357,8 @@ class _Body:
     after: list[Any] | None
     page_size: int
     binding: paging.CursorBinding
+    #: the first page also says how many objects the listing holds (``"total"``)
+    count: bool = False
 
 
 def _authorized(
@@ -351,7 +366,7 @@ def _authorized(
 ) -> Response:
     auth, spec, caller = call.auth, call.spec, call.caller
     raw = _body(body)
-    cursor, page_size = _paging(spec, raw)
+    cursor, page_size, count = _paging(spec, raw)
     # Authorization looks only at the command and the names of the parameters sent, so a
     # caller without the role learns nothing about what the command would accept.
     used = set(raw)
@@ -396,6 +411,7 @@ def _authorized(
         after=after,
         page_size=page_size,
         binding=binding,
+        count=count and after is None,
     )
     key = request.headers.get(idempotency.HEADER)
     replay = (
@@ -522,15 +538,43 @@ def _run_body(call: _Call, work: _Body, conn: Connection) -> _Answer:
             _ids(result if isinstance(result, list) else [result]),
         )
     page = paging.read_page(conn, result, work.after, work.page_size)
+    if not page.items and work.after is None:
+        _require_found(spec, work.arguments)
     next_cursor = (
         paging.encode_cursor(call.auth.keyring, work.binding, page.last_key)
         if page.last_key is not None
         else None
     )
+    total = b',"total":' + _json(paging.count(conn, result)) if work.count else b""
     # One call serializes the whole page: per-item conversion was most of a page's cost.
     return _Answer(
-        b'{"items":' + spec.page.dump_json(page.items) + b',"next":' + _json(next_cursor) + b"}",
+        b'{"items":'
+        + spec.page.dump_json(page.items)
+        + b',"next":'
+        + _json(next_cursor)
+        + total
+        + b"}",
         _ids(page.items[:MAX_TARGETS]),
+    )
+
+
+def _require_found(spec: CommandSpec, arguments: dict[str, Any]) -> None:
+    """A listing asked for one object by name (``Get-Mailbox -Identity alice``) that names
+    nothing answers 404, as a command that gets one object does: an empty list would let a
+    script take "no such mailbox" for success. Objects outside the caller's scope are not
+    listed either, so they are not found in the same words (R2)."""
+    name = spec.identifies
+    value = arguments.get(name) if name is not None else None
+    if value is None:
+        return
+    fields = spec.parameters.model_fields
+    others = [k for k, v in arguments.items() if k != name and v != fields[k].default]
+    shown = escape_control(str(value))
+    raise NotFound(
+        f"no {spec.noun} '{shown}' in this tenant"
+        + (f" matches {', '.join(others)}." if others else "."),
+        hint=f"{spec.name} without {name} lists them.",
+        parameter=name,
     )
 
 
