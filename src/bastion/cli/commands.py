@@ -134,6 +134,9 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
     )
     group = parser.add_argument_group("parameters")
     for p in params:
+        if p.secret:
+            _add_secret(group, p)
+            continue
         if p.kind == "boolean":
             flags = [p.flag, p.negative_flag or "--no-" + p.flag[2:]]
             group.add_argument(
@@ -207,10 +210,48 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
     return parser, params
 
 
+def _add_secret(group: Any, p: Param) -> None:
+    from bastion.cli.secret_input import SecretAction
+
+    group.add_argument(
+        p.flag, action=SecretAction, dest=dest(p), default=argparse.SUPPRESS, help=p.help_text()
+    )
+    group.add_argument(
+        p.flag + "-stdin",
+        action="store_true",
+        dest=f"stdin__{p.name}",
+        default=argparse.SUPPRESS,
+        help=f"read {p.flag[2:]} from one line of stdin",
+    )
+    group.add_argument(
+        p.flag + "-file",
+        metavar="FILE",
+        dest=f"file__{p.name}",
+        default=argparse.SUPPRESS,
+        help=f"read {p.flag[2:]} from FILE",
+    )
+
+
 def values_of(args: argparse.Namespace, params: list[Param]) -> dict[str, Any]:
-    """The parameters given, as JSON values by their catalog names."""
+    """The parameters given, as JSON values by their catalog names; secrets are read from
+    where they were given (a prompt, stdin or a file)."""
+    from bastion.cli.options import opt
+
     found: dict[str, Any] = {}
     for p in params:
+        if p.secret:
+            stdin, file = opt(args, f"stdin__{p.name}", False), opt(args, f"file__{p.name}")
+            if hasattr(args, dest(p)) or stdin or file is not None:
+                from bastion.cli.secret_input import read_secret
+
+                found[p.name] = read_secret(
+                    flag=p.flag,
+                    what=(p.description.rstrip(".") or p.name).lower(),
+                    from_stdin=stdin,
+                    from_file=file,
+                    non_interactive=bool(opt(args, "non_interactive", False)),
+                )
+            continue
         if hasattr(args, dest(p)):
             value = getattr(args, dest(p))
             found[p.name] = None if value is NULL else value

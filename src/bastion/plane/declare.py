@@ -93,6 +93,11 @@ class CommandSpec:
 
 REGISTRY: dict[str, dict[str, CommandSpec]] = {}
 
+#: ``Field(json_schema_extra=SECRET)`` marks a parameter as a secret in the catalog: JSON
+#: Schema's ``writeOnly`` and OpenAPI's ``format: password``. Clients read such a value from
+#: a prompt, stdin or a file, never from the command line.
+SECRET: dict[str, Any] = {"writeOnly": True, "format": "password"}
+
 #: ``prepare(hasher, arguments) -> values``: slow work on the arguments (hashing a password)
 #: done before the transaction, so no lock is held meanwhile; the command finds the values
 #: in ``ctx.prepared``
