@@ -134,3 +134,6 @@ def test_secret_parameters_of_service_commands_stay_off_the_command_line(
     child.close()
     assert child.exitstatus == 0, child.before
     assert password_of(t, upn, "Robin-typed-pw-42!")
+    # the shell's -Password alone asks too; with nobody to ask, it says what to type
+    shell = cli.run("shell", input=f"Set-User -Identity {upn} -Password\n")
+    assert shell.returncode == 2 and "-Password 'value'" in shell.stderr

@@ -72,8 +72,11 @@ def read_secret(
     from_file: str | None = None,
     confirm: bool = True,
     non_interactive: bool = False,
+    otherwise: str | None = None,
 ) -> str:
-    """The secret ``flag`` stands for, from its file, stdin or a prompt (see the module)."""
+    """The secret ``flag`` stands for, from its file, stdin or a prompt (see the module);
+    ``otherwise`` says what to do where nobody can be asked (the default names
+    ``FLAG-stdin`` and ``FLAG-file``)."""
     if from_stdin and from_file is not None:
         raise UsageError(
             f"{flag}-stdin and {flag}-file both give {what}.", hint="Give only one of them."
@@ -92,7 +95,7 @@ def read_secret(
     if not may_prompt(non_interactive=non_interactive):
         raise UsageError(
             f"{flag} needs {what}, and there is no terminal to ask for it on.",
-            hint=f"Pipe it in with {flag}-stdin, or give {flag}-file FILE.",
+            hint=otherwise or f"Pipe it in with {flag}-stdin, or give {flag}-file FILE.",
         )
     first = getpass.getpass(f"{what[:1].upper()}{what[1:]}: ")
     if confirm:
