@@ -136,12 +136,15 @@ def test_a_listing_is_whole_unless_first_asks_for_fewer(t: Org, cli: Cli) -> Non
 
 
 def test_the_shell_lists_every_object_unless_result_size_says_otherwise(t: Org, cli: Cli) -> None:
+    # more than Exchange's default -ResultSize of 1000
+    store = t.server.authority.store
+    seed.seed_population(store, t.tenant.id, domain=t.name, count=1005, now=t.server.now())
     expected = addresses(t)
     shell = cli.run("shell", input="Get-Mailbox -Type user\n")
     assert shell.returncode == 0 and shell.stderr == "", shell.stderr
     rows = shell.stdout.splitlines()[2:]  # after the header and its rule
     shown = {word for row in rows for word in row.split() if word in expected}
-    assert len(rows) == 250 and shown == expected
+    assert len(rows) == 1005 and shown == expected
     limited = cli.run("shell", input="Get-Mailbox -ResultSize 5\n")
     assert len(limited.stdout.splitlines()[2:]) == 5
     assert "-ResultSize Unlimited lists every one" in limited.stderr
