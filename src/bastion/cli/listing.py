@@ -69,6 +69,9 @@ class ListingOptions:
     #: what to say when there is more than was shown (the shell's own words); given the
     #: cursor that continues
     more: Callable[[str | None], str] | None = None
+    #: the line that continues from a cursor, in the shell's own words (None: the command
+    #: line's ``--cursor``)
+    continues: Callable[[str], str] | None = None
 
 
 class Interrupted(Exception):
@@ -304,14 +307,19 @@ def _report(state: _State, exc: BaseException) -> None:
         resume = [*state.options.resume_command, "--resume", str(state.checkpoint.path.resolve())]
     elif state.cursor is not None:
         resume = [*state.options.command, "--cursor", state.cursor]
+        if state.options.limit is not None:  # --first N: only the rest of the N
+            resume += ["--first", str(state.options.limit - written)]
     else:
         resume = list(state.options.command)
+    how = shlex.join(resume)
+    if state.options.continues is not None and state.checkpoint is None:
+        how = state.options.continues(state.cursor) if state.cursor else "run it again"
     again = ""
     if isinstance(cause, SignInRequired):
         again = "Sign in again (bastion connect), then resume: "
     print(
         f"bastion: error: the listing stopped after {written:,} objects were written{earlier}: "
-        f"{why.rstrip('.')}. {again or 'Resume with: '}{shlex.join(resume)}",
+        f"{why.rstrip('.')}. {again or 'Resume with: '}{how}",
         file=sys.stderr,
     )
 

@@ -218,6 +218,7 @@ class Shell:
                 cursor=bound.cursor,
                 limit=limit,
                 more=lambda cursor: _more(text, cursor),
+                continues=lambda cursor: f"{text} -Cursor {cursor}",
             )
         return invocation
 
