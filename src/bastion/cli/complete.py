@@ -33,8 +33,8 @@ ZSH = r"""#compdef bastion
 # bastion completion for zsh: eval "$(bastion completion zsh)"
 _bastion() {
     local -a found
-    found=("${(@f)$(bastion __complete "${(@)words[2,CURRENT-1]}" "${words[CURRENT]}" \
-        2>/dev/null)}")
+    found=(${(f)"$(bastion __complete "${(@)words[2,CURRENT-1]}" "${words[CURRENT]}" \
+        2>/dev/null)"})
     compadd -a found
 }
 compdef _bastion bastion
