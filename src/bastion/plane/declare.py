@@ -17,10 +17,11 @@ Listing commands (``lists=True``) return a :class:`~bastion.plane.paging.Listing
 pages it. A listing that takes an ``identity`` parameter is also how its noun is got by
 name (``Get-Mailbox -Identity alice``): when the identity is given and names nothing, the
 plane answers 404 instead of an empty page (``identifies=`` names another parameter, or
-``None`` for none). Sensitive commands (``sensitive=True``) need a recent second factor (step-up).
-Commands that act on objects belonging to directory users declare ``scoped=True`` and keep
-to ``ctx.scope`` themselves (``bastion.plane.scope``); every other command is refused to a
-caller whose role groups allow it only within a scope (deny by default).
+``None`` for none). Sensitive commands (``sensitive=True``) need a recent second factor
+(step-up). Commands that act on objects belonging to directory users declare
+``scoped=True`` and keep to ``ctx.scope`` themselves (``bastion.plane.scope``); every other
+command is refused to a caller whose role groups allow it only within a scope (deny by
+default).
 """
 
 from __future__ import annotations
