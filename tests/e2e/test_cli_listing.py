@@ -191,15 +191,15 @@ def test_a_sign_in_ended_mid_listing_stops_it_and_it_resumes_after_signing_in(
     assert len(ids) == len(set(ids)) and set(ids) == expected
 
 
-def test_one_page_by_default_and_a_cursor_to_go_on(server: ServerProcess, tmp_path: Path) -> None:
+def test_first_and_a_cursor_to_go_on(server: ServerProcess, tmp_path: Path) -> None:
     t, expected = populated(server, 25)
     cli = sign_in(t, tmp_path / "config")
-    result = cli.run("mail", "get-mailbox", "--page-size", "10", "--property", "id")
+    result = cli.run("mail", "get-mailbox", "--first", "10", "--property", "id")
     assert result.returncode == 0
     page = json.loads(result.stdout)
-    assert len(page) == 10 and "--all lists every one" in result.stderr
+    assert len(page) == 10 and "without --first it lists every one" in result.stderr
     go_on = shlex.split(result.stderr.split("this continues: ", 1)[1].rstrip(")\n"))
-    rest = cli.run(*go_on[1:], "--all")
+    rest = cli.run(*go_on[1:], "--page-size", "4")
     assert rest.returncode == 0, rest.stderr
     ids = [m["id"] for m in page + json.loads(rest.stdout)]
     assert len(ids) == len(set(ids)) and set(ids) == expected

@@ -11,7 +11,13 @@ import json
 import sys
 from typing import Any
 
-from bastion.cli.common import add_storage_options, open_authority, read_password
+from bastion.cli.common import (
+    add_password_options,
+    add_storage_options,
+    open_authority,
+    read_password,
+)
+from bastion.errors import UsageError
 
 MFA_CHOICES = ("disabled", "enabled", "enforced")
 
@@ -54,6 +60,15 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+POLICY_FLAGS = (
+    "--session-lifetime",
+    "--idle-timeout",
+    "--access-token-lifetime",
+    "--step-up-window",
+    "--allowed-methods",
+)
+
+
 def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
     changes = {
         "session_lifetime": args.session_lifetime,
@@ -80,9 +95,7 @@ def _register_tenant(commands: Any) -> None:
         metavar="UPN",
         help="also create this bootstrap admin: MFA enforced, password asked",
     )
-    create.add_argument(
-        "--password-stdin", action="store_true", help="read the admin's password from stdin"
-    )
+    add_password_options(create, "the admin's password")
     _policy_options(create)
     add_storage_options(create)
     create.set_defaults(handler=_tenant_create)
@@ -116,7 +129,7 @@ def _tenant_create(args: argparse.Namespace) -> int:
     from bastion.directory.tenants import TenantPolicy
 
     auth = open_authority(args)
-    password = read_password(args, prompt=f"Password for {args.admin}") if args.admin else None
+    password = read_password(args, prompt=f"password for {args.admin}") if args.admin else None
     with auth.store.begin() as conn:
         tenant = new_tenant(
             auth,
@@ -137,19 +150,34 @@ def _tenant_create(args: argparse.Namespace) -> int:
                 roles=["Global Administrator"],
             )
     print(_tenant_json(tenant))
+    _note_outlived(tenant.policy)
     if args.admin:
         print(f"{args.admin} must register an authenticator app at first sign-in.", file=sys.stderr)
     return 0
 
 
 def _tenant_set(args: argparse.Namespace) -> int:
+    """Set the limits given, and only those."""
     from bastion.directory.tenants import get_tenant, set_policy
 
+    changes = _policy_changes(args)
+    if not changes:
+        raise UsageError("no limit to set.", hint=f"Give one or more of {', '.join(POLICY_FLAGS)}.")
     auth = open_authority(args)
     with auth.store.begin() as conn:
-        tenant = set_policy(conn, get_tenant(conn, args.name), **_policy_changes(args))
+        tenant = set_policy(conn, get_tenant(conn, args.name), **changes)
     print(_tenant_json(tenant))
+    _note_outlived(tenant.policy)
     return 0
+
+
+def _note_outlived(policy: Any) -> None:
+    for name in policy.outlived():
+        print(
+            f"note: the {name} is longer than the session lifetime "
+            f"({policy.session_lifetime} s), which ends sign-ins first.",
+            file=sys.stderr,
+        )
 
 
 def _tenant_show(args: argparse.Namespace) -> int:
@@ -177,7 +205,7 @@ def _register_user(commands: Any) -> None:
         "--mfa", choices=MFA_CHOICES, default="enforced", help="MFA state (default: enforced)"
     )
     create.add_argument("--role", action="append", default=[], help="a role name (repeatable)")
-    create.add_argument("--password-stdin", action="store_true")
+    add_password_options(create)
     create.add_argument(
         "--no-password",
         action="store_true",
@@ -196,7 +224,7 @@ def _register_user(commands: Any) -> None:
 
     setpw = sub.add_parser("set-password", help="set a user's password")
     common(setpw)
-    setpw.add_argument("--password-stdin", action="store_true")
+    add_password_options(setpw)
     setpw.set_defaults(handler=_user_set_password)
 
     report = sub.add_parser(
@@ -221,7 +249,7 @@ def _user_create(args: argparse.Namespace) -> int:
     from bastion.directory.tenants import get_tenant
 
     auth = open_authority(args)
-    password = None if args.no_password else read_password(args)
+    password = None if args.no_password else read_password(args, prompt=f"password for {args.upn}")
     with auth.store.begin() as conn:
         tenant = get_tenant(conn, args.tenant)
         user = new_user(
@@ -297,7 +325,7 @@ def _user_set_password(args: argparse.Namespace) -> int:
     from bastion.directory.tenants import get_tenant
 
     auth = open_authority(args)
-    password = read_password(args)
+    password = read_password(args, prompt=f"new password for {args.upn}")
     with auth.store.begin() as conn:
         tenant = get_tenant(conn, args.tenant)
         set_password(auth, conn, users.require_user(conn, tenant.id, args.upn), password)

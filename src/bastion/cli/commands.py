@@ -9,7 +9,7 @@ Every parameter of a command becomes a ``--kebab-case`` option typed from its JS
 - ``--no-NAME`` sends null to a parameter that may be null.
 
 A parameter whose name the CLI itself uses (``--output``, ``--profile`` ...) is
-``--param-NAME``. Listing commands add ``--page-size``, ``--cursor``, ``--all``,
+``--param-NAME``. Listing commands add ``--page-size``, ``--first``, ``--cursor``, ``--all``,
 ``--checkpoint`` and ``--resume``; every command has the output and global options.
 """
 
@@ -119,8 +119,8 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
     notes = []
     if info.lists:
         notes.append(
-            "A listing: prints one page (--page-size objects, 100 by default) unless --all "
-            "streams every page."
+            "A listing: lists every object, page by page; --first N stops after N (and "
+            "says so on stderr)."
         )
     if info.sensitive:
         notes.append("Sensitive: it needs a recent second factor, which you may be asked for.")
@@ -134,6 +134,9 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
     )
     group = parser.add_argument_group("parameters")
     for p in params:
+        if p.secret:
+            _add_secret(group, p)
+            continue
         if p.kind == "boolean":
             flags = [p.flag, p.negative_flag or "--no-" + p.flag[2:]]
             group.add_argument(
@@ -172,6 +175,13 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
             help="objects per page, 1 to 1000 (default 100)",
         )
         listing.add_argument(
+            "--first",
+            type=whole_number(1, 10**9),
+            metavar="N",
+            default=argparse.SUPPRESS,
+            help="only the first N objects (stderr says when there are more)",
+        )
+        listing.add_argument(
             "--cursor",
             metavar="CURSOR",
             default=argparse.SUPPRESS,
@@ -181,7 +191,7 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
             "--all",
             action="store_true",
             default=argparse.SUPPRESS,
-            help="stream every page (a progress bar shows on a terminal's stderr)",
+            help="every object: what a listing does anyway (kept for older scripts)",
         )
         listing.add_argument(
             "--checkpoint",
@@ -200,10 +210,48 @@ def command_parser(info: CommandInfo, *, prog: str) -> tuple[Parser, list[Param]
     return parser, params
 
 
+def _add_secret(group: Any, p: Param) -> None:
+    from bastion.cli.secret_input import SecretAction
+
+    group.add_argument(
+        p.flag, action=SecretAction, dest=dest(p), default=argparse.SUPPRESS, help=p.help_text()
+    )
+    group.add_argument(
+        p.flag + "-stdin",
+        action="store_true",
+        dest=f"stdin__{p.name}",
+        default=argparse.SUPPRESS,
+        help=f"read {p.flag[2:]} from one line of stdin",
+    )
+    group.add_argument(
+        p.flag + "-file",
+        metavar="FILE",
+        dest=f"file__{p.name}",
+        default=argparse.SUPPRESS,
+        help=f"read {p.flag[2:]} from FILE",
+    )
+
+
 def values_of(args: argparse.Namespace, params: list[Param]) -> dict[str, Any]:
-    """The parameters given, as JSON values by their catalog names."""
+    """The parameters given, as JSON values by their catalog names; secrets are read from
+    where they were given (a prompt, stdin or a file)."""
+    from bastion.cli.options import opt
+
     found: dict[str, Any] = {}
     for p in params:
+        if p.secret:
+            stdin, file = opt(args, f"stdin__{p.name}", False), opt(args, f"file__{p.name}")
+            if hasattr(args, dest(p)) or stdin or file is not None:
+                from bastion.cli.secret_input import read_secret
+
+                found[p.name] = read_secret(
+                    flag=p.flag,
+                    what=(p.description.rstrip(".") or p.name).lower(),
+                    from_stdin=stdin,
+                    from_file=file,
+                    non_interactive=bool(opt(args, "non_interactive", False)),
+                )
+            continue
         if hasattr(args, dest(p)):
             value = getattr(args, dest(p))
             found[p.name] = None if value is NULL else value

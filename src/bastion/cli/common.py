@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import getpass
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from bastion.errors import UsageError
 
 if TYPE_CHECKING:
     from bastion.authority.context import Authority
@@ -36,20 +32,33 @@ def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
     )
 
 
-def read_password(args: argparse.Namespace, *, prompt: str = "Password") -> str:
-    """From stdin with --password-stdin, else asked twice on the terminal."""
-    if getattr(args, "password_stdin", False):
-        line = sys.stdin.readline()
-        return line.rstrip("\r\n")
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "no password given.", hint="Pipe it in with --password-stdin, or run in a terminal."
-        )
-    first = getpass.getpass(f"{prompt}: ")
-    second = getpass.getpass(f"{prompt} (again): ")
-    if first != second:
-        raise UsageError("the two passwords differ.")
-    return first
+def add_password_options(parser: argparse.ArgumentParser, whose: str = "the password") -> None:
+    """``--password-stdin`` and ``--password-file``; without either, it is asked for
+    (``--password`` alone says so; with a value it is refused)."""
+    from bastion.cli.secret_input import SecretAction
+
+    parser.add_argument(
+        "--password", action=SecretAction, default=None, help=f"ask for {whose} (the default)"
+    )
+    parser.add_argument(
+        "--password-stdin", action="store_true", help=f"read {whose} from one line of stdin"
+    )
+    parser.add_argument(
+        "--password-file", metavar="FILE", help=f"read {whose} from FILE (its only line)"
+    )
+
+
+def read_password(args: argparse.Namespace, *, prompt: str = "password") -> str:
+    """From ``--password-file``, ``--password-stdin``, else asked twice without echo on a
+    terminal; never from the command line (``bastion.cli.secret_input``)."""
+    from bastion.cli.secret_input import read_secret
+
+    return read_secret(
+        flag="--password",
+        what=prompt,
+        from_stdin=bool(getattr(args, "password_stdin", False)),
+        from_file=getattr(args, "password_file", None),
+    )
 
 
 def open_authority(args: argparse.Namespace) -> Authority:

@@ -1,9 +1,15 @@
-"""Running a listing command: one page, every page (``--all``), checkpoints and resuming (S6).
+"""Running a listing command: every page, checkpoints and resuming (S6).
 
-Without ``--all`` a listing prints its first page (``--page-size`` objects, 100 by default)
-and says on stderr how to go on when there is more. With ``--all`` it streams every page:
-each is written (and flushed) before the next is fetched, so memory does not grow with the
-tenant, and with ``--checkpoint FILE`` the file is saved after each page.
+A listing streams every page (docs/decisions/0026): each is written (and flushed) before the
+next is fetched, so memory does not grow with the tenant, and with ``--checkpoint FILE`` the
+file is saved after each page. Only ``--first N`` (the shell's ``-ResultSize N``) stops
+early, because it was asked to, and then says so on stderr with the command that goes on:
+no script receives part of a listing believing it whole. ``--all`` is still accepted; it
+changes nothing.
+
+On a terminal's stderr, a listing shows a progress bar (with the total and the time left:
+the first page is asked to count the listing) and ends with a summary line: how many, in
+how long, how fast.
 
 An interruption (the server unreachable or restarting, the sign-in revoked or ended, Ctrl-C,
 SIGTERM) closes the output so it stays valid (a JSON array gets its closing bracket), says
@@ -19,6 +25,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,12 +56,11 @@ INTERRUPTIONS = (NetworkError, ServerError, SignInRequired)
 class ListingOptions:
     page_size: int | None = None
     cursor: str | None = None
-    all: bool = False
-    #: stop after this many objects (the shell's -ResultSize)
+    #: stop after this many objects (``--first``, the shell's -ResultSize); None: all
     limit: int | None = None
     checkpoint: Path | None = None
     resumed: checkpoints.Checkpoint | None = None
-    #: the command as typed, without --cursor and --all (continued with --cursor)
+    #: the command as typed, without --cursor, --first and --all (continued with --cursor)
     command: list[str] = field(default_factory=lambda: ["bastion"])
     #: the command that resumes from a checkpoint, without its --resume part
     resume_command: list[str] = field(default_factory=lambda: ["bastion"])
@@ -63,6 +69,9 @@ class ListingOptions:
     #: what to say when there is more than was shown (the shell's own words); given the
     #: cursor that continues
     more: Callable[[str | None], str] | None = None
+    #: the line that continues from a cursor, in the shell's own words (None: the command
+    #: line's ``--cursor``)
+    continues: Callable[[str], str] | None = None
 
 
 class Interrupted(Exception):
@@ -125,6 +134,8 @@ def run(
     state = _State(conn, info, params, writer, options, properties)
     if expression is not None:
         return _queried(conn, info, {**params, **paging}, writer, options, expression, properties)
+    if state.on_terminal:
+        paging["count"] = True  # for the progress bar's total and time left
     with _terminate_as_interrupt():
         try:
             state.save(options.cursor)
@@ -142,7 +153,7 @@ def run(
             if isinstance(exc, ClientError):
                 resumable = isinstance(exc, ListingIncomplete) or options.checkpoint is not None
             else:
-                resumable = options.all or options.checkpoint is not None
+                resumable = True
             if not resumable:
                 if writer.written:
                     state.finish()
@@ -155,6 +166,7 @@ def run(
                 state.finish()
             raise
     state.finish()
+    state.summary()
     return 0
 
 
@@ -193,6 +205,11 @@ class _State:
                 argv=options.resumed.argv if options.resumed else options.argv,
             )
         self.label = f"{info.service} {info.name}"
+        #: a person watches stderr: progress, and a summary at the end
+        self.on_terminal = progresses.on_terminal()
+        self.started = time.monotonic()
+        #: how many objects the listing holds, when the server counted them
+        self.total: int | None = None
 
     def save(self, cursor: str | None, *, complete: bool = False) -> None:
         self.cursor = cursor
@@ -211,8 +228,10 @@ class _State:
 
     def stream(self, listing: Listing, properties: list[str] | None) -> None:
         limit = self.options.limit
-        if self.options.all or limit is not None:
-            self.progress = progresses.start(self.label)
+        # counted with the first page only: a run that starts from a cursor has no total
+        self.total = listing.total
+        shown = self.total if limit is None or self.total is None else min(limit, self.total)
+        self.progress = progresses.start(self.label, total=shown)
         for page in listing.pages():
             items = page.items
             if limit is not None and self.writer.written + len(items) >= limit:
@@ -222,10 +241,7 @@ class _State:
                 self._write(items, properties, None if trimmed else page.next, last=True)
                 return
             self._write(items, properties, page.next, last=page.next is None)
-            self.progress.advance(len(items), getattr(page, "total", None))
-            if not self.options.all and limit is None:
-                self.more = page.next is not None
-                return
+            self.progress.advance(len(items))
 
     def _write(
         self, items: list[Any], properties: list[str] | None, cursor: str | None, *, last: bool
@@ -248,11 +264,29 @@ class _State:
             if self.options.more is not None:
                 how = self.options.more(self.cursor)
             elif self.cursor is None:
-                how = "--all lists every one"
+                how = "without --first it lists every one"
             else:
                 command = shlex.join([*self.options.command, "--cursor", self.cursor])
-                how = f"--all lists every one; this continues: {command}"
-            print(f"(there is more: {how})", file=sys.stderr)
+                how = f"without --first it lists every one; this continues: {command}"
+            of = f" of {self.total:,}" if self.total is not None else ""
+            print(
+                f"(the first {self.writer.written:,}{of} objects, as asked: there are more; {how})",
+                file=sys.stderr,
+            )
+
+    def summary(self) -> None:
+        """One line on a terminal's stderr: how many objects, in how long, how fast."""
+        if not self.on_terminal:
+            return
+        print(
+            progresses.summary(
+                self.label,
+                self.writer.written,
+                time.monotonic() - self.started,
+                total=self.total,
+            ),
+            file=sys.stderr,
+        )
 
 
 def _report(state: _State, exc: BaseException) -> None:
@@ -272,15 +306,20 @@ def _report(state: _State, exc: BaseException) -> None:
     if state.checkpoint is not None:
         resume = [*state.options.resume_command, "--resume", str(state.checkpoint.path.resolve())]
     elif state.cursor is not None:
-        resume = [*state.options.command, "--all", "--cursor", state.cursor]
+        resume = [*state.options.command, "--cursor", state.cursor]
+        if state.options.limit is not None:  # --first N: only the rest of the N
+            resume += ["--first", str(state.options.limit - written)]
     else:
         resume = list(state.options.command)
+    how = shlex.join(resume)
+    if state.options.continues is not None and state.checkpoint is None:
+        how = state.options.continues(state.cursor) if state.cursor else "run it again"
     again = ""
     if isinstance(cause, SignInRequired):
         again = "Sign in again (bastion connect), then resume: "
     print(
         f"bastion: error: the listing stopped after {written:,} objects were written{earlier}: "
-        f"{why.rstrip('.')}. {again or 'Resume with: '}{shlex.join(resume)}",
+        f"{why.rstrip('.')}. {again or 'Resume with: '}{how}",
         file=sys.stderr,
     )
 
@@ -294,16 +333,14 @@ def _queried(
     expression: str,
     properties: list[str] | None,
 ) -> int:
-    """``--query`` sees the whole result: the listing (every page with ``--all``) is
-    gathered first."""
+    """``--query`` sees the whole result: every page of the listing (or the ``--first``
+    objects asked for) is gathered first."""
     listing: Listing = conn.invoke(info.service, info.name, **params)
     items: list[Any] = []
     for page in listing.pages():
         items.extend(page.items)
         if options.limit is not None and len(items) >= options.limit:
             del items[options.limit :]
-            break
-        if not options.all:
             break
     result = query(expression, items)
     writer.value(pick(result, properties) if properties is not None else result)

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from bastion import __version__
-from bastion.cli import admin, audit, client, examples, serve, shell
+from bastion.cli import admin, audit, client, complete, examples, serve, shell
 from bastion.cli.options import VALUE_OPTIONS, Parser, add_global_options
 from bastion.client.errors import ClientError
 from bastion.errors import BastionError
@@ -36,6 +36,7 @@ BUILTIN = (
     "auth",
     "profile",
     "shell",
+    "completion",
 )
 
 EPILOG = """\
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     admin.register(commands)
     audit.register(commands)
+    complete.register(commands)
     examples.add_examples(parser)
     return parser
 
@@ -134,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(words: list[str]) -> int:
+    if words[:1] == ["__complete"]:  # what the completion scripts call (cli/complete.py)
+        _without_httpx_cli()
+        return complete.main(words[1:])
     first, second = positions(words)
     if first is not None and words[first] not in BUILTIN:
         _without_httpx_cli()

@@ -31,6 +31,7 @@ VALUE_OPTIONS = frozenset(
         "--query",
         "--property",
         "--page-size",
+        "--first",
         "--cursor",
         "--checkpoint",
         "--resume",

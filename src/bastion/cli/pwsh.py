@@ -197,6 +197,18 @@ def bind(command: str, params: list[Param], tokens: list[Word | Name], *, lists:
                 word = Word("$true")
         elif word is None:
             follows = tokens[i] if i < len(tokens) else None
+            if not isinstance(follows, Word) and param.secret:
+                # -Password alone: asked for without echo (cli/secret_input.py)
+                from bastion.cli.secret_input import read_secret
+
+                what = (param.description.rstrip(".") or param.name).lower()
+                bound.params[param.name] = read_secret(
+                    flag=f"-{param.pwsh}",
+                    what=what,
+                    otherwise=f"Give it after the name: -{param.pwsh} 'value' (lines naming "
+                    "a password stay out of the shell's history).",
+                )
+                continue
             if not isinstance(follows, Word):
                 raise UsageError(f"-{param.pwsh} needs a value.", hint=_what(param))
             word, i = follows, i + 1

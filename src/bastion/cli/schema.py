@@ -73,6 +73,9 @@ class Param:
     description: str
     bounds: dict[str, Any]
     format: str | None = None
+    #: a secret (``writeOnly`` or ``format: password``): read from a prompt, stdin or a
+    #: file, never from the command line (``cli/secret_input.py``)
+    secret: bool = False
 
     @property
     def flag(self) -> str:
@@ -135,6 +138,10 @@ class Param:
             details.append(f"default: {_show(self.default)}")
         if self.sends_null and self.kind != "boolean":
             details.append(f"{self.negative_flag} sends null")
+        if self.secret:
+            details.append(
+                f"asked for without echo; or {self.flag}-stdin, or {self.flag}-file FILE"
+            )
         parts.append(f"({'; '.join(details)})")
         return " ".join(p for p in parts if p).replace("%", "%%")
 
@@ -293,18 +300,23 @@ def param_of(name: str, schema: dict[str, Any], *, required: bool) -> Param:
         description=" ".join(str(schema.get("description") or "").split()),
         bounds=bounds,
         format=str(fmt) if fmt else None,
+        secret=kind == "string" and any(_marked_secret(o) for o in (schema, main)),
     )
 
 
+def _marked_secret(schema: dict[str, Any]) -> bool:
+    return schema.get("writeOnly") is True or schema.get("format") == "password"
+
+
 def params_of(info: CommandInfo) -> list[Param]:
-    """The parameters a person gives (a listing's ``cursor`` and ``page_size`` are the
-    CLI's own options)."""
+    """The parameters a person gives (a listing's ``cursor``, ``page_size`` and ``count``
+    are the CLI's own business)."""
     properties = info.parameters.get("properties") or {}
     required = set(info.parameters.get("required") or [])
     return [
         param_of(name, schema if isinstance(schema, dict) else {}, required=name in required)
         for name, schema in properties.items()
-        if not (info.lists and name in ("cursor", "page_size"))
+        if not (info.lists and name in ("cursor", "page_size", "count"))
     ]
 
 

@@ -343,10 +343,20 @@ def _listing_options(
             "or --resume.",
             hint="Pick properties with --property, or filter the jsonl output.",
         )
+    first: int | None = opt(args, "first")
+    if first is not None and path is not None:
+        raise UsageError(
+            "--first cannot be used with --checkpoint or --resume: a checkpoint is for a "
+            "listing of every object.",
+            hint="Leave out --first, or --checkpoint.",
+        )
+    page_size = opt(args, "page_size") or (resumed.page_size if resumed else None)
+    if first is not None and page_size is None:
+        page_size = min(first, 1000)  # ends on a page's end: the cursor printed goes on
     return ListingOptions(
-        page_size=opt(args, "page_size") or (resumed.page_size if resumed else None),
+        page_size=page_size,
         cursor=resumed.cursor if resumed else opt(args, "cursor"),
-        all=bool(opt(args, "all") or path is not None),
+        limit=first,
         checkpoint=path,
         resumed=resumed,
         command=["bastion", *_without_paging(redacted(typed))],
@@ -375,10 +385,12 @@ def _without_paging(words: list[str]) -> list[str]:
         if skip:
             skip = False
             continue
-        if word in ("--cursor", "--resume", "--checkpoint"):
+        if word in ("--cursor", "--resume", "--checkpoint", "--first"):
             skip = True
             continue
-        if word == "--all" or word.startswith(("--cursor=", "--resume=", "--checkpoint=")):
+        if word == "--all" or word.startswith(
+            ("--cursor=", "--resume=", "--checkpoint=", "--first=")
+        ):
             continue
         out.append(word)
     return out

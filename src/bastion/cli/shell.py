@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from bastion.client.catalog import CommandInfo
     from bastion.client.connection import Connection
 
-#: -ResultSize when none is given, as Exchange's cmdlets do
-DEFAULT_RESULT_SIZE = 1000
+#: -ResultSize when none is given: every object, as the command line lists every object
+#: (Exchange's cmdlets stop at 1000 with a warning; a script reading the result would not
+#: see it, docs/decisions/0026)
+DEFAULT_RESULT_SIZE = "unlimited"
 EXITS = frozenset({"exit", "quit", "logout"})
 SENSITIVE = ("password", "secret", "token", "recovery", "credential")
 
@@ -214,9 +216,9 @@ class Shell:
             invocation.listing = ListingOptions(
                 page_size=min(limit, 1000) if limit else 1000,
                 cursor=bound.cursor,
-                all=unlimited,
                 limit=limit,
                 more=lambda cursor: _more(text, cursor),
+                continues=lambda cursor: f"{text} -Cursor {cursor}",
             )
         return invocation
 
@@ -242,7 +244,7 @@ def pwsh_help(info: CommandInfo) -> str:
             lines.append(f"      {p.help_text()}".replace("%%", "%"))
     if info.lists:
         lines.append("  -ResultSize <number or Unlimited>")
-        lines.append(f"      How many to list (default {DEFAULT_RESULT_SIZE}).")
+        lines.append("      How many to list (default Unlimited: every one).")
     if info.sensitive:
         lines += ["", "Sensitive: it needs a recent second factor, which you may be asked for."]
     lines += ["", f"CLI form: {info.service} {kebab_command(info)} --help"]

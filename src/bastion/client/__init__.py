@@ -8,6 +8,8 @@
     conn.directory.get_user(identity="admin@contoso")      # a method per command
     for mailbox in conn.mail.get_mailbox():                # listings stream page by page
         ...
+    conn.mail.get_mailbox(count=True).total                # how many: counted with page 1
+    conn.mail.get_mailbox(identity="nobody")               # raises NotFoundError (404)
     conn.invoke("sites", "Get-Site", page_size=100)        # any command, by its name
 
 ``connect(url=None, tenant=None, *, method=None, profile=None, token=None, interactive=None,
@@ -22,7 +24,8 @@ proxy=None, timeout=None, ca_bundle=None, retries=None, prompt=None, config_dir=
 - ``interactive``: whether a person may be asked; see :mod:`bastion.client.prompt`.
 - ``proxy``, ``timeout`` (seconds), ``ca_bundle`` (a PEM file), ``retries``: session options
   for every request, sign-in included; the profile's otherwise. ``HTTPS_PROXY``,
-  ``HTTP_PROXY`` and ``NO_PROXY`` apply when no proxy is given.
+  ``HTTP_PROXY`` and ``NO_PROXY`` apply when no proxy is given. A profile's proxy password
+  is kept sealed, apart from the tokens (:mod:`bastion.client.profile_secrets`).
 - ``prompt``: a :class:`~bastion.client.prompt.Prompt` that asks, shows and opens the
   browser (default: the terminal and the system browser).
 - ``config_dir``: where profiles, the token caches and cached catalogs live (default

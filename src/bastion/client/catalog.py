@@ -87,6 +87,14 @@ class CommandInfo:
             found.append(
                 Parameter("page_size", False, "Objects per page (1-1000).", {"type": "integer"})
             )
+            found.append(
+                Parameter(
+                    "count",
+                    False,
+                    "Count the whole listing with its first page (Listing.total).",
+                    {"type": "boolean"},
+                )
+            )
         return found
 
     def docstring(self) -> str:

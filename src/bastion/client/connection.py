@@ -142,7 +142,8 @@ class Connection:
         ``command`` is the catalog name (``Get-Mailbox``) or its Python name
         (``get_mailbox``). Returns the command's result; a listing command returns a
         :class:`~bastion.client.paging.Listing` that fetches later pages as it is consumed
-        (``cursor=`` resumes one, ``page_size=`` sets its pages' size)."""
+        (``cursor=`` resumes one, ``page_size=`` sets its pages' size, ``count=True`` has
+        the first page say how many objects there are: :attr:`Listing.total`)."""
         if "-" not in command:
             info = self.catalog(service).find(command)
             if info is None:
@@ -153,7 +154,7 @@ class Connection:
             command = info.name
         body = self._call(service, command, params)
         if "result" not in body and "items" in body:
-            fixed = {k: v for k, v in params.items() if k != "cursor"}
+            fixed = {k: v for k, v in params.items() if k not in ("cursor", "count")}
 
             def fetch(cursor: str) -> Page:
                 return read_page(self._call(service, command, {**fixed, "cursor": cursor}))

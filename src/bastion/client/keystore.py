@@ -56,13 +56,17 @@ def _keyring() -> Any | None:
 
 
 class KeyStore:
-    """The key of one token-cache slot."""
+    """The key of one token-cache slot (or, with another ``purpose``, of another sealed
+    file of that slot: a profile's secrets have a key of their own, so wiping the tokens
+    leaves them be)."""
 
-    def __init__(self, config_dir: Path, slot: str) -> None:
+    def __init__(self, config_dir: Path, slot: str, purpose: str = "token-cache") -> None:
         self.config_dir = config_dir
         self.slot = slot
-        self.key_file = config_dir / "keys" / f"{slot}.key"
-        self.keyring_user = f"token-cache {slot} {config_dir.resolve()}"
+        self.purpose = purpose
+        keys = config_dir / "keys"
+        self.key_file = (keys if purpose == "token-cache" else keys / purpose) / f"{slot}.key"
+        self.keyring_user = f"{purpose} {slot} {config_dir.resolve()}"
 
     def choose(self) -> Storage:
         """Where a new key would go."""
@@ -103,8 +107,9 @@ class KeyStore:
                 log.warning("the OS keyring refused the token cache key (%s).", exc)
         files.write_private(self.key_file, encoded.encode())
         log.warning(
-            "No usable OS keyring: the token cache key is kept in %s (readable only by you). "
-            "Anyone who can read your files as you can read your tokens.",
+            "No usable OS keyring: the %s key is kept in %s (readable only by you). "
+            "Anyone who can read your files as you can read what it protects.",
+            self.purpose.replace("-", " "),
             self.key_file,
         )
         return "file", key

@@ -10,6 +10,9 @@ Checkpoints: after a page is consumed, :attr:`Listing.next_cursor` resumes right
 ``pages()`` hands out whole pages, each with the cursor of the page after it. If fetching a
 page fails, :class:`~bastion.client.errors.ListingIncomplete` says how many objects were
 delivered and carries the cursor that resumes right after them.
+
+``count=True`` asks the server to count the whole listing with its first page
+(:attr:`Listing.total`), for progress and estimates; later pages are never counted.
 """
 
 from __future__ import annotations
@@ -27,13 +30,18 @@ class Page:
     items: list[Any]
     #: the cursor of the page after this one; None when this is the last
     next: str | None
+    #: how many objects the whole listing holds, when it was asked for (``count=True``)
+    #: and this is the first page
+    total: int | None = None
 
 
 def read_page(body: dict[str, Any]) -> Page:
-    items, cursor = body.get("items"), body.get("next")
+    items, cursor, total = body.get("items"), body.get("next"), body.get("total")
     if not isinstance(items, list) or not (cursor is None or isinstance(cursor, str)):
         raise ServerError("a listing page is not of the form {items, next}.")
-    return Page(items=items, next=cursor)
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        total = None
+    return Page(items=items, next=cursor, total=total)
 
 
 class Listing(Iterator[Any]):
@@ -49,6 +57,9 @@ class Listing(Iterator[Any]):
         self.count = 0
         #: pages fetched so far, the first included
         self.pages_fetched = 1
+        #: how many objects the listing holds, if it was asked for with ``count=True``
+        #: (counted with the first page: objects added or removed since are not in it)
+        self.total: int | None = first.total
 
     @property
     def complete(self) -> bool:

@@ -10,7 +10,9 @@ They live in ``{config_dir}/profiles.json`` (mode 0600)::
 
 ``connect`` takes its settings from its arguments first, then from the profile (the one
 named, else ``$BASTION_PROFILE``, else the current one), then from defaults. A profile may
-hold a proxy URL with credentials; it is kept as given in this file, readable only by you.
+hold a proxy URL with credentials: the password is not kept in this file but sealed apart,
+under a key of its own (``profile_secrets``), and put back in the URL when the profile is
+read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 
 from bastion.client import files
 from bastion.client.errors import ConfigError
+from bastion.client.profile_secrets import ProfileSecrets, split_password
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -104,12 +107,28 @@ class ProfileStore:
         return data
 
     def write(self, data: dict[str, Any]) -> None:
+        from bastion.client.profile_secrets import seal_body
+
         files.private_dir(self.config_dir)
+        data = {
+            **data,
+            "profiles": {
+                name: seal_body(self.config_dir, name, body)
+                for name, body in data["profiles"].items()
+            },
+        }
         files.write_private(self.path, (json.dumps(data, indent=2) + "\n").encode())
+
+    def _profile(self, name: str, body: dict[str, Any], current: str | None) -> Profile:
+        from bastion.client.profile_secrets import open_body
+
+        return _profile(name, open_body(self.config_dir, name, body), current)
 
     def profiles(self) -> list[Profile]:
         data = self.read()
-        return [_profile(name, body, data["current"]) for name, body in data["profiles"].items()]
+        return [
+            self._profile(name, body, data["current"]) for name, body in data["profiles"].items()
+        ]
 
     def get(self, name: str) -> Profile:
         data = self.read()
@@ -122,7 +141,7 @@ class ProfileStore:
                 cli_hint=f"Profiles: {known}. Add one first: bastion connect --url URL "
                 f"--tenant NAME --profile {name}.",
             )
-        return _profile(name, body, data["current"])
+        return self._profile(name, body, data["current"])
 
     def current(self) -> Profile | None:
         name = os.environ.get("BASTION_PROFILE") or self.read().get("current")
@@ -205,6 +224,8 @@ def add_profile(
         if make_current or (make_current is None and not data.get("current")):
             data["current"] = name
         store.write(data)
+        if profile.proxy is None or split_password(profile.proxy)[1] is None:
+            ProfileSecrets(store.config_dir, name).wipe()  # a replaced proxy's password
     return replace(profile, current=data["current"] == name)
 
 
@@ -230,6 +251,7 @@ def remove_profile(name: str, config_dir: str | os.PathLike[str] | None = None) 
         if data.get("current") == name:
             data["current"] = None
         store.write(data)
+        ProfileSecrets(store.config_dir, name).wipe()
     _wipe_tokens(store.config_dir, name)
 
 

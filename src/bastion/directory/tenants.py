@@ -52,19 +52,30 @@ class TenantPolicy:
             raise UsageError(
                 f"session lifetime must be between 60 and {MAX_SESSION_SECONDS} seconds."
             )
-        if not 60 <= self.idle_timeout <= min(MAX_IDLE_SECONDS, self.session_lifetime):
-            raise UsageError(
-                f"idle timeout must be between 60 and {MAX_IDLE_SECONDS} seconds, "
-                "and no longer than the session lifetime."
-            )
+        # Each limit is checked on its own: a sign-in ends at the first limit it reaches, so
+        # an idle timeout or a step-up window longer than the session lifetime is harmless
+        # (it never bites), and shortening one limit never makes another one wrong.
+        if not 60 <= self.idle_timeout <= MAX_IDLE_SECONDS:
+            raise UsageError(f"idle timeout must be between 60 and {MAX_IDLE_SECONDS} seconds.")
         if not 1 <= self.access_token_lifetime <= 3600:
             raise UsageError("access token lifetime must be between 1 and 3600 seconds.")
-        if not 0 <= self.step_up_window <= self.session_lifetime:
-            raise UsageError("step-up window must be between 0 and the session lifetime.")
+        if not 0 <= self.step_up_window <= MAX_SESSION_SECONDS:
+            raise UsageError(f"step-up window must be between 0 and {MAX_SESSION_SECONDS} seconds.")
         if not 60 <= self.device_code_lifetime <= 1800:
             raise UsageError("device code lifetime must be between 60 and 1800 seconds.")
         if not 1 <= self.device_poll_interval <= 60:
             raise UsageError("device poll interval must be between 1 and 60 seconds.")
+
+    def outlived(self) -> list[str]:
+        """The limits that cannot take effect because the session lifetime is shorter."""
+        return [
+            name
+            for name, value in (
+                ("idle timeout", self.idle_timeout),
+                ("step-up window", self.step_up_window),
+            )
+            if value > self.session_lifetime
+        ]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

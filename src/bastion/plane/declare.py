@@ -14,10 +14,14 @@ validation with errors that name the parameter, and the HTTP endpoint (``plane/h
         \"\"\"Get one mailbox.\"\"\"
 
 Listing commands (``lists=True``) return a :class:`~bastion.plane.paging.Listing`; the plane
-pages it. Sensitive commands (``sensitive=True``) need a recent second factor (step-up).
-Commands that act on objects belonging to directory users declare ``scoped=True`` and keep
-to ``ctx.scope`` themselves (``bastion.plane.scope``); every other command is refused to a
-caller whose role groups allow it only within a scope (deny by default).
+pages it. A listing that takes an ``identity`` parameter is also how its noun is got by
+name (``Get-Mailbox -Identity alice``): when the identity is given and names nothing, the
+plane answers 404 instead of an empty page (``identifies=`` names another parameter, or
+``None`` for none). Sensitive commands (``sensitive=True``) need a recent second factor
+(step-up). Commands that act on objects belonging to directory users declare
+``scoped=True`` and keep to ``ctx.scope`` themselves (``bastion.plane.scope``); every other
+command is refused to a caller whose role groups allow it only within a scope (deny by
+default).
 """
 
 from __future__ import annotations
@@ -67,6 +71,13 @@ class CommandSpec:
     scoped: bool
     #: work done before the command's transaction opens (``prepare=`` of :func:`command`)
     prepare: Prepare | None = None
+    #: a listing's parameter that names one object: given, and matching nothing, it is a 404
+    identifies: str | None = None
+
+    @property
+    def noun(self) -> str:
+        """What the command acts on, in words: ``Get-ChatUser`` -> ``chat user``."""
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", self.name.split("-", 1)[1]).lower()
 
     @property
     def reads_only(self) -> bool:
@@ -89,6 +100,11 @@ REGISTRY: dict[str, dict[str, CommandSpec]] = {}
 #: what a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT) holds, from zero
 INT_MIN = 0
 INT_MAX = 2**63 - 1
+
+#: ``Field(json_schema_extra=SECRET)`` marks a parameter as a secret in the catalog: JSON
+#: Schema's ``writeOnly`` and OpenAPI's ``format: password``. Clients read such a value from
+#: a prompt, stdin or a file, never from the command line.
+SECRET: dict[str, Any] = {"writeOnly": True, "format": "password"}
 
 #: ``prepare(hasher, arguments) -> values``: slow work on the arguments (hashing a password)
 #: done before the transaction, so no lock is held meanwhile; the command finds the values
@@ -130,6 +146,7 @@ def command(
     sensitive: bool = False,
     scoped: bool = False,
     prepare: Prepare | None = None,
+    identifies: str | None = "identity",
 ) -> Callable[[F], F]:
     """Register ``func`` as ``name`` of ``service``."""
     if not NAME.match(name) or name.split("-", 1)[0] not in VERBS:
@@ -161,6 +178,7 @@ def command(
             sensitive=sensitive,
             scoped=scoped,
             prepare=prepare,
+            identifies=identifies if lists and identifies in fields else None,
         )
         commands = REGISTRY.setdefault(service, {})
         if name in commands:

@@ -19,7 +19,9 @@ step-up                sensitive commands need a second factor younger than the 
                        without a second factor gets it before authorization (A8)
 idempotency            a write retried with the same ``Idempotency-Key`` gets the first answer
 run and audit          the command, its audit record and its idempotency record commit in
-                       one transaction; no audit record, no change (503)
+                       one transaction; no audit record, no change (503); a listing asked
+                       for one object by its identity that finds none is a 404, audited
+                       like any failure
 =====================  ===============================================================
 """
 
@@ -55,6 +57,7 @@ from bastion.errors import (
     BastionError,
     Conflict,
     InvalidToken,
+    NotFound,
     StoreUnavailable,
     UnsupportedMediaType,
     UsageError,
@@ -64,7 +67,7 @@ from bastion.plane.context import Caller, CommandContext
 from bastion.plane.declare import REGISTRY, CommandSpec
 from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.scope import Scope
-from bastion.text import human_duration
+from bastion.text import escape_control, human_duration
 from bastion.web.common import authority_of, base_url
 from bastion.web.edge import COMMAND_LIMIT
 
@@ -270,12 +273,15 @@ def _check_media_type(request: Request, body: bytes) -> None:
         )
 
 
-def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int]:
-    """Take ``cursor`` and ``page_size`` out of a listing command's parameters."""
+def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int, bool]:
+    """Take ``cursor``, ``page_size`` and ``count`` out of a listing command's parameters."""
     if not spec.lists:
-        return None, 0
+        return None, 0, False
     cursor = raw.pop("cursor", None)
     size = raw.pop("page_size", paging.DEFAULT_PAGE_SIZE)
+    count = raw.pop("count", False)
+    if not isinstance(count, bool):
+        raise UsageError("parameter 'count': must be true or false.", parameter="count")
     if cursor is not None and not isinstance(cursor, str):
         raise UsageError(
             "parameter 'cursor': must be the string a previous page returned.", parameter="cursor"
@@ -285,7 +291,7 @@ def _paging(spec: CommandSpec, raw: dict[str, Any]) -> tuple[str | None, int]:
             f"parameter 'page_size': must be a whole number from 1 to {paging.MAX_PAGE_SIZE}.",
             parameter="page_size",
         )
-    return cursor, size
+    return cursor, size, count
 
 
 def _parameters(spec: CommandSpec, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -500,6 +506,8 @@ class _Body:
     after: list[Any] | None
     page_size: int
     binding: paging.CursorBinding
+    #: the first page also says how many objects the listing holds (``"total"``)
+    count: bool = False
 
 
 def _authorized(
@@ -515,7 +523,7 @@ def _authorized(
     except UsageError as exc:
         raise _Unrecorded(exc, {}) from exc
     try:
-        cursor, page_size = _paging(spec, raw)
+        cursor, page_size, count = _paging(spec, raw)
     except UsageError as exc:
         raise _Unrecorded(exc, raw) from exc
     # Authorization looks only at the command and the names of the parameters sent, so a
@@ -575,6 +583,7 @@ def _authorized(
         after=after,
         page_size=page_size,
         binding=binding,
+        count=count and after is None,
     )
     try:
         answer = _execute(call, work, replay=replay, snapshot=snapshot)
@@ -696,15 +705,43 @@ def _run_body(call: _Call, work: _Body, conn: Connection) -> _Answer:
             _ids(result if isinstance(result, list) else [result]),
         )
     page = paging.read_page(conn, result, work.after, work.page_size)
+    if not page.items and work.after is None:
+        _require_found(spec, work.arguments)
     next_cursor = (
         paging.encode_cursor(call.auth.keyring, work.binding, page.last_key)
         if page.last_key is not None
         else None
     )
+    total = b',"total":' + _json(paging.count(conn, result)) if work.count else b""
     # One call serializes the whole page: per-item conversion was most of a page's cost.
     return _Answer(
-        b'{"items":' + spec.page.dump_json(page.items) + b',"next":' + _json(next_cursor) + b"}",
+        b'{"items":'
+        + spec.page.dump_json(page.items)
+        + b',"next":'
+        + _json(next_cursor)
+        + total
+        + b"}",
         _ids(page.items[:MAX_TARGETS]),
+    )
+
+
+def _require_found(spec: CommandSpec, arguments: dict[str, Any]) -> None:
+    """A listing asked for one object by name (``Get-Mailbox -Identity alice``) that names
+    nothing answers 404, as a command that gets one object does: an empty list would let a
+    script take "no such mailbox" for success. Objects outside the caller's scope are not
+    listed either, so they are not found in the same words (R2)."""
+    name = spec.identifies
+    value = arguments.get(name) if name is not None else None
+    if value is None:
+        return
+    fields = spec.parameters.model_fields
+    others = [k for k, v in arguments.items() if k != name and v != fields[k].default]
+    shown = escape_control(str(value))
+    raise NotFound(
+        f"no {spec.noun} '{shown}' in this tenant"
+        + (f" matches {', '.join(others)}." if others else "."),
+        hint=f"{spec.name} without {name} lists them.",
+        parameter=name,
     )
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, tuple_
+from sqlalchemy import ColumnElement, Connection, Row, Select, func, select, tuple_
 
 from bastion.errors import UsageError
 from bastion.secrets_at_rest import Keyring
@@ -124,6 +124,13 @@ def read_page(conn: Connection, listing: Listing[T], after: list[Any] | None, si
     names = _key_names(listing)
     last = [rows[-1]._mapping[name] for name in names] if more and rows else None
     return Page(items, last)
+
+
+def count(conn: Connection, listing: Listing[Any]) -> int:
+    """How many objects the whole listing holds: asked for with its first page only (a
+    client showing progress), and answered from the same snapshot as that page."""
+    counted = select(func.count()).select_from(listing.query.subquery())
+    return int(conn.execute(counted).scalar_one())
 
 
 def _key_names(listing: Listing[Any]) -> list[str]:

@@ -14,7 +14,7 @@ from bastion.directory.role_groups import grants_of, grants_through_group
 from bastion.errors import NotFound, UsageError
 from bastion.plane import roles, tiers
 from bastion.plane.context import CommandContext
-from bastion.plane.declare import command
+from bastion.plane.declare import SECRET, command
 from bastion.plane.paging import Listing
 from bastion.store.schema import factors, group_members
 from bastion.store.schema import groups as groups_table
@@ -151,7 +151,10 @@ def new_user(
     password: Annotated[
         str | None,
         Field(
-            min_length=8, max_length=1024, description="Initial password (8 or more characters)."
+            min_length=8,
+            max_length=1024,
+            description="Initial password (8 or more characters).",
+            json_schema_extra=SECRET,
         ),
     ] = None,
     mfa_state: Annotated[
@@ -182,7 +185,10 @@ def set_user(
     identity: Identity,
     display_name: Annotated[str | None, Field(max_length=256, description="Shown name.")] = None,
     password: Annotated[
-        str | None, Field(min_length=8, max_length=1024, description="A new password.")
+        str | None,
+        Field(
+            min_length=8, max_length=1024, description="A new password.", json_schema_extra=SECRET
+        ),
     ] = None,
     department: Department = None,
     user_principal_name: Annotated[
