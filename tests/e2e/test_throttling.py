@@ -23,7 +23,7 @@ import bastion
 from bastion.authority import factor_store
 from bastion.authority.grants.pkce import s256
 from bastion.authority.throttle import FREE_FAILURES, SOURCE_FREE_FAILURES
-from bastion.client import SignInFailed
+from bastion.client import ClientError, SignInFailed
 from bastion.store.schema import audit_events, throttles, users
 from tests.client.players import Player
 from tests.support.browser import Browser, page_error
@@ -232,7 +232,16 @@ def test_a_sprayed_address_is_refused_on_every_surface_but_a_known_browser_is_no
     terminal = start(t, t.password_only.username, t.password_only.password)
     assert terminal.status_code == 429 and terminal.json()["error"] == "temporarily_unavailable"
     assert int(terminal.headers["retry-after"]) > 0
-    assert bad_code_redemption(t).status_code == 429
+    # the token endpoint refuses the one guessable credential it takes, a client secret...
+    guessed = httpx.post(
+        f"{t.issuer}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=("reporting", "guessed-secret"),
+    )
+    assert guessed.status_code == 429 and int(guessed.headers["retry-after"]) > 0
+    # ...but still checks codes and refresh tokens (256 random bits): a neighbour behind the
+    # same address must not stop a client from redeeming its code or renewing its sign-in
+    assert bad_code_redemption(t).json()["error"] == "invalid_grant"
     fresh.get(f"/t/{t.name}/device")
     device = fresh.submit(f"/t/{t.name}/device", {"user_code": "BCDF-GHJK"})
     assert device.status_code == 429 and "retry-after" in device.headers
@@ -379,3 +388,37 @@ def test_a_terminal_sign_in_with_wrong_codes_ends_with_the_servers_message(
     # the authenticator code five times, then (it paused) a recovery code five times
     assert len(player.asked) == 2 + 2 * FREE_FAILURES
     assert any("4 tries are left before a pause" in shown for shown in player.shown)
+
+
+def test_the_clients_terminal_sign_in_is_known_next_time_from_a_sprayed_address(
+    t: Org, tmp_path: Path
+) -> None:
+    """The library keeps the authority's ``known_client`` in its encrypted cache and shows
+    it with the next password, so its own user gets through an address that others have
+    sprayed (decision 0019); a new client from that address does not."""
+    player = Player(t, t.password_only)
+    first = bastion.connect(
+        t.server.base_url,
+        t.name,
+        method="terminal",
+        prompt=player,
+        config_dir=tmp_path / "mine",
+        retries=0,  # a pause must show at once, not be waited out
+    )
+    for i in range(SOURCE_FREE_FAILURES):
+        assert start(t, f"other{i}@{t.name}", "Winter2026!").status_code == 400
+    # a new client from the sprayed address is paused (and told to wait, not retried here)...
+    with pytest.raises(ClientError) as paused:
+        bastion.connect(
+            t.server.base_url,
+            t.name,
+            method="terminal",
+            prompt=Player(t, t.password_only),
+            config_dir=tmp_path / "new",
+            retries=0,
+        )
+    assert "try again" in str(paused.value).lower(), paused.value
+    # ...the one that signed this user in before signs in again, password and all
+    player.asked.clear()
+    first.sign_in(force=True)
+    assert [q.split(" ")[0] for q in player.asked] == ["User", "Password"]

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from bastion.client import oauth, signin
 from bastion.client.cache import Account, CachedToken, CacheState, TokenCache
@@ -205,6 +206,8 @@ class Authenticator:
         if reason is not None:
             self.prompt.show(f"Your sign-in to {self.issuer} has ended ({reason.detail}).")
         method = signin.effective_method(self.method, can_type=self.can_type)
+        if request.known_client is None:
+            request = replace(request, known_client=self.state().known_client)
         ctx = FlowContext(
             http=self._http,
             discovery=self._discovery(),
@@ -219,6 +222,7 @@ class Authenticator:
             _own(state, self.issuer, clear=True)  # tokens of the old sign-in are not reused
             self._memory.clear()
             state.method = method
+            state.known_client = tokens.known_client or state.known_client
             token = self._store(state, request.resource, tokens)
         if previous and previous != tokens.refresh_token:
             self._revoke_quietly(previous, "refresh_token")
@@ -310,6 +314,8 @@ def _own(state: CacheState, issuer: str, *, clear: bool = False) -> None:
     """Make ``state`` this issuer's: tokens of any other issuer are dropped unused."""
     if clear or state.issuer != issuer:
         account = state.account if state.issuer == issuer else None
+        if state.issuer != issuer:
+            state.known_client = None  # another authority's mark means nothing here
         state.issuer = issuer
         state.refresh_token = None
         state.auth_session = None

@@ -69,6 +69,9 @@ class CacheState:
     account: Account | None = None
     #: when the sign-in itself ends, if the authority said so
     session_expires_at: float | None = None
+    #: the authority's mark that this client signed the account in before (decision 0019);
+    #: kept across sign-ins of the same issuer, like the account
+    known_client: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +87,7 @@ class CacheState:
             access={k: CachedToken(**v) for k, v in (data.get("access") or {}).items()},
             account=Account(**account) if isinstance(account, dict) else None,
             session_expires_at=data.get("session_expires_at"),
+            known_client=data.get("known_client"),
         )
 
     def for_issuer(self, issuer: str) -> CacheState:

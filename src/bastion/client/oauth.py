@@ -58,6 +58,9 @@ class TokenSet:
     claims: dict[str, Any]
     auth_session: str | None = None
     session_expires_at: float | None = None
+    #: the terminal sign-in's ``known_client`` (decision 0019): shown with a later password
+    #: of the same user, it spares this client the per-address throttle
+    known_client: str | None = None
 
 
 def oauth_failure(status: int, body: dict[str, Any] | None, what: str) -> ClientError:

@@ -2,9 +2,13 @@
 
 The token endpoint shares the sign-in throttle's counter per source address (A3,
 :mod:`bastion.authority.throttle`): a refused code, device code, refresh token or client
-secret (``invalid_grant``, ``invalid_client``) counts against the address, and an address
-blocked there (by this endpoint, the sign-in pages, the challenge endpoint or the device
-pages) is answered 429 with ``Retry-After``, unchecked. The device authorization endpoint
+secret (``invalid_grant``, ``invalid_client``) counts against the address. While the address
+is blocked there (by this endpoint, the sign-in pages, the challenge endpoint or the device
+pages), a request that presents a client secret, the one credential here that can be
+guessed, is answered 429 with ``Retry-After``, unchecked. Codes, device codes and refresh
+tokens carry 256 random bits: they are still checked, so that a neighbour behind the same
+address cannot stop a known client redeeming its code or renewing its sign-in (decision
+0019). The device authorization endpoint
 issues at most :data:`MAX_DEVICE_CODES` codes per address and tenant in
 :data:`DEVICE_CODE_WINDOW` seconds.
 """
@@ -91,6 +95,10 @@ def _check_source(conn: Connection, tenant: Tenant, request: Request, now: float
         )
 
 
+def _presents_secret(request: Request, form: dict[str, Any]) -> bool:
+    return basic_credentials(request) is not None or bool(form.get("client_secret"))
+
+
 def _count_failure(auth: Authority, tenant: Tenant, request: Request, now: float) -> None:
     """A refused credential counts against the address, in a transaction of its own (the
     refusal's is rolled back)."""
@@ -140,7 +148,8 @@ def token(request: Request, form: dict[str, Any]) -> Response:
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
-            _check_source(conn, tenant, request, now)
+            if _presents_secret(request, form):
+                _check_source(conn, tenant, request, now)
             client = _client(auth, conn, tenant, request, form)
             grant = form.get("grant_type")
             issuer = issuer_of(request, tenant)

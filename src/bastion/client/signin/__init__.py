@@ -49,6 +49,8 @@ class SignInRequest:
     auth_session: str | None = None
     #: the command a step-up is for (``Remove-Mailbox``), to say why the person is asked
     command: str | None = None
+    #: the authority's ``known_client`` from an earlier terminal sign-in (decision 0019)
+    known_client: str | None = None
 
     @property
     def step_up(self) -> bool:

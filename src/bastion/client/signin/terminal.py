@@ -26,6 +26,7 @@ ask for the password instead. This module is the only one that knows the draft's
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from bastion.client.errors import IssuerMismatch, SignInFailed, UsageError
@@ -67,11 +68,13 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
         first["max_age"] = str(request.max_age)
     if request.acr_values:
         first["acr_values"] = request.acr_values
-    code = _rounds(ctx, endpoint, first, request)
+    if request.known_client:
+        first["known_client"] = request.known_client
+    code, known_client = _rounds(ctx, endpoint, first, request)
     form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
     if request.resource:
         form["resource"] = request.resource
-    return token_request(
+    tokens = token_request(
         ctx.http,
         ctx.discovery.token_endpoint,
         form,
@@ -80,9 +83,13 @@ def sign_in(ctx: FlowContext, request: SignInRequest) -> TokenSet:
         idempotent=False,
         what="redeeming the authorization code",
     )
+    return replace(tokens, known_client=known_client or request.known_client)
 
 
-def _rounds(ctx: FlowContext, endpoint: str, first: dict[str, str], request: SignInRequest) -> str:
+def _rounds(
+    ctx: FlowContext, endpoint: str, first: dict[str, str], request: SignInRequest
+) -> tuple[str, str | None]:
+    """The authorization code, and the ``known_client`` the authority gave with it."""
     username = request.username
     resuming = bool(request.auth_session)
     ctx.prompt.show(f"{request.why(ctx.discovery.issuer)}:")
@@ -99,7 +106,8 @@ def _rounds(ctx: FlowContext, endpoint: str, first: dict[str, str], request: Sig
                 "the terminal sign-in's answer", expected=ctx.discovery.issuer, received=body["iss"]
             )
         if response.status_code == 200 and body.get("authorization_code"):
-            return str(body["authorization_code"])
+            known = body.get("known_client")
+            return str(body["authorization_code"]), str(known) if known else None
         error = body.get("error")
         description = str(body.get("error_description") or error or f"HTTP {response.status_code}")
         if error == "redirect_to_web":
