@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import secrets
 import shlex
 import subprocess
 import sys
@@ -205,6 +206,7 @@ def test_the_readme_examples_run(t: Org, cli: Cli, tmp_path: Path) -> None:
         t.server.authority.store, t.tenant.id, domain=t.name, count=3, now=t.server.now()
     )
     python = shlex.quote(sys.executable)
+    (tmp_path / "pw.txt").write_text(secrets.token_urlsafe(18) + "\n")  # a --password-file
     for line in commands:
         if line.split()[1] in ("connect", "shell"):
             continue

@@ -277,7 +277,6 @@ def test_a_crash_in_a_command_is_audited_with_its_caller(tmp_path: Path) -> None
             "auth_time": int(now),
             "amr": ["pwd", "otp"],
             "acr": ACR_TWO_FACTORS,
-            "sid": "s",
             "preferred_username": "admin@buggy",
         }
         token = sign(key, "at+jwt", claims)

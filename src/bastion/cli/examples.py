@@ -101,6 +101,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "audit tail": [
         ("the last 20 audit records as JSON lines", "bastion audit tail --tenant contoso -n 20"),
     ],
+    "completion": [
+        ("complete bastion's commands and flags in bash",
+         "bastion completion bash"),
+    ],
     "audit head": [
         ("the signed head as one JSON line, to keep for a later verify --anchor",
          "bastion audit head --tenant contoso --export"),

@@ -101,7 +101,9 @@ class EdgeMiddleware:
         if named is None:
             return False
         server = scope.get("server")
-        bound_port = server[1] if server and server[1] is not None else None
+        # ASGI leaves the port out when it is the scheme's default one
+        default = 443 if scope.get("scheme") in ("https", "wss") else 80
+        bound_port = server[1] if server and server[1] is not None else default
         return _is_loopback_name(named[0].strip("[]")) and named[1] == bound_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
