@@ -225,14 +225,15 @@ def check_url(url: str, what: str) -> None:
         )
     if url.endswith("/"):
         raise ConfigError(f"{what} '{url}' must not end with '/'.")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         raise ConfigError(
             f"{what} '{url}' is plain HTTP on a host that is not a loopback address.",
             hint="Bearer tokens travel to it: use https.",
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:

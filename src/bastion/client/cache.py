@@ -14,10 +14,8 @@ first's fresh tokens instead of presenting a refresh token that was just rotated
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -25,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from bastion.client import files
-from bastion.client.keystore import KeyringUnreachable, KeyStore, KeyUnavailable, Storage
+from bastion.client.keystore import (
+    KeyringUnreachable,
+    KeyStore,
+    KeyUnavailable,
+    Storage,
+    seal,
+    unseal,
+)
 
 log = logging.getLogger("bastion.client")
 
@@ -174,7 +179,6 @@ class TokenCache:
 
     def _open(self, raw: bytes) -> CacheState:
         from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         header = json.loads(raw)
         if not isinstance(header, dict) or header.get("v") != FORMAT:
@@ -183,15 +187,12 @@ class TokenCache:
             raise ValueError("the token cache names no key")
         key = self.keys.load(header["key"])
         try:
-            plain = AESGCM(key).decrypt(
-                base64.b64decode(header["nonce"]), base64.b64decode(header["data"]), self._aad()
-            )
+            plain = unseal(header, key, self._aad())
         except (InvalidTag, KeyError, TypeError, ValueError) as exc:
             raise ValueError("the token cache failed its integrity check") from exc
         return CacheState.from_json(json.loads(plain))
 
     def _seal(self, state: CacheState) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         header = self._header()
         storage: Storage | None = header["key"] if header else None
@@ -203,15 +204,8 @@ class TokenCache:
                 key = None
         if key is None or storage is None:
             storage, key = self.keys.create()
-        nonce = os.urandom(12)
-        data = AESGCM(key).encrypt(nonce, json.dumps(state.to_json()).encode(), self._aad())
-        sealed = {
-            "v": FORMAT,
-            "key": storage,
-            "nonce": base64.b64encode(nonce).decode(),
-            "data": base64.b64encode(data).decode(),
-        }
-        files.write_private(self.path, json.dumps(sealed).encode())
+        plain = json.dumps(state.to_json()).encode()
+        files.write_private(self.path, seal(storage, key, plain, self._aad(), version=FORMAT))
 
     def _discard(self, reason: str) -> None:
         log.warning("The token cache %s was discarded (%s); sign in again.", self.path, reason)

@@ -137,3 +137,31 @@ class KeyStore:
                     f"{self.key_file} can be read by other users or belongs to someone else"
                 )
             return handle.read().decode("ascii", "replace").strip()
+
+
+def seal(storage: Storage, key: bytes, plaintext: bytes, aad: bytes, *, version: int) -> bytes:
+    """``plaintext`` sealed with AES-GCM under ``key``, as the JSON document kept on disk: the
+    format ``version``, where the key is kept, the nonce and the ciphertext. ``aad`` binds the
+    document to what it is for (a profile's cache, a profile's secrets)."""
+    import json
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    data = AESGCM(key).encrypt(nonce, plaintext, aad)
+    document = {
+        "v": version,
+        "key": storage,
+        "nonce": base64.b64encode(nonce).decode(),
+        "data": base64.b64encode(data).decode(),
+    }
+    return json.dumps(document).encode()
+
+
+def unseal(document: dict[str, Any], key: bytes, aad: bytes) -> bytes:
+    """The plaintext of a document :func:`seal` wrote; ``InvalidTag``, ``KeyError``,
+    ``TypeError`` or ``ValueError`` when it was tampered with or is not one."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce, data = base64.b64decode(document["nonce"]), base64.b64decode(document["data"])
+    return AESGCM(key).decrypt(nonce, data, aad)

@@ -13,16 +13,14 @@ warning: the proxy then answers 407, and the message says to give ``--proxy`` ag
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bastion.client import files
-from bastion.client.keystore import KeyStore, KeyUnavailable, Storage
+from bastion.client.keystore import KeyStore, KeyUnavailable, Storage, seal, unseal
 
 log = logging.getLogger("bastion.client")
 
@@ -64,7 +62,6 @@ class ProfileSecrets:
 
     def load(self) -> dict[str, str]:
         from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         raw = files.read_bytes(self.path)
         if raw is None:
@@ -72,9 +69,7 @@ class ProfileSecrets:
         try:
             header = json.loads(raw)
             key = self.keys.load(header["key"])
-            plain = AESGCM(key).decrypt(
-                base64.b64decode(header["nonce"]), base64.b64decode(header["data"]), self._aad()
-            )
+            plain = unseal(header, key, self._aad())
             values = json.loads(plain)
         except (KeyUnavailable, InvalidTag, KeyError, TypeError, ValueError) as exc:
             log.warning(
@@ -86,7 +81,6 @@ class ProfileSecrets:
         return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
 
     def save(self, values: dict[str, Any]) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         if not values:
             self.wipe()
@@ -98,15 +92,8 @@ class ProfileSecrets:
             key = self.keys.load(storage)
         except (KeyUnavailable, KeyError, TypeError, ValueError):
             storage, key = self.keys.create()
-        nonce = os.urandom(12)
-        data = AESGCM(key).encrypt(nonce, json.dumps(values).encode(), self._aad())
-        sealed = {
-            "v": FORMAT,
-            "key": storage,
-            "nonce": base64.b64encode(nonce).decode(),
-            "data": base64.b64encode(data).decode(),
-        }
-        files.write_private(self.path, json.dumps(sealed).encode())
+        plain = json.dumps(values).encode()
+        files.write_private(self.path, seal(storage, key, plain, self._aad(), version=FORMAT))
 
     def wipe(self) -> None:
         if files.read_bytes(self.path) is not None:

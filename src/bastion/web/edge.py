@@ -17,7 +17,6 @@ body in memory. The 413 closes the connection: the rest of the body is never rea
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.config import is_loopback_host
 from bastion.errors import BastionError, MisdirectedRequest, PayloadTooLarge
 
 #: a sign-in, MFA, enrolment or device page's form
@@ -48,15 +48,6 @@ def body_limit(path: str) -> int:
     if _OAUTH.match(path):
         return TOKEN_LIMIT
     return FORM_LIMIT
-
-
-def _is_loopback_name(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def split_host(value: str, scheme: str) -> tuple[str, int] | None:
@@ -104,7 +95,7 @@ class EdgeMiddleware:
         # ASGI leaves the port out when it is the scheme's default one
         default = 443 if scope.get("scheme") in ("https", "wss") else 80
         bound_port = server[1] if server and server[1] is not None else default
-        return _is_loopback_name(named[0].strip("[]")) and named[1] == bound_port
+        return is_loopback_host(named[0].strip("[]")) and named[1] == bound_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
