@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bastion.authority.resources import SERVICES
 from bastion.errors import ConfigError
 
 #: NIST SP 800-63B-4 section 3.2.2 caps consecutive failures at 100.
@@ -204,9 +203,14 @@ def parse_service_urls(text: str) -> dict[str, str]:
 
 
 def _check_service(name: str, where: str) -> None:
-    if name not in SERVICES:
+    # The settings name services of the server's list; it is read only here, when a name
+    # is to be checked, since it brings the whole command plane with it.
+    from bastion.services import SERVICES
+
+    names = [service.name for service in SERVICES]
+    if name not in names:
         raise ConfigError(
-            f"{where}: there is no service '{name}'.", hint=f"Services: {', '.join(SERVICES)}."
+            f"{where}: there is no service '{name}'.", hint=f"Services: {', '.join(names)}."
         )
 
 

@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-import bastion.services  # noqa: F401  (registers every command)
-from bastion.plane.declare import REGISTRY, CommandSpec
+from bastion.plane.declare import CommandSpec
+from bastion.services import SERVICES
 from tests.support.flows import Org, make_tenant
 from tests.support.plane import Tokens
 from tests.support.server import ServerProcess
@@ -46,7 +46,7 @@ FIXED = settings(
     print_blob=False,
 )
 
-COMMANDS: list[CommandSpec] = [spec for service in REGISTRY.values() for spec in service.values()]
+COMMANDS: list[CommandSpec] = [spec for service in SERVICES for spec in service]
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "SELECT ", "INSERT INTO")
 TOTALS: Counter[str] = Counter()
 
@@ -57,7 +57,7 @@ def fuzzed(server: ServerProcess) -> Iterator[tuple[Org, httpx.Client, dict[str,
     TOTALS.clear()
     t = make_tenant(server)
     admin = Tokens(t, t.admin)
-    tokens = {service: admin(service) for service in REGISTRY}
+    tokens = {service.name: admin(service.name) for service in SERVICES}
     with httpx.Client(base_url=server.base_url, timeout=60) as client:
         yield t, client, tokens
     report = os.environ.get("BASTION_FUZZ_REPORT")

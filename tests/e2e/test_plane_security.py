@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bastion.plane.declare import REGISTRY
+from bastion.services import SERVICES
 from bastion.store.schema import audit_events
 from tests.support.flows import Org, make_tenant, register_factor
 from tests.support.plane import Tokens, run
@@ -41,11 +41,9 @@ def _property_names(schema: Any) -> set[str]:
 def test_no_command_output_can_carry_a_secret() -> None:
     """R5: a schema scan of every command's declared output (the answer is dumped through
     it, so an undeclared field never leaves)."""
-    import bastion.services  # noqa: F401  (registers every command)
-
     scanned = 0
-    for service in REGISTRY.values():
-        for spec in service.values():
+    for service in SERVICES:
+        for spec in service:
             names = _property_names(spec.output.json_schema())
             leaking = sorted(n for n in names if SECRET_NAMES.search(n))
             assert not leaking, f"{spec.service} {spec.name} outputs {leaking}"

@@ -9,15 +9,14 @@
 
 from __future__ import annotations
 
-import bastion.services  # noqa: F401  (registers the commands)
-from bastion.plane.declare import REGISTRY
 from bastion.plane.http import SECRET_PARAMETERS
+from bastion.services import SERVICES
 
 
 def test_password_parameters_are_marked_secret_and_redacted() -> None:
     found = []
-    for commands in REGISTRY.values():
-        for spec in commands.values():
+    for commands in SERVICES:
+        for spec in commands:
             properties = spec.parameters.model_json_schema().get("properties", {})
             for name, schema in properties.items():
                 marked = schema.get("writeOnly") is True and schema.get("format") == "password"
@@ -30,7 +29,7 @@ def test_password_parameters_are_marked_secret_and_redacted() -> None:
 
 
 def test_every_listing_with_an_identity_is_not_found_when_it_names_nothing() -> None:
-    listings = [s for commands in REGISTRY.values() for s in commands.values() if s.lists]
+    listings = [s for commands in SERVICES for s in commands if s.lists]
     with_identity = {
         s.name for s in listings if "identity" in s.parameters.model_json_schema()["properties"]
     }

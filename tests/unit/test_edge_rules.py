@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-import bastion.services  # noqa: F401  (registers every command)
 from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.clients import check_redirect_uri, redirect_uri_matches
 from bastion.authority.context import Authority
@@ -24,7 +23,9 @@ from bastion.authority.tokens import sign
 from bastion.config import Settings
 from bastion.directory.bootstrap import new_tenant, new_user
 from bastion.errors import ConfigError, UsageError
-from bastion.plane.declare import INT_MAX, REGISTRY, command
+from bastion.plane.declare import INT_MAX
+from bastion.plane.service import Service
+from bastion.services import SERVICES
 from bastion.store.schema import audit_events
 from bastion.web.app import create_app
 from bastion.web.edge import (
@@ -137,14 +138,14 @@ def test_every_whole_number_parameter_has_bounds_the_store_can_hold() -> None:
     """Export-AuditLog -FromSeq 2^63 was a 500: every integer in every command's schema now
     has a minimum and a maximum within a signed 64-bit column."""
     checked = 0
-    for service in REGISTRY.values():
-        for spec in service.values():
+    for service in SERVICES:
+        for spec in service:
             for where, schema in _integers(spec.parameters.model_json_schema()):
                 assert "minimum" in schema and "maximum" in schema, (spec.name, where)
                 assert -(2**63) <= schema["minimum"] <= schema["maximum"] <= INT_MAX
                 checked += 1
     assert checked >= 5
-    export = REGISTRY["directory"]["Export-AuditLog"].parameters
+    export = next(s for s in SERVICES if s.name == "directory")["Export-AuditLog"].parameters
     with pytest.raises(ValueError, match="less than or equal"):
         export.model_validate({"from_seq": 2**63})
     assert export.model_json_schema()["properties"]["from_seq"]["minimum"] == 1  # as declared
@@ -243,7 +244,11 @@ def test_without_a_base_url_only_loopback_names_on_the_bound_port_are_answered()
 def test_a_crash_in_a_command_is_audited_with_its_caller(tmp_path: Path) -> None:
     """L1: a 500 inside the command plane leaves one ``command`` record naming the caller."""
 
-    @command("directory", "Set-Crash")
+    # a directory service of this test's own, with one command more
+    directory = Service("directory")
+    directory.include(next(s for s in SERVICES if s.name == "directory"))
+
+    @directory.command("Set-Crash")
     def set_crash(ctx: Any) -> None:
         """A command with a bug, for this test only."""
         raise RuntimeError("a bug")
@@ -282,7 +287,8 @@ def test_a_crash_in_a_command_is_audited_with_its_caller(tmp_path: Path) -> None
         token = sign(key, "at+jwt", claims)
 
         async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=create_app(auth), raise_app_exceptions=False)
+            app = create_app(auth, services=[directory])
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url=base) as http:
                 return await http.post(
                     "/api/directory/commands/Set-Crash",
@@ -303,5 +309,4 @@ def test_a_crash_in_a_command_is_audited_with_its_caller(tmp_path: Path) -> None
         assert (crashes[0].outcome, crashes[0].data["error"]) == ("failure", "internal-error")
         assert crashes[0].actor_id == admin.id
     finally:
-        del REGISTRY["directory"]["Set-Crash"]
         auth.close()

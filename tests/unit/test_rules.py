@@ -8,6 +8,7 @@ from bastion.authority.clients import check_redirect_uri, redirect_uri_matches
 from bastion.authority.resources import parse_scope_request, service_audiences
 from bastion.directory.tenants import TenantPolicy
 from bastion.errors import InvalidScope, InvalidTarget, UsageError
+from bastion.services import SERVICES
 
 REGISTERED = "https://app.example/cb"
 
@@ -46,7 +47,7 @@ def test_registration_refuses_http_off_loopback(uri: str) -> None:
         check_redirect_uri(uri)
 
 
-AUD = service_audiences("https://b.example")
+AUD = service_audiences("https://b.example", [service.name for service in SERVICES])
 
 
 def test_default_scope_and_resource_name_one_audience() -> None:

@@ -10,13 +10,11 @@ other service; each access token still carries exactly one audience (S2).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bastion.errors import InvalidScope, InvalidTarget
-
-SERVICES = ("directory", "mail", "sites", "chat")
 
 #: OpenID Connect scopes the authority grants. ``profile`` must be known: MSAL always asks.
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
@@ -24,11 +22,14 @@ OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 DEFAULT_SUFFIX = "/.default"
 
 
-def service_audiences(base_url: str, elsewhere: Mapping[str, str] | None = None) -> dict[str, str]:
+def service_audiences(
+    base_url: str, services: Iterable[str], elsewhere: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Each service's audience: ``{base_url}/api/{name}``, or ``{url}/api/{name}`` for a
-    service that ``elsewhere`` maps to the base URL of its own process."""
+    service that ``elsewhere`` maps to the base URL of its own process. ``services`` are the
+    names of the server's services (``bastion.services.SERVICES``)."""
     elsewhere = elsewhere or {}
-    return {name: f"{elsewhere.get(name, base_url)}/api/{name}" for name in SERVICES}
+    return {name: f"{elsewhere.get(name, base_url)}/api/{name}" for name in services}
 
 
 @dataclass(frozen=True)

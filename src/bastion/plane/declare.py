@@ -6,7 +6,9 @@ name. Its docstring is its help; each keyword parameter is ``Annotated`` with a 
 From that one declaration come the catalog entry, the JSON Schemas of parameters and output,
 validation with errors that name the parameter, and the HTTP endpoint (``plane/http.py``)::
 
-    @command("mail", "Get-Mailbox")
+    mail = Service("mail")  # bastion.plane.service
+
+    @mail.command("Get-Mailbox")
     def get_mailbox(
         ctx: CommandContext,
         identity: Annotated[str, Field(description="Id, address or user principal name.")],
@@ -32,7 +34,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import NoneType, UnionType
-from typing import Annotated, Any, TypeVar, Union
+from typing import Annotated, Any, Union
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
@@ -69,7 +71,7 @@ class CommandSpec:
     lists: bool
     sensitive: bool
     scoped: bool
-    #: work done before the command's transaction opens (``prepare=`` of :func:`command`)
+    #: work done before the command's transaction opens (``prepare=`` of :class:`Options`)
     prepare: Prepare | None = None
     #: a listing's parameter that names one object: given, and matching nothing, it is a 404
     identifies: str | None = None
@@ -93,8 +95,6 @@ class CommandSpec:
             "sensitive": self.sensitive,
         }
 
-
-REGISTRY: dict[str, dict[str, CommandSpec]] = {}
 
 #: the range every whole-number parameter is kept to unless it declares a narrower one:
 #: what a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT) holds, from zero
@@ -135,58 +135,55 @@ def plain_text(doc: str) -> str:
     return _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+@dataclass(frozen=True)
+class Options:
+    """How a command is declared besides its function: see this module's docstring."""
+
+    lists: bool = False
+    sensitive: bool = False
+    scoped: bool = False
+    prepare: Prepare | None = None
+    identifies: str | None = "identity"
 
 
-def command(
-    service: str,
-    name: str,
-    *,
-    lists: bool = False,
-    sensitive: bool = False,
-    scoped: bool = False,
-    prepare: Prepare | None = None,
-    identifies: str | None = "identity",
-) -> Callable[[F], F]:
-    """Register ``func`` as ``name`` of ``service``."""
+def check_name(name: str) -> None:
+    """A command's name is ``Verb-Noun`` with a known verb, as PowerShell's are."""
     if not NAME.match(name) or name.split("-", 1)[0] not in VERBS:
         raise ValueError(f"'{name}' is not a Verb-Noun command name with a known verb")
 
-    def register(func: F) -> F:
-        hints = typing.get_type_hints(func, include_extras=True)
-        signature = inspect.signature(func)
-        fields: dict[str, Any] = {}
-        for index, (pname, param) in enumerate(signature.parameters.items()):
-            if index == 0:
-                continue  # the CommandContext
-            if param.kind is not inspect.Parameter.KEYWORD_ONLY:
-                raise TypeError(f"{name}: parameter '{pname}' must be keyword-only")
-            default = ... if param.default is inspect.Parameter.empty else param.default
-            fields[pname] = (_bounded(hints[pname]), default)
-        model_name = name.replace("-", "") + "Parameters"
-        parameters = create_model(model_name, __base__=_Parameters, **fields)
-        output_type = hints.get("return", Any)
-        spec = CommandSpec(
-            service=service,
-            name=name,
-            help=_help_of(func),
-            func=func,
-            parameters=parameters,
-            output=TypeAdapter(_item_type(output_type) if lists else output_type),
-            page=_page_of(output_type) if lists else None,
-            lists=lists,
-            sensitive=sensitive,
-            scoped=scoped,
-            prepare=prepare,
-            identifies=identifies if lists and identifies in fields else None,
-        )
-        commands = REGISTRY.setdefault(service, {})
-        if name in commands:
-            raise ValueError(f"{service} already has a command {name}")
-        commands[name] = spec
-        return func
 
-    return register
+def declare(service: str, name: str, func: Callable[..., Any], options: Options) -> CommandSpec:
+    """The declaration of ``func`` as ``name`` of ``service``: its parameters' model, its
+    output's adapter and its help, all read from the function."""
+    check_name(name)
+    hints = typing.get_type_hints(func, include_extras=True)
+    signature = inspect.signature(func)
+    fields: dict[str, Any] = {}
+    for index, (pname, param) in enumerate(signature.parameters.items()):
+        if index == 0:
+            continue  # the CommandContext
+        if param.kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise TypeError(f"{name}: parameter '{pname}' must be keyword-only")
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[pname] = (_bounded(hints[pname]), default)
+    model_name = name.replace("-", "") + "Parameters"
+    parameters = create_model(model_name, __base__=_Parameters, **fields)
+    output_type = hints.get("return", Any)
+    lists = options.lists
+    return CommandSpec(
+        service=service,
+        name=name,
+        help=_help_of(func),
+        func=func,
+        parameters=parameters,
+        output=TypeAdapter(_item_type(output_type) if lists else output_type),
+        page=_page_of(output_type) if lists else None,
+        lists=lists,
+        sensitive=options.sensitive,
+        scoped=options.scoped,
+        prepare=options.prepare,
+        identifies=options.identifies if lists and options.identifies in fields else None,
+    )
 
 
 def _bounded(hint: Any) -> Any:

@@ -27,7 +27,6 @@ run and audit          the command, its audit record and its idempotency record 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -64,9 +63,10 @@ from bastion.errors import (
 )
 from bastion.plane import access, idempotency, paging, remote_keys
 from bastion.plane.context import Caller, CommandContext
-from bastion.plane.declare import REGISTRY, CommandSpec
+from bastion.plane.declare import CommandSpec
 from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.scope import Scope
+from bastion.plane.service import Service
 from bastion.text import escape_control, human_duration
 from bastion.web.common import authority_of, base_url
 from bastion.web.edge import COMMAND_LIMIT
@@ -101,30 +101,21 @@ def _problem(exc: BastionError, request: Request) -> JSONResponse:
     )
 
 
-#: each service's catalog, rendered once per process: (JSON body, strong ETag)
-_CATALOGS: dict[str, tuple[bytes, str]] = {}
+def services_of(request: Request) -> dict[str, Service]:
+    """The services of the application serving ``request``, by name (``create_app``)."""
+    services: dict[str, Service] = request.app.state.services
+    return services
 
 
 def catalog(request: Request) -> Response:
     """The catalog, with a strong ``ETag`` (a hash of its JSON, also given in the body as
     ``version``) and ``Cache-Control: no-cache``: clients keep it and revalidate it with
     ``If-None-Match``, which is answered ``304`` while it is unchanged."""
-    service = request.path_params["service"]
-    commands = REGISTRY.get(service)
-    if commands is None:
-        return _problem(CommandNotFound(f"there is no service '{service}'."), request)
-    rendered = _CATALOGS.get(service)
-    if rendered is None:
-        body: dict[str, Any] = {
-            "service": service,
-            "commands": [c.catalog_entry() for c in commands.values()],
-        }
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
-        body["version"] = digest
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        rendered = (content, f'"{digest}"')
-        _CATALOGS[service] = rendered
-    content, etag = rendered
+    name = request.path_params["service"]
+    service = services_of(request).get(name)
+    if service is None:
+        return _problem(CommandNotFound(f"there is no service '{name}'."), request)
+    content, etag = service.catalog()
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     # RFC 9110 section 13.1.2: a list of entity tags, or "*", compared weakly
     asked = request.headers.get("if-none-match", "")
@@ -134,8 +125,9 @@ def catalog(request: Request) -> Response:
     return Response(content, media_type="application/json", headers=headers)
 
 
-def _spec(service: str, name: str) -> CommandSpec:
-    spec = REGISTRY.get(service, {}).get(name)
+def _spec(request: Request, service: str, name: str) -> CommandSpec:
+    found = services_of(request).get(service)
+    spec = found.get(name) if found is not None else None
     if spec is None:
         raise CommandNotFound(
             f"{service} has no command '{name}'.",
@@ -353,7 +345,7 @@ def run_command(request: Request, body: bytes) -> Response:
     service, name = request.path_params["service"], request.path_params["name"]
     started = time.perf_counter()
     now = auth.now()
-    spec = _spec(service, name)
+    spec = _spec(request, service, name)
     _check_media_type(request, body)
     if not spec.reads_only:
         with auth.store.read() as conn:

@@ -1,10 +1,17 @@
-"""The services of the command plane; importing this package registers their commands."""
+"""The services of the command plane, and the list the server is built from.
 
-from bastion.services import audit_log as audit_log
-from bastion.services import chat as chat
-from bastion.services import directory as directory
-from bastion.services import mail as mail
-from bastion.services import role_groups as role_groups
-from bastion.services import sites as sites
+Adding a service is one module that makes a :class:`~bastion.plane.service.Service` and
+declares its commands on it, and one line here."""
 
-__all__ = ["audit_log", "chat", "directory", "mail", "role_groups", "sites"]
+from bastion.plane.service import Service
+from bastion.services import chat, directory, mail, sites
+
+#: the services the server offers: their routes, catalogs and audiences come from this list
+SERVICES: tuple[Service, ...] = (
+    directory.directory,
+    mail.mail,
+    sites.sites,
+    chat.chat,
+)
+
+__all__ = ["SERVICES"]

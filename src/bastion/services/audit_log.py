@@ -9,9 +9,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from bastion.plane.context import CommandContext
-from bastion.plane.declare import command
 from bastion.plane.paging import Listing
+from bastion.plane.service import Commands
 from bastion.store.schema import audit_events
+
+#: the directory service's commands for the audit log (``bastion.services.directory`` includes them)
+commands = Commands()
 
 
 class AuditRecord(BaseModel):
@@ -42,7 +45,7 @@ def _record(row: Any) -> AuditRecord:
     )
 
 
-@command("directory", "Search-AuditLog", lists=True)
+@commands.command("Search-AuditLog", lists=True)
 def search_audit_log(
     ctx: CommandContext,
     *,
@@ -104,7 +107,7 @@ class ExportedRecord(AuditRecord):
     hash: str
 
 
-@command("directory", "Export-AuditLog", lists=True, sensitive=True)
+@commands.command("Export-AuditLog", lists=True, sensitive=True)
 def export_audit_log(
     ctx: CommandContext,
     *,

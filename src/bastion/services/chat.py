@@ -41,12 +41,14 @@ from bastion.chat_policies import GLOBAL, SETTINGS, MeetingSettings, MessagingSe
 from bastion.errors import Conflict, NotFound, UsageError
 from bastion.ids import new_id
 from bastion.plane.context import CommandContext
-from bastion.plane.declare import command
 from bastion.plane.paging import Listing
+from bastion.plane.service import Service
 from bastion.services.common import find_user
 from bastion.store.schema import chat_policies, chat_policy_assignments
 from bastion.store.schema import users as users_table
 from bastion.text import has_control
+
+chat = Service("chat")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -284,7 +286,7 @@ def _settings(kind: PolicyKind, stored: dict[str, Any], given: dict[str, Any]) -
     return merged.model_dump(mode="json")
 
 
-@command("chat", "Get-MeetingPolicy")
+@chat.command("Get-MeetingPolicy")
 def get_meeting_policy(
     ctx: CommandContext,
     *,
@@ -297,7 +299,7 @@ def get_meeting_policy(
     return _get(ctx, MeetingPolicy, identity)
 
 
-@command("chat", "New-MeetingPolicy")
+@chat.command("New-MeetingPolicy")
 @_settings_parameters("meeting", changes=False)
 def new_meeting_policy(
     ctx: CommandContext, *, name: PolicyName, description: Description = "", **settings: Any
@@ -307,7 +309,7 @@ def new_meeting_policy(
     return _new(ctx, MeetingPolicy, name, description, settings)
 
 
-@command("chat", "Set-MeetingPolicy")
+@chat.command("Set-MeetingPolicy")
 @_settings_parameters("meeting", changes=True)
 def set_meeting_policy(
     ctx: CommandContext,
@@ -323,7 +325,7 @@ def set_meeting_policy(
     return _set(ctx, MeetingPolicy, identity, description, settings)
 
 
-@command("chat", "Get-MessagingPolicy")
+@chat.command("Get-MessagingPolicy")
 def get_messaging_policy(
     ctx: CommandContext,
     *,
@@ -336,7 +338,7 @@ def get_messaging_policy(
     return _get(ctx, MessagingPolicy, identity)
 
 
-@command("chat", "New-MessagingPolicy")
+@chat.command("New-MessagingPolicy")
 @_settings_parameters("messaging", changes=False)
 def new_messaging_policy(
     ctx: CommandContext, *, name: PolicyName, description: Description = "", **settings: Any
@@ -346,7 +348,7 @@ def new_messaging_policy(
     return _new(ctx, MessagingPolicy, name, description, settings)
 
 
-@command("chat", "Set-MessagingPolicy")
+@chat.command("Set-MessagingPolicy")
 @_settings_parameters("messaging", changes=True)
 def set_messaging_policy(
     ctx: CommandContext,
@@ -404,7 +406,7 @@ def _chat_user(row: Any) -> ChatUser:
 PolicyType = Annotated[PolicyKind, Field(description="The kind of policy: meeting or messaging.")]
 
 
-@command("chat", "Get-ChatUser", lists=True, scoped=True)
+@chat.command("Get-ChatUser", lists=True, scoped=True)
 def get_chat_user(
     ctx: CommandContext,
     *,
@@ -455,7 +457,7 @@ def get_chat_user(
     return Listing(query=query, key=(users_table.c.upn, users_table.c.id), to_item=_chat_user)
 
 
-@command("chat", "Grant-ChatPolicy", scoped=True)
+@chat.command("Grant-ChatPolicy", scoped=True)
 def grant_chat_policy(
     ctx: CommandContext,
     *,

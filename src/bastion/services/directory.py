@@ -14,11 +14,18 @@ from bastion.directory.role_groups import grants_of, grants_through_group
 from bastion.errors import NotFound, UsageError
 from bastion.plane import roles, tiers
 from bastion.plane.context import CommandContext
-from bastion.plane.declare import SECRET, command
+from bastion.plane.declare import SECRET
 from bastion.plane.paging import Listing
+from bastion.plane.service import Service
+from bastion.services import audit_log, role_groups
 from bastion.store.schema import factors, group_members
 from bastion.store.schema import groups as groups_table
 from bastion.store.schema import users as users_table
+
+directory = Service("directory")
+# The audit log's commands come first in the catalog, and role groups' last, as they
+# always have: the catalog's version is a hash of it, in order.
+directory.include(audit_log.commands)
 
 Identity = Annotated[
     str,
@@ -82,7 +89,7 @@ Department = Annotated[
 ]
 
 
-@command("directory", "Get-User", lists=True, scoped=True)
+@directory.command("Get-User", lists=True, scoped=True)
 def get_user(
     ctx: CommandContext,
     *,
@@ -140,7 +147,7 @@ def _check_context(ctx: CommandContext, password: str | None, *user_names: str) 
         )
 
 
-@command("directory", "New-User", scoped=True, prepare=_hash_password)
+@directory.command("New-User", scoped=True, prepare=_hash_password)
 def new_user(
     ctx: CommandContext,
     *,
@@ -178,7 +185,7 @@ def new_user(
     return _public(created)
 
 
-@command("directory", "Set-User", scoped=True, prepare=_hash_password)
+@directory.command("Set-User", scoped=True, prepare=_hash_password)
 def set_user(
     ctx: CommandContext,
     *,
@@ -216,7 +223,7 @@ def set_user(
     return _public(_find(ctx, user.id))
 
 
-@command("directory", "Disable-User", scoped=True)
+@directory.command("Disable-User", scoped=True)
 def disable_user(ctx: CommandContext, *, identity: Identity) -> User:
     """Disable a user: they cannot sign in, and every session of theirs ends at once."""
     user = _find_changeable(ctx, identity)
@@ -225,7 +232,7 @@ def disable_user(ctx: CommandContext, *, identity: Identity) -> User:
     return _public(_find(ctx, user.id))
 
 
-@command("directory", "Enable-User", scoped=True)
+@directory.command("Enable-User", scoped=True)
 def enable_user(ctx: CommandContext, *, identity: Identity) -> User:
     """Enable a disabled user."""
     user = _find_changeable(ctx, identity)
@@ -233,7 +240,7 @@ def enable_user(ctx: CommandContext, *, identity: Identity) -> User:
     return _public(_find(ctx, user.id))
 
 
-@command("directory", "Get-UserMfa", scoped=True)
+@directory.command("Get-UserMfa", scoped=True)
 def get_user_mfa(ctx: CommandContext, *, identity: Identity) -> UserMfa:
     """A user's MFA state and registered methods (never a secret)."""
     user = _find_in_scope(ctx, identity)
@@ -248,7 +255,7 @@ def get_user_mfa(ctx: CommandContext, *, identity: Identity) -> UserMfa:
     )
 
 
-@command("directory", "Set-UserMfa", sensitive=True, scoped=True)
+@directory.command("Set-UserMfa", sensitive=True, scoped=True)
 def set_user_mfa(
     ctx: CommandContext,
     *,
@@ -276,7 +283,7 @@ class UserRuleProblem(BaseModel):
     problems: list[str]
 
 
-@command("directory", "Export-UserRuleReport")
+@directory.command("Export-UserRuleReport")
 def export_user_rule_report(ctx: CommandContext) -> list[UserRuleProblem]:
     """List the users whose user principal name or display name fails today's naming
     rules, or whose password failed today's password rules when they last signed in.
@@ -299,7 +306,7 @@ class RemovedUser(User):
     sitesLeftOwnerless: int
 
 
-@command("directory", "Remove-User", sensitive=True, scoped=True)
+@directory.command("Remove-User", sensitive=True, scoped=True)
 def remove_user(ctx: CommandContext, *, identity: Identity) -> RemovedUser:
     """Delete a user. Their sessions end, their factors go; their mailbox is deleted unless
     it is on litigation hold (then it is kept as an inactive mailbox); sites they own are
@@ -319,7 +326,7 @@ class SessionsEnded(BaseModel):
     sessionsEnded: int
 
 
-@command("directory", "Revoke-UserSession", sensitive=True, scoped=True)
+@directory.command("Revoke-UserSession", sensitive=True, scoped=True)
 def revoke_user_session(
     ctx: CommandContext,
     *,
@@ -385,7 +392,7 @@ def _changeable_group(ctx: CommandContext, identity: str) -> groups.Group:
     return group
 
 
-@command("directory", "Get-Group", lists=True)
+@directory.command("Get-Group", lists=True)
 def get_group(
     ctx: CommandContext,
     *,
@@ -413,7 +420,7 @@ def get_group(
     )
 
 
-@command("directory", "New-Group")
+@directory.command("New-Group")
 def new_group(
     ctx: CommandContext,
     *,
@@ -427,7 +434,7 @@ def new_group(
     return _group_out(ctx, group)
 
 
-@command("directory", "Remove-Group", sensitive=True)
+@directory.command("Remove-Group", sensitive=True)
 def remove_group(ctx: CommandContext, *, identity: GroupIdentity) -> GroupOut:
     """Delete a group; its members stay in the directory."""
     group = _changeable_group(ctx, identity)
@@ -436,7 +443,7 @@ def remove_group(ctx: CommandContext, *, identity: GroupIdentity) -> GroupOut:
     return removed
 
 
-@command("directory", "Add-GroupMember")
+@directory.command("Add-GroupMember")
 def add_group_member(ctx: CommandContext, *, identity: GroupIdentity, member: Identity) -> GroupOut:
     """Add a user to a group (nothing changes if they already are a member)."""
     group = _changeable_group(ctx, identity)
@@ -444,7 +451,7 @@ def add_group_member(ctx: CommandContext, *, identity: GroupIdentity, member: Id
     return _group_out(ctx, group)
 
 
-@command("directory", "Remove-GroupMember", sensitive=True)
+@directory.command("Remove-GroupMember", sensitive=True)
 def remove_group_member(
     ctx: CommandContext, *, identity: GroupIdentity, member: Identity
 ) -> GroupOut:
@@ -466,7 +473,7 @@ class ManagementRole(BaseModel):
     entries: list[RoleEntryOut]
 
 
-@command("directory", "Get-ManagementRole")
+@directory.command("Get-ManagementRole")
 def get_management_role(
     ctx: CommandContext,
     *,
@@ -494,3 +501,6 @@ def get_management_role(
         )
         for name, entries in chosen.items()
     ]
+
+
+directory.include(role_groups.commands)

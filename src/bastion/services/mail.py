@@ -38,13 +38,15 @@ from bastion.directory import users
 from bastion.errors import Conflict, NotFound, UsageError
 from bastion.ids import new_id
 from bastion.plane.context import CommandContext
-from bastion.plane.declare import command
 from bastion.plane.paging import Listing
+from bastion.plane.service import Service
 from bastion.services import mail_addresses as addresses
 from bastion.services.common import find_user, visible
 from bastion.store.schema import mail_addresses, mailbox_permissions, mailboxes
 from bastion.store.schema import users as users_table
 from bastion.text import escape_control, has_control
+
+mail = Service("mail")
 
 MailboxType = Literal["user", "shared", "room"]
 AccessRight = Literal["FullAccess", "SendAs"]
@@ -247,7 +249,7 @@ def _missing(parameter: str, why: str) -> UsageError:
     return UsageError(f"parameter '{parameter}': {why}.", parameter=parameter)
 
 
-@command("mail", "Get-Mailbox", lists=True, scoped=True)
+@mail.command("Get-Mailbox", lists=True, scoped=True)
 def get_mailbox(
     ctx: CommandContext,
     *,
@@ -288,7 +290,7 @@ def get_mailbox(
     return Listing(query=query, key=(mailboxes.c.primary_address, mailboxes.c.id), to_item=_mailbox)
 
 
-@command("mail", "New-Mailbox", scoped=True)
+@mail.command("New-Mailbox", scoped=True)
 def new_mailbox(
     ctx: CommandContext,
     *,
@@ -498,7 +500,7 @@ def _change_addresses(
     return (current | set(new)) - set(removing), new
 
 
-@command("mail", "Set-Mailbox", scoped=True)
+@mail.command("Set-Mailbox", scoped=True)
 def set_mailbox(
     ctx: CommandContext,
     *,
@@ -619,7 +621,7 @@ def set_mailbox(
     return _get(ctx, row.id)
 
 
-@command("mail", "Remove-Mailbox", sensitive=True, scoped=True)
+@mail.command("Remove-Mailbox", sensitive=True, scoped=True)
 def remove_mailbox(ctx: CommandContext, *, identity: MailboxIdentity) -> Mailbox:
     """Delete a mailbox with its content, addresses and permissions. A mailbox on litigation
     hold cannot be removed."""
@@ -635,7 +637,7 @@ def remove_mailbox(ctx: CommandContext, *, identity: MailboxIdentity) -> Mailbox
     return removed
 
 
-@command("mail", "Get-MailboxStatistics", scoped=True)
+@mail.command("Get-MailboxStatistics", scoped=True)
 def get_mailbox_statistics(ctx: CommandContext, *, identity: MailboxIdentity) -> MailboxStatistics:
     """A mailbox's usage: item count, total size, quota, the share of the quota used and the
     last time someone signed in to it."""
@@ -697,7 +699,7 @@ Trustee = Annotated[
 ]
 
 
-@command("mail", "Get-MailboxPermission", scoped=True)
+@mail.command("Get-MailboxPermission", scoped=True)
 def get_mailbox_permission(
     ctx: CommandContext, *, identity: MailboxIdentity
 ) -> list[MailboxPermission]:
@@ -706,7 +708,7 @@ def get_mailbox_permission(
     return _permissions(ctx, _find(ctx, identity).id)
 
 
-@command("mail", "Add-MailboxPermission", scoped=True)
+@mail.command("Add-MailboxPermission", scoped=True)
 def add_mailbox_permission(
     ctx: CommandContext,
     *,
@@ -743,7 +745,7 @@ def add_mailbox_permission(
     return _permissions(ctx, row.id, trustee.id, access_rights)[0]
 
 
-@command("mail", "Remove-MailboxPermission", sensitive=True, scoped=True)
+@mail.command("Remove-MailboxPermission", sensitive=True, scoped=True)
 def remove_mailbox_permission(
     ctx: CommandContext,
     *,

@@ -17,8 +17,11 @@ from bastion.directory import groups, role_groups, users
 from bastion.directory.role_groups import RoleGroup, ScopeFilter
 from bastion.errors import Conflict, NotFound, UsageError
 from bastion.plane.context import CommandContext
-from bastion.plane.declare import command
+from bastion.plane.service import Commands
 from bastion.plane.tiers import grants_of_group, require_grantable
+
+#: the directory service's commands for role groups (``bastion.services.directory`` includes them)
+commands = Commands()
 
 RoleGroupIdentity = Annotated[
     str, Field(min_length=1, max_length=256, description="The role group's id or name.")
@@ -88,7 +91,7 @@ def _out(ctx: CommandContext, group: RoleGroup) -> RoleGroupOut:
     )
 
 
-@command("directory", "Get-RoleGroup")
+@commands.command("Get-RoleGroup")
 def get_role_group(
     ctx: CommandContext,
     *,
@@ -102,7 +105,7 @@ def get_role_group(
     return [_out(ctx, group) for group in role_groups.list_role_groups(ctx.conn, ctx.tenant.id)]
 
 
-@command("directory", "New-RoleGroup", sensitive=True)
+@commands.command("New-RoleGroup", sensitive=True)
 def new_role_group(
     ctx: CommandContext,
     *,
@@ -159,7 +162,7 @@ def new_role_group(
     return _out(ctx, created)
 
 
-@command("directory", "Remove-RoleGroup", sensitive=True)
+@commands.command("Remove-RoleGroup", sensitive=True)
 def remove_role_group(ctx: CommandContext, *, identity: RoleGroupIdentity) -> RoleGroupOut:
     """Delete a role group that is not built in; its members lose the roles it granted."""
     group = _changeable(ctx, identity)
@@ -190,7 +193,7 @@ def _principal(ctx: CommandContext, member: str) -> tuple[str, Literal["user", "
     )
 
 
-@command("directory", "Add-RoleGroupMember", sensitive=True)
+@commands.command("Add-RoleGroupMember", sensitive=True)
 def add_role_group_member(
     ctx: CommandContext, *, identity: RoleGroupIdentity, member: MemberIdentity
 ) -> RoleGroupOut:
@@ -201,7 +204,7 @@ def add_role_group_member(
     return _out(ctx, group)
 
 
-@command("directory", "Remove-RoleGroupMember", sensitive=True)
+@commands.command("Remove-RoleGroupMember", sensitive=True)
 def remove_role_group_member(
     ctx: CommandContext, *, identity: RoleGroupIdentity, member: MemberIdentity
 ) -> RoleGroupOut:

@@ -21,12 +21,15 @@ from sqlalchemy import Select, delete, false, insert, select, update
 from bastion.errors import Conflict, NotFound
 from bastion.ids import new_id
 from bastion.plane.context import CommandContext
-from bastion.plane.declare import command
 from bastion.plane.paging import Listing
+from bastion.plane.service import Service
 from bastion.services.common import find_user, visible
-from bastion.store.schema import site_members, sites
+from bastion.store.schema import site_members
+from bastion.store.schema import sites as sites_table
 from bastion.store.schema import users as users_table
 from bastion.text import has_control
+
+sites = Service("sites")
 
 Sharing = Literal["Disabled", "ExistingExternalUsers", "ExternalUsers", "Anyone"]
 SiteRole = Literal["Visitor", "Member", "Owner"]
@@ -86,9 +89,9 @@ def _site(row: Any) -> Site:
 def _sites_with_owner(ctx: CommandContext) -> Select[Any]:
     """The tenant's sites, each with its owner's user principal name (one query)."""
     return (
-        select(sites, users_table.c.upn.label("owner_upn"))
-        .select_from(sites.outerjoin(users_table, users_table.c.id == sites.c.owner_id))
-        .where(sites.c.tenant_id == ctx.tenant.id)
+        select(sites_table, users_table.c.upn.label("owner_upn"))
+        .select_from(sites_table.outerjoin(users_table, users_table.c.id == sites_table.c.owner_id))
+        .where(sites_table.c.tenant_id == ctx.tenant.id)
     )
 
 
@@ -98,7 +101,7 @@ def _read_site(ctx: CommandContext, identity: str) -> Site:
     if not has_control(identity):
         row = ctx.conn.execute(
             _sites_with_owner(ctx).where(
-                (sites.c.id == identity) | (sites.c.url == identity.strip().lower())
+                (sites_table.c.id == identity) | (sites_table.c.url == identity.strip().lower())
             )
         ).first()
     if row is None:
@@ -129,7 +132,7 @@ def _set_member(ctx: CommandContext, site_id: str, user_id: str, role: SiteRole)
         )
 
 
-@command("sites", "Get-Site", lists=True, scoped=True)
+@sites.command("Get-Site", lists=True, scoped=True)
 def get_site(
     ctx: CommandContext,
     *,
@@ -151,25 +154,27 @@ def get_site(
     """List sites in URL order, with their owner, quota, usage and sharing; or one site with
     -Identity. Sites whose owner was removed are listed with -Ownerless."""
     query = _sites_with_owner(ctx)
-    in_scope = ctx.scope.users_clause(sites.c.owner_id)
+    in_scope = ctx.scope.users_clause(sites_table.c.owner_id)
     if in_scope is not None:
         query = query.where(in_scope)
     if any(has_control(value) for value in (identity, owner) if value is not None):
         query = query.where(false())  # no site or user has such a name
     if identity is not None:
-        query = query.where((sites.c.id == identity) | (sites.c.url == identity.strip().lower()))
+        query = query.where(
+            (sites_table.c.id == identity) | (sites_table.c.url == identity.strip().lower())
+        )
     if owner is not None:
         query = query.where(
             (users_table.c.id == owner) | (users_table.c.upn == owner.strip().lower())
         )
     if ownerless is not None:
         query = query.where(
-            sites.c.owner_id.is_(None) if ownerless else sites.c.owner_id.isnot(None)
+            sites_table.c.owner_id.is_(None) if ownerless else sites_table.c.owner_id.isnot(None)
         )
-    return Listing(query=query, key=(sites.c.url, sites.c.id), to_item=_site)
+    return Listing(query=query, key=(sites_table.c.url, sites_table.c.id), to_item=_site)
 
 
-@command("sites", "New-Site", scoped=True)
+@sites.command("New-Site", scoped=True)
 def new_site(
     ctx: CommandContext,
     *,
@@ -194,13 +199,15 @@ def new_site(
     user = find_user(ctx, owner, "owner")
     ctx.scope.require(ctx.conn, user.id, f"user {user.upn}")
     taken = ctx.conn.execute(
-        select(sites.c.id).where(sites.c.tenant_id == ctx.tenant.id, sites.c.url == url)
+        select(sites_table.c.id).where(
+            sites_table.c.tenant_id == ctx.tenant.id, sites_table.c.url == url
+        )
     ).first()
     if taken is not None:
         raise Conflict(f"the URL {url} is taken.", hint="Choose another name.", parameter="url")
     site_id = new_id()
     ctx.conn.execute(
-        insert(sites).values(
+        insert(sites_table).values(
             id=site_id,
             tenant_id=ctx.tenant.id,
             url=url,
@@ -216,7 +223,7 @@ def new_site(
     return _read_site(ctx, site_id)
 
 
-@command("sites", "Set-Site", scoped=True)
+@sites.command("Set-Site", scoped=True)
 def set_site(
     ctx: CommandContext,
     *,
@@ -266,16 +273,16 @@ def set_site(
         changes["owner_id"] = user.id
         _set_member(ctx, site.id, user.id, "Owner")
     if changes:
-        ctx.conn.execute(update(sites).where(sites.c.id == site.id).values(**changes))
+        ctx.conn.execute(update(sites_table).where(sites_table.c.id == site.id).values(**changes))
     return _read_site(ctx, site.id)
 
 
-@command("sites", "Remove-Site", sensitive=True, scoped=True)
+@sites.command("Remove-Site", sensitive=True, scoped=True)
 def remove_site(ctx: CommandContext, *, identity: SiteIdentity) -> Site:
     """Delete a site with its content and its member list."""
     site = _find_site(ctx, identity)
     ctx.conn.execute(delete(site_members).where(site_members.c.site_id == site.id))
-    ctx.conn.execute(delete(sites).where(sites.c.id == site.id))
+    ctx.conn.execute(delete(sites_table).where(sites_table.c.id == site.id))
     return site
 
 
@@ -294,14 +301,14 @@ def _members(ctx: CommandContext, site: Site, user_id: str | None = None) -> lis
     ]
 
 
-@command("sites", "Get-SiteMember", scoped=True)
+@sites.command("Get-SiteMember", scoped=True)
 def get_site_member(ctx: CommandContext, *, identity: SiteIdentity) -> list[SiteMember]:
     """A site's members and their roles (Visitor reads, Member edits, Owner has full
     control), in user principal name order."""
     return _members(ctx, _find_site(ctx, identity))
 
 
-@command("sites", "Add-SiteMember", scoped=True)
+@sites.command("Add-SiteMember", scoped=True)
 def add_site_member(
     ctx: CommandContext,
     *,
@@ -328,7 +335,7 @@ def add_site_member(
     return _members(ctx, site, member.id)[0]
 
 
-@command("sites", "Remove-SiteMember", sensitive=True, scoped=True)
+@sites.command("Remove-SiteMember", sensitive=True, scoped=True)
 def remove_site_member(
     ctx: CommandContext,
     *,

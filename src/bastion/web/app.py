@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ from bastion.directory.tenants import find_tenant
 from bastion.errors import BastionError, MethodNotAllowed, NotFound, UsageError
 from bastion.plane import http as plane_http
 from bastion.plane.remote_keys import RemoteKeys
+from bastion.plane.service import Service
 from bastion.secrets_at_rest import random_token
+from bastion.services import SERVICES
 from bastion.web.common import oauth_error, problem, render
 from bastion.web.edge import EdgeMiddleware
 
@@ -190,14 +193,18 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(auth: Authority, *, https: bool = False) -> ASGIApp:
-    import bastion.services  # noqa: F401  (registers every service's commands)
-
+def create_app(
+    auth: Authority, *, services: Sequence[Service] = SERVICES, https: bool = False
+) -> ASGIApp:
+    """The server for ``auth``, offering ``services``: all of them with the authority, or
+    those its settings choose when they are served alone (docs/decisions/0010)."""
     keys: RemoteKeys | None = None
     routes: list[Any]
     if auth.settings.standalone:
         keys = RemoteKeys.for_authority(auth)
-        routes = [Route("/healthz", healthz), *_standalone_routes(auth.settings.services, keys)]
+        chosen = frozenset(auth.settings.services)
+        services = [service for service in services if service.name in chosen]
+        routes = [Route("/healthz", healthz), *_standalone_routes(services, keys)]
     else:
         routes = [
             Route("/healthz", healthz),
@@ -219,17 +226,20 @@ def create_app(auth: Authority, *, https: bool = False) -> ASGIApp:
         },
     )
     app.state.authority = auth
+    # The command plane finds its services here (``plane_http.services_of``), and
+    # discovery their audiences.
+    app.state.services = {service.name: service for service in services}
     if keys is not None:
         app.state.remote_keys = keys
     edge = EdgeMiddleware(app, base_url=auth.settings.base_url, render=on_bastion_error)
     return RequestMiddleware(edge, https=https)
 
 
-def _standalone_routes(services: tuple[str, ...], keys: RemoteKeys) -> list[Route]:
+def _standalone_routes(services: Sequence[Service], keys: RemoteKeys) -> list[Route]:
     """The command plane's routes for the services served alone (docs/decisions/0010);
     other services, and the authority, are not found here. A command's bearer token has
     its issuer's keys fetched, when needed, before the command opens a transaction."""
-    served = frozenset(services)
+    served = frozenset(service.name for service in services)
 
     def only_served(route: Route) -> Route:
         endpoint = route.endpoint

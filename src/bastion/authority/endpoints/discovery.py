@@ -18,8 +18,12 @@ CACHE = {"Cache-Control": "public, max-age=300"}
 
 def published_audiences(request: Request) -> dict[str, str]:
     """Each service's audience, as ``bastion_services`` lists it and the token endpoint
-    accepts it: on this server, or at the URL configured for a service that runs elsewhere."""
-    return service_audiences(base_url(request), authority_of(request).settings.service_urls)
+    accepts it: on this server, or at the URL configured for a service that runs elsewhere.
+    The services are those the application was built with (``create_app``)."""
+    services: dict[str, object] = request.app.state.services
+    return service_audiences(
+        base_url(request), services, authority_of(request).settings.service_urls
+    )
 
 
 def metadata(issuer: str, services: dict[str, str]) -> dict[str, Any]:
