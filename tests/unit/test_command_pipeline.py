@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -408,11 +409,11 @@ def test_open_cursor_reads_where_the_page_starts(auth: Authority) -> None:
 
 def test_a_malformed_idempotency_key_is_refused_and_a_read_ignores_it(auth: Authority) -> None:
     write = state(auth, "New-User", who=caller(ADMIN))
-    write.incoming = Incoming(**{**write.incoming.__dict__, "idempotency_key": "\x00bad"})
+    write.incoming = replace(write.incoming, idempotency_key="\x00bad")
     with pytest.raises(UsageError):
         preparation.check_idempotency_key(write)
     read = state(auth, "Get-User", who=caller(ADMIN))
-    read.incoming = Incoming(**{**read.incoming.__dict__, "idempotency_key": "\x00bad"})
+    read.incoming = replace(read.incoming, idempotency_key="\x00bad")
     preparation.check_idempotency_key(read)
     assert read.replay is None
 
