@@ -1,6 +1,6 @@
 """Refusals of callers who proved no identity, audited without letting a flood fill the log.
 
-A refusal of an authenticated caller is recorded each time (``plane/http.py``). One of an
+A refusal of an authenticated caller is recorded each time (``plane/pipeline.py``). One of an
 anonymous caller (no token, a forged, expired or revoked one) is recorded at most once per
 source address and tenant in each :data:`WINDOW`: the first refusal of a window writes a
 record whose ``repeats`` says how many refusals from that source went unrecorded since the
