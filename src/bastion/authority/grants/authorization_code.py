@@ -20,7 +20,7 @@ from bastion.authority.grants import pkce
 from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.resources import ScopeRequest, parse_scope_request
-from bastion.authority.sessions import revoke_session, touch
+from bastion.authority.sessions import revoke_session
 from bastion.directory.tenants import Tenant
 from bastion.errors import InvalidGrant
 from bastion.secrets_at_rest import random_token
@@ -76,30 +76,16 @@ class AuthorizationCodeGrant(Grant):
     refusal = "This client may not use the authorization code grant."
 
     def handle(self, request: TokenRequest) -> dict[str, Any]:
-        auth, conn = request.auth, request.conn
         row, family_id = _redeem(request)
         resources = request.resources or ([row.resource] if row.resource else [])
         requested = parse_scope_request(" ".join(row.scopes), resources, request.audiences)
-        scopes = ScopeRequest(oidc_scopes=tuple(row.scopes), audience=requested.audience)
-        subject = load_subject(
-            auth,
-            conn,
-            tenant=request.tenant,
-            issuer=request.issuer,
-            client=request.client,
-            session_id=row.session_id,
-            now=request.now,
-        )
-        touch(conn, row.session_id, request.now)
         return token_response(
-            auth,
-            conn,
-            subject=subject,
-            request=scopes,
+            request,
+            subject=load_subject(request, row.session_id),
+            scopes=ScopeRequest(oidc_scopes=tuple(row.scopes), audience=requested.audience),
             family_id=family_id,
             nonce=row.nonce,
             signed_in=True,
-            now=request.now,
         )
 
 

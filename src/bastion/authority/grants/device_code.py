@@ -27,7 +27,7 @@ from bastion.authority.context import Authority
 from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.resources import ScopeRequest, parse_scope_request
-from bastion.authority.sessions import parse_step_up, touch
+from bastion.authority.sessions import parse_step_up
 from bastion.directory.tenants import Tenant
 from bastion.errors import (
     AccessDenied,
@@ -186,26 +186,13 @@ class DeviceCodeGrant(Grant):
     refusal = "This client may not use the device authorization grant."
 
     def handle(self, request: TokenRequest) -> dict[str, Any]:
-        auth, conn, now = request.auth, request.conn, request.now
         row = _take_approved(request)
-        subject = load_subject(
-            auth,
-            conn,
-            tenant=request.tenant,
-            issuer=request.issuer,
-            client=request.client,
-            session_id=row.session_id,
-            now=now,
-        )
-        touch(conn, row.session_id, now)
         return token_response(
-            auth,
-            conn,
-            subject=subject,
-            request=ScopeRequest(oidc_scopes=tuple(row.scopes), audience=row.resource),
+            request,
+            subject=load_subject(request, row.session_id),
+            scopes=ScopeRequest(oidc_scopes=tuple(row.scopes), audience=row.resource),
             family_id=random_token(24),
             signed_in=True,
-            now=now,
         )
 
 

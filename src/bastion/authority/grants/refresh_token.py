@@ -13,7 +13,6 @@ from bastion.authority.clients import GRANT_REFRESH_TOKEN
 from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.resources import ScopeRequest, parse_scope_request
-from bastion.authority.sessions import touch
 from bastion.authority.tokens import redeem_refresh_token
 from bastion.errors import InvalidRequest, InvalidScope
 
@@ -28,14 +27,18 @@ class RefreshTokenGrant(Grant):
     refusal = "This client may not use refresh tokens."
 
     def handle(self, request: TokenRequest) -> dict[str, Any]:
-        auth, conn, now = request.auth, request.conn, request.now
         raw = request.text("refresh_token")
         if not raw:
             raise InvalidRequest("refresh_token is required.")
         # Validate what is asked before the token is spent, so a bad request costs nothing.
         asked = parse_scope_request(request.form.get("scope"), request.resources, request.audiences)
         redeemed = redeem_refresh_token(
-            conn, auth.keyring, tenant=request.tenant, client=request.client, raw=raw, now=now
+            request.conn,
+            request.auth.keyring,
+            tenant=request.tenant,
+            client=request.client,
+            raw=raw,
+            now=request.now,
         )
         granted = set(redeemed.scopes)
         wider = set(asked.oidc_scopes) - granted - ALWAYS_ALLOWED
@@ -46,24 +49,12 @@ class RefreshTokenGrant(Grant):
             )
         scopes = asked.oidc_scopes if request.form.get("scope") else redeemed.scopes
         audience = asked.audience or redeemed.resource
-        subject = load_subject(
-            auth,
-            conn,
-            tenant=request.tenant,
-            issuer=request.issuer,
-            client=request.client,
-            session_id=redeemed.session_id,
-            now=now,
-        )
-        touch(conn, redeemed.session_id, now)
         return token_response(
-            auth,
-            conn,
-            subject=subject,
-            request=ScopeRequest(oidc_scopes=tuple(scopes), audience=audience),
+            request,
+            subject=load_subject(request, redeemed.session_id),
+            scopes=ScopeRequest(oidc_scopes=tuple(scopes), audience=audience),
             family_id=redeemed.family_id,
             next_refresh_token=redeemed.successor,
             next_stored=redeemed.successor_stored,
             granted_scopes=tuple(sorted(granted | (set(scopes) & ALWAYS_ALLOWED))),
-            now=now,
         )
