@@ -48,7 +48,7 @@ class ScopeRequest:
 
 
 def parse_scope_request(
-    scope: str | None, resources: list[str], audiences: dict[str, str]
+    scope: str | None, resources: list[str], audiences: Mapping[str, str]
 ) -> ScopeRequest:
     """Validate ``scope`` and ``resource`` together (RFC 8707 section 2, RFC 9700 §2.3)."""
     known = set(audiences.values())

@@ -108,48 +108,53 @@ def factor_open(conn: Connection, tenant: Tenant, user: User, kind: str, now: fl
     return throttle.state(conn, key, now).wait(now) == 0
 
 
-def _count_failure(
-    auth: Authority,
-    conn: Connection,
-    attempt: Attempt,
-    key: throttle.Key,
-    now: float,
-    *,
-    user: User | None = None,
-    name: str | None = None,
-) -> throttle.State:
-    """One failure against the credential's counter and the address's."""
-    actor = {"actor_id": user.id if user else None, "actor_name": user.upn if user else name}
-    for source in attempt.source_keys():
-        throttle.fail(conn, auth.settings, source, now, **actor)
-    return throttle.fail(conn, auth.settings, key, now, **actor)
+@dataclass(frozen=True)
+class Failures:
+    """How one check refuses: each failure is audited as ``sign_in.<kind>`` and raised as
+    :class:`SignInFailed`, committed (``keep_changes``) so that it counts; a wrong
+    credential first adds to its own counter and the address's (A3)."""
 
+    auth: Authority
+    conn: Connection
+    attempt: Attempt
+    now: float
+    user: User | None = None
+    #: the name typed, for the audit record when no user has it
+    name: str | None = None
 
-def _fail(
-    conn: Connection,
-    tenant: Tenant,
-    *,
-    kind: str,
-    now: float,
-    message: str,
-    user: User | None = None,
-    name: str | None = None,
-    hint: str | None = None,
-    client_id: str | None = None,
-    flow: str | None = None,
-) -> SignInFailed:
-    events.record(
-        conn,
-        tenant_id=tenant.id,
-        type=f"sign_in.{kind}",
-        outcome="failure",
-        now=now,
-        actor_id=user.id if user else None,
-        actor_name=user.upn if user else name,
-        client_id=client_id,
-        **_flow(flow),
-    )
-    return SignInFailed(message, hint=hint, keep_changes=True, reason=kind)
+    def _actor(self) -> dict[str, Any]:
+        user = self.user
+        return {
+            "actor_id": user.id if user else None,
+            "actor_name": user.upn if user else self.name,
+        }
+
+    def count(self, key: throttle.Key) -> throttle.State:
+        """One failure against the credential's counter and the address's."""
+        for source in self.attempt.source_keys():
+            throttle.fail(self.conn, self.auth.settings, source, self.now, **self._actor())
+        return throttle.fail(self.conn, self.auth.settings, key, self.now, **self._actor())
+
+    def refuse(self, kind: str, message: str, hint: str | None = None) -> SignInFailed:
+        """The failure to raise, audited."""
+        events.record(
+            self.conn,
+            tenant_id=self.attempt.tenant.id,
+            type=f"sign_in.{kind}",
+            outcome="failure",
+            now=self.now,
+            client_id=self.attempt.client_id,
+            **self._actor(),
+            **_flow(self.attempt.flow),
+        )
+        return SignInFailed(message, hint=hint, keep_changes=True, reason=kind)
+
+    def wrong_factor(
+        self, key: throttle.Key, kind: str, message: str, *, then: str
+    ) -> SignInFailed:
+        """A wrong second factor: counted, and the hint says how many tries are left."""
+        state = self.count(key)
+        return self.refuse(kind, message, _factor_hint(self.auth, key, state, self.now, then=then))
 
 
 def _flow(flow: str | None) -> dict[str, Any]:
@@ -201,38 +206,13 @@ def check_password(
     the same, whether the name exists or not."""
     tenant = attempt.tenant
     user = find_user(conn, tenant.id, upn) if upn.strip() else None
+    fail = Failures(auth, conn, attempt, now, user=user, name=upn[:320])
     if user is None or user.password_hash is None or not verdict.matched:
-        _count_failure(
-            auth,
-            conn,
-            attempt,
-            throttle.password_key(tenant.id, upn),
-            now,
-            user=user,
-            name=upn[:320],
-        )
-        raise _fail(
-            conn,
-            tenant,
-            kind="password_failure",
-            now=now,
-            message=WRONG_CREDENTIALS,
-            user=user,
-            name=upn[:320],
-            client_id=attempt.client_id,
-            flow=attempt.flow,
-        )
+        fail.count(throttle.password_key(tenant.id, upn))
+        raise fail.refuse("password_failure", WRONG_CREDENTIALS)
     if not user.enabled:
-        raise _fail(
-            conn,
-            tenant,
-            kind="disabled",
-            now=now,
-            message="This account is disabled.",
-            user=user,
-            hint="Ask an administrator to enable it.",
-            client_id=attempt.client_id,
-            flow=attempt.flow,
+        raise fail.refuse(
+            "disabled", "This account is disabled.", "Ask an administrator to enable it."
         )
     throttle.reset(conn, throttle.password_key(tenant.id, upn))
     values: dict[str, object] = {}
@@ -297,38 +277,18 @@ def check_totp(
     check_factor_throttle(conn, attempt, user, kind=throttle.OTP, now=now)
     key = throttle.factor_key(tenant.id, user.id, throttle.OTP)
     step = totp.matching_step(factor.secret, code, now)
+    fail = Failures(auth, conn, attempt, now, user=user)
     if step is None:
-        state = _count_failure(auth, conn, attempt, key, now, user=user)
-        raise _fail(
-            conn,
-            tenant,
-            kind="mfa_failure",
-            now=now,
-            user=user,
-            client_id=attempt.client_id,
-            flow=attempt.flow,
-            message="That code is not correct.",
-            hint=_factor_hint(
-                auth,
-                key,
-                state,
-                now,
-                then="enter the 6-digit code your authenticator app shows now, or use one "
-                "of your recovery codes",
-            ),
+        raise fail.wrong_factor(
+            key,
+            "mfa_failure",
+            "That code is not correct.",
+            then="enter the 6-digit code your authenticator app shows now, or use one "
+            "of your recovery codes",
         )
     if not factor_store.claim_step(conn, factor.id, step):
-        raise _fail(
-            conn,
-            tenant,
-            kind="otp_replay",
-            now=now,
-            user=user,
-            client_id=attempt.client_id,
-            flow=attempt.flow,
-            message="That code was already used.",
-            hint="Wait for your authenticator app to show the next code.",
-        )
+        hint = "Wait for your authenticator app to show the next code."
+        raise fail.refuse("otp_replay", "That code was already used.", hint)
     throttle.reset(conn, key)
 
 
@@ -351,23 +311,11 @@ def check_recovery_code(
         and candidate.id is not None
         and factor_store.mark_recovery_code_used(conn, candidate.id, now)
     ):
-        state = _count_failure(auth, conn, attempt, key, now, user=user)
-        raise _fail(
-            conn,
-            tenant,
-            kind="recovery_failure",
-            now=now,
-            user=user,
-            client_id=attempt.client_id,
-            flow=attempt.flow,
-            message="That recovery code is not valid or was already used.",
-            hint=_factor_hint(
-                auth,
-                key,
-                state,
-                now,
-                then="each recovery code works once; check it, or use another",
-            ),
+        raise Failures(auth, conn, attempt, now, user=user).wrong_factor(
+            key,
+            "recovery_failure",
+            "That recovery code is not valid or was already used.",
+            then="each recovery code works once; check it, or use another",
         )
     throttle.reset(conn, key)
     # A6: every use notifies the user; the notification record is the audit event.

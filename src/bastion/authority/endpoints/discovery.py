@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bastion.authority.clients import KNOWN_GRANTS
+from bastion.authority.grants.table import GRANTS
 from bastion.authority.resources import OIDC_SCOPES, service_audiences
 from bastion.authority.sessions import ACR_ONE_FACTOR, ACR_TWO_FACTORS
 from bastion.web.common import authority_of, base_url, in_thread, issuer_of, load_tenant
@@ -40,7 +40,7 @@ def metadata(issuer: str, services: dict[str, str]) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/discovery/keys",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": list(KNOWN_GRANTS),
+        "grant_types_supported": list(GRANTS),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "code_challenge_methods_supported": ["S256"],

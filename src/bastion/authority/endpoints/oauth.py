@@ -25,17 +25,13 @@ from starlette.routing import Route
 
 from bastion.audit import events
 from bastion.authority import limits, throttle
-from bastion.authority.clients import (
-    GRANT_AUTHORIZATION_CODE,
-    GRANT_DEVICE_CODE,
-    GRANT_REFRESH_TOKEN,
-    Client,
-    authenticate_client,
-)
+from bastion.authority.clients import Client, authenticate_client
 from bastion.authority.context import Authority
 from bastion.authority.endpoints import auth_challenge
 from bastion.authority.endpoints.discovery import published_audiences
-from bastion.authority.grants import authorization_code, device_code, refresh_token
+from bastion.authority.grants import device_code
+from bastion.authority.grants.grant import TokenRequest
+from bastion.authority.grants.table import grant_for
 from bastion.authority.sessions import end_reason, find_session
 from bastion.authority.token_validation import unverified_claim, validate_access_token
 from bastion.authority.tokens import refresh_token_hash, revoke_family
@@ -49,7 +45,6 @@ from bastion.errors import (
     InvalidToken,
     NotFound,
     UnauthorizedClient,
-    UnsupportedGrantType,
 )
 from bastion.store import housekeeping
 from bastion.store.schema import refresh_tokens, revoked_access_tokens
@@ -151,48 +146,19 @@ def token(request: Request, form: dict[str, Any]) -> Response:
             if _presents_secret(request, form):
                 _check_source(conn, tenant, request, now)
             client = _client(auth, conn, tenant, request, form)
-            grant = form.get("grant_type")
-            issuer = issuer_of(request, tenant)
-            if grant == GRANT_REFRESH_TOKEN:
-                body = refresh_token.refresh(
-                    auth,
-                    conn,
+            grant = grant_for(form.get("grant_type"))
+            body = grant.respond(
+                TokenRequest(
+                    auth=auth,
+                    conn=conn,
                     tenant=tenant,
-                    issuer=issuer,
+                    issuer=issuer_of(request, tenant),
                     audiences=published_audiences(request),
                     client=client,
-                    form=form,
+                    form=grant.declared(form),
                     now=now,
                 )
-            elif grant == GRANT_DEVICE_CODE:
-                body = device_code.poll(
-                    auth,
-                    conn,
-                    tenant=tenant,
-                    issuer=issuer,
-                    client=client,
-                    device_code=str(form.get("device_code", "")),
-                    now=now,
-                )
-            elif grant == GRANT_AUTHORIZATION_CODE:
-                body = authorization_code.exchange(
-                    auth,
-                    conn,
-                    tenant=tenant,
-                    issuer=issuer,
-                    audiences=published_audiences(request),
-                    client=client,
-                    form=form,
-                    now=now,
-                )
-            elif not grant:
-                raise InvalidRequest("grant_type is required.")
-            else:
-                raise UnsupportedGrantType(
-                    f"grant_type '{str(grant)[:64]}' is not supported.",
-                    hint="Use authorization_code (with PKCE), the device code grant, or "
-                    "refresh_token.",
-                )
+            )
         return _json(body)
     except (InvalidGrant, InvalidClient) as exc:
         if tenant is not None:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from bastion.audit import events
-from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client
+from bastion.authority.clients import GRANT_AUTHORIZATION_CODE
 from bastion.authority.context import Authority
 from bastion.authority.grants import pkce
+from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.resources import ScopeRequest, parse_scope_request
-from bastion.authority.sessions import revoke_session, touch
+from bastion.authority.sessions import revoke_session
 from bastion.directory.tenants import Tenant
-from bastion.errors import InvalidGrant, UnauthorizedClient
+from bastion.errors import InvalidGrant
 from bastion.secrets_at_rest import random_token
 from bastion.store.schema import authorization_codes
 
@@ -67,21 +68,31 @@ def issue_code(
     return code
 
 
-def exchange(
-    auth: Authority,
-    conn: Connection,
-    *,
-    tenant: Tenant,
-    issuer: str,
-    audiences: dict[str, str],
-    client: Client,
-    form: dict[str, Any],
-    now: float,
-) -> dict[str, Any]:
-    if not client.allows_grant(GRANT_AUTHORIZATION_CODE):
-        raise UnauthorizedClient("This client may not use the authorization code grant.")
-    code = form.get("code") or ""
-    code_hash = auth.keyring.lookup_hash(_PURPOSE, code)
+class AuthorizationCodeGrant(Grant):
+    """Section 4.1.3: redeem a code for tokens, once, with its PKCE verifier."""
+
+    grant_type = GRANT_AUTHORIZATION_CODE
+    parameters = frozenset({"code", "redirect_uri", "code_verifier", "resource"})
+    refusal = "This client may not use the authorization code grant."
+
+    def handle(self, request: TokenRequest) -> dict[str, Any]:
+        row, family_id = _redeem(request)
+        resources = request.resources or ([row.resource] if row.resource else [])
+        requested = parse_scope_request(" ".join(row.scopes), resources, request.audiences)
+        return token_response(
+            request,
+            subject=load_subject(request, row.session_id),
+            scopes=ScopeRequest(oidc_scopes=tuple(row.scopes), audience=requested.audience),
+            family_id=family_id,
+            nonce=row.nonce,
+            signed_in=True,
+        )
+
+
+def _redeem(request: TokenRequest) -> tuple[Row[Any], str]:
+    """The code's row, checked and marked used, and the token family it starts."""
+    conn, tenant, client, now = request.conn, request.tenant, request.client, request.now
+    code_hash = request.auth.keyring.lookup_hash(_PURPOSE, request.text("code"))
     row = conn.execute(
         select(authorization_codes).where(
             authorization_codes.c.code_hash == code_hash,
@@ -110,15 +121,9 @@ def exchange(
         raise InvalidGrant("The authorization code has expired.", hint="Sign in again.")
     if row.client_id != client.client_id:
         raise InvalidGrant("The authorization code was issued to another client.")
-    if row.redirect_uri == NO_REDIRECT_URI:
-        if form.get("redirect_uri") is not None:
-            raise InvalidGrant(
-                "This code came from the authorization challenge endpoint: send no redirect_uri."
-            )
-    elif form.get("redirect_uri") != row.redirect_uri:
-        raise InvalidGrant("redirect_uri differs from the one in the authorization request.")
+    _check_redirect_uri(request.form.get("redirect_uri"), row.redirect_uri)
     try:
-        pkce.verify(form.get("code_verifier"), row.code_challenge)
+        pkce.verify(request.form.get("code_verifier"), row.code_challenge)
     except InvalidGrant as exc:
         exc.keep_changes = True
         events.record(
@@ -137,20 +142,16 @@ def exchange(
         .where(authorization_codes.c.code_hash == code_hash)
         .values(used_at=now, family_id=family_id)
     )
-    resources = form.get("resource_list") or ([row.resource] if row.resource else [])
-    requested = parse_scope_request(" ".join(row.scopes), resources, audiences)
-    request = ScopeRequest(oidc_scopes=tuple(row.scopes), audience=requested.audience)
-    subject = load_subject(
-        auth, conn, tenant=tenant, issuer=issuer, client=client, session_id=row.session_id, now=now
-    )
-    touch(conn, row.session_id, now)
-    return token_response(
-        auth,
-        conn,
-        subject=subject,
-        request=request,
-        family_id=family_id,
-        nonce=row.nonce,
-        signed_in=True,
-        now=now,
-    )
+    return row, family_id
+
+
+def _check_redirect_uri(sent: str | None, stored: str) -> None:
+    """Section 4.1.3: the same ``redirect_uri`` as the authorization request, or none for
+    a code from the challenge endpoint."""
+    if stored == NO_REDIRECT_URI:
+        if sent is not None:
+            raise InvalidGrant(
+                "This code came from the authorization challenge endpoint: send no redirect_uri."
+            )
+    elif sent != stored:
+        raise InvalidGrant("redirect_uri differs from the one in the authorization request.")

@@ -20,13 +20,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 
 from bastion.authority.clients import GRANT_DEVICE_CODE, Client
 from bastion.authority.context import Authority
+from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.resources import ScopeRequest, parse_scope_request
-from bastion.authority.sessions import parse_step_up, touch
+from bastion.authority.sessions import parse_step_up
 from bastion.directory.tenants import Tenant
 from bastion.errors import (
     AccessDenied,
@@ -34,7 +35,6 @@ from bastion.errors import (
     ExpiredToken,
     InvalidGrant,
     SlowDown,
-    UnauthorizedClient,
 )
 from bastion.secrets_at_rest import random_token
 from bastion.store.schema import device_codes
@@ -77,8 +77,7 @@ def start(
     acr_values: object = None,
 ) -> dict[str, Any]:
     """Section 3.1-3.2: the device authorization request and response."""
-    if not client.allows_grant(GRANT_DEVICE_CODE):
-        raise UnauthorizedClient("This client may not use the device authorization grant.")
+    DeviceCodeGrant().require_client(client)
     request = parse_scope_request(scope, resources, audiences)
     age, acr = parse_step_up(max_age, acr_values)
     device_code = random_token(32)
@@ -179,68 +178,54 @@ def decide(conn: Connection, code_hash: str, *, approve: bool, session_id: str |
     return result.rowcount == 1
 
 
-def poll(
-    auth: Authority,
-    conn: Connection,
-    *,
-    tenant: Tenant,
-    issuer: str,
-    client: Client,
-    device_code: str,
-    now: float,
-) -> dict[str, Any]:
+class DeviceCodeGrant(Grant):
     """Sections 3.4-3.5: the device's token request."""
-    if not client.allows_grant(GRANT_DEVICE_CODE):
-        raise UnauthorizedClient("This client may not use the device authorization grant.")
-    code_hash = auth.keyring.lookup_hash(_PURPOSE, device_code)
+
+    grant_type = GRANT_DEVICE_CODE
+    parameters = frozenset({"device_code"})
+    refusal = "This client may not use the device authorization grant."
+
+    def handle(self, request: TokenRequest) -> dict[str, Any]:
+        row = _take_approved(request)
+        return token_response(
+            request,
+            subject=load_subject(request, row.session_id),
+            scopes=ScopeRequest(oidc_scopes=tuple(row.scopes), audience=row.resource),
+            family_id=random_token(24),
+            signed_in=True,
+        )
+
+
+def _take_approved(request: TokenRequest) -> Row[Any]:
+    """The device code's row once the person approved it, marked consumed; otherwise the
+    error section 3.5 names (each poll is recorded for ``slow_down``)."""
+    conn, now = request.conn, request.now
+    code_hash = request.auth.keyring.lookup_hash(_PURPOSE, request.text("device_code"))
     row = conn.execute(
         select(device_codes).where(
-            device_codes.c.device_code_hash == code_hash, device_codes.c.tenant_id == tenant.id
+            device_codes.c.device_code_hash == code_hash,
+            device_codes.c.tenant_id == request.tenant.id,
         )
     ).first()
-    if row is None or row.client_id != client.client_id:
+    if row is None or row.client_id != request.client.client_id:
         raise InvalidGrant("The device code is not valid.")
     if row.status == "consumed":
         raise InvalidGrant("The device code was already used.")
     if now > row.expires_at:
         raise ExpiredToken("The device code has expired.", hint="Start the sign-in again.")
+    this_code = update(device_codes).where(device_codes.c.device_code_hash == code_hash)
     if row.last_poll_at is not None and now - row.last_poll_at < row.interval:
-        conn.execute(
-            update(device_codes)
-            .where(device_codes.c.device_code_hash == code_hash)
-            .values(interval=row.interval + SLOW_DOWN_STEP, last_poll_at=now)
-        )
+        conn.execute(this_code.values(interval=row.interval + SLOW_DOWN_STEP, last_poll_at=now))
         raise SlowDown(
             f"Polling too fast; wait at least {row.interval + SLOW_DOWN_STEP} seconds.",
             keep_changes=True,
         )
-    conn.execute(
-        update(device_codes)
-        .where(device_codes.c.device_code_hash == code_hash)
-        .values(last_poll_at=now)
-    )
+    conn.execute(this_code.values(last_poll_at=now))
     if row.status == "pending":
         raise AuthorizationPending(
             "The person has not approved the sign-in yet.", keep_changes=True
         )
     if row.status == "denied":
         raise AccessDenied("The person declined the sign-in.", keep_changes=True)
-    conn.execute(
-        update(device_codes)
-        .where(device_codes.c.device_code_hash == code_hash)
-        .values(status="consumed")
-    )
-    request = ScopeRequest(oidc_scopes=tuple(row.scopes), audience=row.resource)
-    subject = load_subject(
-        auth, conn, tenant=tenant, issuer=issuer, client=client, session_id=row.session_id, now=now
-    )
-    touch(conn, row.session_id, now)
-    return token_response(
-        auth,
-        conn,
-        subject=subject,
-        request=request,
-        family_id=random_token(24),
-        signed_in=True,
-        now=now,
-    )
+    conn.execute(this_code.values(status="consumed"))
+    return row

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 
 from bastion.authority import auth_sessions
-from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, Client
-from bastion.authority.context import Authority
+from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN
+from bastion.authority.grants.grant import TokenRequest
 from bastion.authority.resources import ScopeRequest
 from bastion.authority.sessions import (
     ACR_TWO_FACTORS,
     lasts_until,
     require_alive,
     session_from_row,
+    touch,
 )
 from bastion.authority.tokens import (
     Subject,
@@ -24,7 +25,6 @@ from bastion.authority.tokens import (
     store_refresh_token,
 )
 from bastion.directory.role_groups import role_names_of
-from bastion.directory.tenants import Tenant
 from bastion.directory.users import User
 from bastion.errors import InvalidGrant
 from bastion.store.schema import sessions, users
@@ -45,17 +45,10 @@ _SUBJECT = (
 )
 
 
-def load_subject(
-    auth: Authority,
-    conn: Connection,
-    *,
-    tenant: Tenant,
-    issuer: str,
-    client: Client,
-    session_id: str,
-    now: float,
-) -> Subject:
-    """The session must be alive and its user enabled; otherwise ``invalid_grant``."""
+def load_subject(request: TokenRequest, session_id: str) -> Subject:
+    """The session must be alive and its user enabled; otherwise ``invalid_grant``. The
+    session counts as used now (its idle timeout starts again)."""
+    conn, tenant, now = request.conn, request.tenant, request.now
     row = conn.execute(_SUBJECT, {"sid": session_id, "tenant_id": tenant.id}).first()
     if row is None:
         raise InvalidGrant("The sign-in no longer exists.", hint="Sign in again.")
@@ -75,24 +68,28 @@ def load_subject(
         recovery_failures=row.recovery_failures,
     )
     roles = role_names_of(conn, user.id)
+    touch(conn, session_id, now)
     return Subject(
-        tenant=tenant, issuer=issuer, user=user, roles=roles, session=session, client=client
+        tenant=tenant,
+        issuer=request.issuer,
+        user=user,
+        roles=roles,
+        session=session,
+        client=request.client,
     )
 
 
 def token_response(
-    auth: Authority,
-    conn: Connection,
+    request: TokenRequest,
     *,
     subject: Subject,
-    request: ScopeRequest,
+    scopes: ScopeRequest,
     family_id: str,
     nonce: str | None = None,
     next_refresh_token: tuple[str, str] | None = None,
     next_stored: bool = False,
     granted_scopes: tuple[str, ...] | None = None,
     signed_in: bool = False,
-    now: float,
 ) -> dict[str, Any]:
     """RFC 6749 section 5.1, with an ID token when ``openid`` was asked for.
 
@@ -107,7 +104,8 @@ def token_response(
     ``next_stored`` says it is stored already (a retry within the grace window gets the
     successor the first presentation got).
     """
-    if request.audience is not None and subject.roles and subject.session.acr != ACR_TWO_FACTORS:
+    auth, conn, now = request.auth, request.conn, request.now
+    if scopes.audience is not None and subject.roles and subject.session.acr != ACR_TWO_FACTORS:
         # A8: a role holder's password-only sign-in (the role granted after it) opens no
         # service; Entra answers a refresh like this with invalid_grant too.
         raise InvalidGrant(
@@ -116,8 +114,8 @@ def token_response(
             hint="Sign in again; you will be asked for your second factor.",
         )
     key = auth.keys.active_key(conn, subject.tenant.id)
-    audience = request.audience or subject.issuer
-    scope = request.response_scope()
+    audience = scopes.audience or subject.issuer
+    scope = scopes.response_scope()
     token, lifetime = access_token(key, subject, audience=audience, scope=scope, now=now)
     body: dict[str, Any] = {
         "access_token": token,
@@ -133,8 +131,8 @@ def token_response(
                 token_hash=token_hash,
                 subject=subject,
                 family_id=family_id,
-                scopes=granted_scopes if granted_scopes is not None else request.oidc_scopes,
-                resource=request.audience,
+                scopes=granted_scopes if granted_scopes is not None else scopes.oidc_scopes,
+                resource=scopes.audience,
                 now=now,
             )
         body["refresh_token"] = raw
@@ -156,6 +154,6 @@ def token_response(
                 expires_at=subject.session.created_at + subject.tenant.policy.session_lifetime,
                 now=now,
             )
-    if "openid" in request.oidc_scopes:
-        body["id_token"] = id_token(key, subject, scopes=request.oidc_scopes, nonce=nonce, now=now)
+    if "openid" in scopes.oidc_scopes:
+        body["id_token"] = id_token(key, subject, scopes=scopes.oidc_scopes, nonce=nonce, now=now)
     return body

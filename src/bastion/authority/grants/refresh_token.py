@@ -9,68 +9,52 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
-
-from bastion.authority.clients import GRANT_REFRESH_TOKEN, Client
-from bastion.authority.context import Authority
+from bastion.authority.clients import GRANT_REFRESH_TOKEN
+from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.resources import ScopeRequest, parse_scope_request
-from bastion.authority.sessions import touch
 from bastion.authority.tokens import redeem_refresh_token
-from bastion.directory.tenants import Tenant
-from bastion.errors import InvalidRequest, InvalidScope, UnauthorizedClient
+from bastion.errors import InvalidRequest, InvalidScope
 
 ALWAYS_ALLOWED = frozenset({"openid", "profile", "offline_access"})
 
 
-def refresh(
-    auth: Authority,
-    conn: Connection,
-    *,
-    tenant: Tenant,
-    issuer: str,
-    audiences: dict[str, str],
-    client: Client,
-    form: dict[str, Any],
-    now: float,
-) -> dict[str, Any]:
-    if not client.allows_grant(GRANT_REFRESH_TOKEN):
-        raise UnauthorizedClient("This client may not use refresh tokens.")
-    raw = form.get("refresh_token")
-    if not raw:
-        raise InvalidRequest("refresh_token is required.")
-    # Validate what is asked before the token is spent, so a bad request costs nothing.
-    asked = parse_scope_request(form.get("scope"), form.get("resource_list") or [], audiences)
-    redeemed = redeem_refresh_token(
-        conn, auth.keyring, tenant=tenant, client=client, raw=raw, now=now
-    )
-    granted = set(redeemed.scopes)
-    wider = set(asked.oidc_scopes) - granted - ALWAYS_ALLOWED
-    if wider:
-        raise InvalidScope(
-            f"scope {', '.join(sorted(wider))} was not granted at sign-in.",
-            hint="Sign in again asking for it.",
+class RefreshTokenGrant(Grant):
+    """Section 6: a refresh token for new tokens; the token is rotated."""
+
+    grant_type = GRANT_REFRESH_TOKEN
+    parameters = frozenset({"refresh_token", "scope", "resource"})
+    refusal = "This client may not use refresh tokens."
+
+    def handle(self, request: TokenRequest) -> dict[str, Any]:
+        raw = request.text("refresh_token")
+        if not raw:
+            raise InvalidRequest("refresh_token is required.")
+        # Validate what is asked before the token is spent, so a bad request costs nothing.
+        asked = parse_scope_request(request.form.get("scope"), request.resources, request.audiences)
+        redeemed = redeem_refresh_token(
+            request.conn,
+            request.auth.keyring,
+            tenant=request.tenant,
+            client=request.client,
+            raw=raw,
+            now=request.now,
         )
-    scopes = asked.oidc_scopes if form.get("scope") else redeemed.scopes
-    request = ScopeRequest(oidc_scopes=tuple(scopes), audience=asked.audience or redeemed.resource)
-    subject = load_subject(
-        auth,
-        conn,
-        tenant=tenant,
-        issuer=issuer,
-        client=client,
-        session_id=redeemed.session_id,
-        now=now,
-    )
-    touch(conn, redeemed.session_id, now)
-    return token_response(
-        auth,
-        conn,
-        subject=subject,
-        request=request,
-        family_id=redeemed.family_id,
-        next_refresh_token=redeemed.successor,
-        next_stored=redeemed.successor_stored,
-        granted_scopes=tuple(sorted(granted | (set(scopes) & ALWAYS_ALLOWED))),
-        now=now,
-    )
+        granted = set(redeemed.scopes)
+        wider = set(asked.oidc_scopes) - granted - ALWAYS_ALLOWED
+        if wider:
+            raise InvalidScope(
+                f"scope {', '.join(sorted(wider))} was not granted at sign-in.",
+                hint="Sign in again asking for it.",
+            )
+        scopes = asked.oidc_scopes if request.form.get("scope") else redeemed.scopes
+        audience = asked.audience or redeemed.resource
+        return token_response(
+            request,
+            subject=load_subject(request, redeemed.session_id),
+            scopes=ScopeRequest(oidc_scopes=tuple(scopes), audience=audience),
+            family_id=redeemed.family_id,
+            next_refresh_token=redeemed.successor,
+            next_stored=redeemed.successor_stored,
+            granted_scopes=tuple(sorted(granted | (set(scopes) & ALWAYS_ALLOWED))),
+        )
