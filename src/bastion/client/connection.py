@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.client import catalog as catalogs
 from bastion.client import discovery as discoveries
@@ -33,6 +33,9 @@ from bastion.client.prompt import Prompt, TerminalPrompt, presence
 from bastion.client.report import Status
 from bastion.client.services import Service
 from bastion.client.settings import Settings, resolve
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class Connection:
@@ -164,21 +167,26 @@ class Connection:
         from bastion.client.bearer_auth import BearerAuth  # loads httpx: on first use only
 
         base = self._service_url(service)
-        headers = {"Accept": "application/json"}
-        if not catalogs.reads_only(command):
-            headers["Idempotency-Key"] = str(uuid.uuid4())
         auth = BearerAuth(self.auth, base, service=service, command=command)
         url = f"{base}/commands/{command}"
-        response = self._http.request("POST", url, json=params, headers=headers, auth=auth)
-        if response.status_code == 200:
-            return require_json(response, f"{service} {command}")
+        response = self._http.request(
+            "POST", url, json=params, headers=_headers(command), auth=auth
+        )
+        if response.status_code != 200:
+            raise self._failure(service, command, base, response)
+        return require_json(response, f"{service} {command}")
+
+    def _failure(
+        self, service: str, command: str, base: str, response: httpx.Response
+    ) -> ClientError:
+        """The error for a command's answer; an unknown command also drops the service's
+        catalog, which no longer matches the server."""
         body = json_body(response)
         if response.status_code == 404 and "unknown-command" in str((body or {}).get("type")):
             self._catalogs.pop(service, None)
             self._documents.forget(f"{base}/commands")
-        raise error_from_problem(
-            response.status_code, body, f"{service} {command} answered {response.status_code}"
-        )
+        what = f"{service} {command} answered {response.status_code}"
+        return error_from_problem(response.status_code, body, what)
 
     # -- the sign-in -----------------------------------------------------------------------
 
@@ -222,6 +230,15 @@ class Connection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _headers(command: str) -> dict[str, str]:
+    """A write carries an ``Idempotency-Key``, the same on every retry of it, so that the
+    service applies it once."""
+    headers = {"Accept": "application/json"}
+    if not catalogs.reads_only(command):
+        headers["Idempotency-Key"] = str(uuid.uuid4())
+    return headers
 
 
 def connect(
