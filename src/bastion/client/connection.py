@@ -1,10 +1,11 @@
 """``connect()`` and the :class:`Connection`: one sign-in, every service of a tenant (S2, S3).
 
 A command is ``POST {service}/commands/{Verb-Noun}`` with a JSON object of parameters and a
-bearer token for that service's audience. Around it the connection renews tokens, steps up
-when a service asks (RFC 9470) and retries the command once, sends an ``Idempotency-Key``
-with every write so that a retry never applies it twice, and turns problem details
-(RFC 9457) into the client's errors.
+bearer token for that service's audience. The token, its renewal and the step-up a service
+may ask for (RFC 9470) are the auth flow's (:mod:`bastion.client.bearer_auth`), retries the
+transport's (:mod:`bastion.client.retry_transport`); the connection sends an
+``Idempotency-Key`` with every write so that a retry never applies it twice, and turns
+problem details (RFC 9457) into the client's errors.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import os
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.client import catalog as catalogs
 from bastion.client import discovery as discoveries
@@ -24,17 +25,17 @@ from bastion.client.documents import DocumentCache
 from bastion.client.errors import (
     ClientError,
     NotFoundError,
-    SignInRequired,
-    StepUpRequired,
     error_from_problem,
 )
 from bastion.client.http import Http, json_body, require_json
-from bastion.client.oauth import parse_challenge
 from bastion.client.paging import Listing, Page, read_page
 from bastion.client.prompt import Prompt, TerminalPrompt, presence
 from bastion.client.report import Status
 from bastion.client.services import Service
 from bastion.client.settings import Settings, resolve
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class Connection:
@@ -163,55 +164,29 @@ class Connection:
         return body.get("result")
 
     def _call(self, service: str, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        from bastion.client.bearer_auth import BearerAuth  # loads httpx: on first use only
+
         base = self._service_url(service)
+        auth = BearerAuth(self.auth, base, service=service, command=command)
         url = f"{base}/commands/{command}"
-        headers = {"Accept": "application/json"}
-        if not catalogs.reads_only(command):
-            headers["Idempotency-Key"] = str(uuid.uuid4())
-        token = self.auth.access_token(base)
-        renewed = stepped = False
-        while True:
-            response = self._http.request(
-                "POST", url, json=params, headers={**headers, "Authorization": f"Bearer {token}"}
-            )
-            if response.status_code == 200:
-                return require_json(response, f"{service} {command}")
-            body = json_body(response)
-            if response.status_code == 401:
-                challenge = parse_challenge(response.headers.get("www-authenticate"))
-                if challenge.error == "insufficient_user_authentication":
-                    if stepped:
-                        raise StepUpRequired(
-                            challenge.description or f"{command} needs a recent second factor.",
-                            max_age=challenge.max_age,
-                            acr_values=challenge.acr_values,
-                            hint="The new sign-in did not bring a recent second factor: the "
-                            "account may have none registered, or the authority did not ask "
-                            "for it. Register an authenticator app, or sign out and sign in "
-                            "again with the browser or terminal method.",
-                            status=401,
-                            problem=body,
-                        )
-                    token = self.auth.step_up(base, token, challenge, command=command)
-                    stepped = True
-                    continue
-                if not renewed:
-                    token = self.auth.access_token(base, reject=token)
-                    renewed = True
-                    continue
-                raise SignInRequired(
-                    f"{service} refused the renewed token: "
-                    f"{challenge.description or (body or {}).get('detail') or 'invalid token'}",
-                    hint="Sign in again.",
-                    status=401,
-                    problem=body,
-                )
-            if response.status_code == 404 and "unknown-command" in str((body or {}).get("type")):
-                self._catalogs.pop(service, None)
-                self._documents.forget(f"{base}/commands")
-            raise error_from_problem(
-                response.status_code, body, f"{service} {command} answered {response.status_code}"
-            )
+        response = self._http.request(
+            "POST", url, json=params, headers=_headers(command), auth=auth
+        )
+        if response.status_code != 200:
+            raise self._failure(service, command, base, response)
+        return require_json(response, f"{service} {command}")
+
+    def _failure(
+        self, service: str, command: str, base: str, response: httpx.Response
+    ) -> ClientError:
+        """The error for a command's answer; an unknown command also drops the service's
+        catalog, which no longer matches the server."""
+        body = json_body(response)
+        if response.status_code == 404 and "unknown-command" in str((body or {}).get("type")):
+            self._catalogs.pop(service, None)
+            self._documents.forget(f"{base}/commands")
+        what = f"{service} {command} answered {response.status_code}"
+        return error_from_problem(response.status_code, body, what)
 
     # -- the sign-in -----------------------------------------------------------------------
 
@@ -255,6 +230,15 @@ class Connection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _headers(command: str) -> dict[str, str]:
+    """A write carries an ``Idempotency-Key``, the same on every retry of it, so that the
+    service applies it once."""
+    headers = {"Accept": "application/json"}
+    if not catalogs.reads_only(command):
+        headers["Idempotency-Key"] = str(uuid.uuid4())
+    return headers
 
 
 def connect(

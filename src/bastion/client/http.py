@@ -2,16 +2,14 @@
 
 Options come from arguments, then the profile, then defaults; the usual ``HTTPS_PROXY``,
 ``HTTP_PROXY``, ``NO_PROXY`` and ``SSL_CERT_FILE`` variables apply unless a proxy or CA
-bundle is given explicitly. Requests are retried on connection failures, ``429`` and
-``503``, with exponential backoff and jitter, honouring ``Retry-After`` (seconds or an HTTP
-date) up to :data:`MAX_RETRY_AFTER`. A certificate that fails verification is not retried:
-it would fail the same way. A request whose body may already have reached the
-server (a read timeout, a dropped connection) is retried only when it is idempotent.
+bundle is given explicitly. Every transport of the client (direct or through a proxy) is
+wrapped in a :class:`~bastion.client.retry_transport.RetryTransport`, which retries
+connection failures, ``429`` and ``503`` by the rules of :mod:`bastion.client.retry_policy`;
+this module turns what still fails into the client's errors.
 """
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from collections.abc import Callable
@@ -20,17 +18,41 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bastion.client.errors import ConfigError, NetworkError, ProxyError, ServerError
+from bastion.client.retry_policy import (
+    BACKOFF_CAP,
+    DEFAULT_RETRIES,
+    MAX_RETRY_AFTER,
+    REPLAYABLE,
+    RETRY_STATUSES,
+    backoff,
+    retry_after,
+    untrusted_certificate,
+)
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
+    from bastion.client.retry_transport import RetryTransport
+
+__all__ = [
+    "BACKOFF_CAP",
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "MAX_RETRY_AFTER",
+    "RETRY_STATUSES",
+    "Http",
+    "Options",
+    "backoff",
+    "json_body",
+    "redact",
+    "require_json",
+    "retry_after",
+    "untrusted_certificate",
+]
+
 DEFAULT_TIMEOUT = 30.0
-DEFAULT_RETRIES = 3
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 30.0
-#: a ``Retry-After`` longer than this is not waited for: the error is raised at once
-MAX_RETRY_AFTER = 120.0
-RETRY_STATUSES = frozenset({429, 503})
 USER_AGENT = "bastion-client/0.1.0"
 
 
@@ -55,42 +77,6 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (RFC 9110 section 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(int(value))
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with "equal jitter": half the step fixed, half random."""
-    step = min(BACKOFF_CAP, BACKOFF_BASE * (2.0**attempt))
-    return step / 2 + rand() * step / 2
-
-
-def untrusted_certificate(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is a failed certificate verification."""
-    import ssl
-
-    seen: BaseException | None = exc
-    for _ in range(8):  # a chain of causes is short; never follow a cycle forever
-        if seen is None:
-            break
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        if "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 class Http:
     """The connection's HTTP client (``httpx``), created on first use."""
 
@@ -113,26 +99,49 @@ class Http:
         return self._client
 
     def _make_client(self) -> httpx.Client:
-        import ssl
-
         import httpx
 
-        verify: ssl.SSLContext | bool = True
-        if self.options.ca_bundle:
-            try:
-                verify = ssl.create_default_context(cafile=self.options.ca_bundle)
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(
-                    f"the CA bundle {self.options.ca_bundle} cannot be used: {exc}.",
-                    hint="Give the path of a PEM file of CA certificates.",
-                ) from exc
+        # httpx reads the proxy variables only for a client without an explicit transport,
+        # so the routes it would take from them are built here, each one retrying
+        from httpx._utils import get_environment_proxies
+
+        verify = self._verify()
+        routes: dict[str, str | None] = {}
+        if not self.options.proxy:
+            routes = get_environment_proxies()
         return httpx.Client(
-            proxy=self.options.proxy or None,
-            verify=verify,
+            transport=self._retrying(verify, self.options.proxy or None),
+            mounts={
+                pattern: None if proxy is None else self._retrying(verify, proxy)
+                for pattern, proxy in routes.items()
+            },
             timeout=self.options.timeout,
             trust_env=True,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
+        )
+
+    def _verify(self) -> ssl.SSLContext | bool:
+        import ssl
+
+        if not self.options.ca_bundle:
+            return True
+        try:
+            return ssl.create_default_context(cafile=self.options.ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"the CA bundle {self.options.ca_bundle} cannot be used: {exc}.",
+                hint="Give the path of a PEM file of CA certificates.",
+            ) from exc
+
+    def _retrying(self, verify: ssl.SSLContext | bool, proxy: str | None) -> RetryTransport:
+        import httpx
+
+        from bastion.client.retry_transport import RetryTransport
+
+        sender = httpx.HTTPTransport(verify=verify, trust_env=True, proxy=proxy)
+        return RetryTransport(
+            sender, retries=self.options.retries, sleep=self._sleep, rand=self._rand
         )
 
     def close(self) -> None:
@@ -143,35 +152,20 @@ class Http:
     def request(
         self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any
     ) -> httpx.Response:
-        """Send one request, retrying what may be retried; raise NetworkError/ProxyError
-        when the server cannot be reached, and ServerError when it stays busy."""
+        """Send one request (retried by the transport; a lost answer only when
+        ``idempotent``); raise NetworkError/ProxyError when the server cannot be reached."""
         import httpx
 
-        attempt = 0
-        while True:
-            try:
-                response = self.client.request(method, url, **kwargs)
-            except httpx.ProxyError as exc:
-                raise self._proxy_error(str(exc)) from exc
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # an untrusted certificate stays untrusted: it is not worth a retry
-                if attempt >= self.options.retries or untrusted_certificate(exc):
-                    raise self._network_error(url, exc) from exc
-                self._sleep(backoff(attempt, self._rand))
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                if not idempotent or attempt >= self.options.retries:
-                    raise self._network_error(url, exc) from exc
-                self._sleep(backoff(attempt, self._rand))
-            else:
-                if response.status_code == 407:
-                    raise self._proxy_error("407 Proxy Authentication Required")
-                if response.status_code not in RETRY_STATUSES:
-                    return response
-                wait = retry_after(response.headers.get("retry-after"), time.time())
-                if attempt >= self.options.retries or (wait or 0) > MAX_RETRY_AFTER:
-                    return response
-                self._sleep(wait if wait is not None else backoff(attempt, self._rand))
-            attempt += 1
+        extensions = {**kwargs.pop("extensions", {}), REPLAYABLE: idempotent}
+        try:
+            response = self.client.request(method, url, extensions=extensions, **kwargs)
+        except httpx.ProxyError as exc:
+            raise self._proxy_error(str(exc)) from exc
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise self._network_error(url, exc) from exc
+        if response.status_code == 407:
+            raise self._proxy_error("407 Proxy Authentication Required")
+        return response
 
     def _network_error(self, url: str, exc: Exception) -> NetworkError:
         host = urlsplit(url).netloc
