@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bastion.cli.common import add_storage_options, settings_from
-from bastion.cli.options import whole_number
+from bastion.cli.flags import whole_number
+from bastion.cli.operator.storage import add_storage_options, settings_from
 from bastion.errors import ConfigError, UsageError
 
 

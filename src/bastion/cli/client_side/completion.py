@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from bastion.cli.flags import Parser, positions
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -68,29 +70,28 @@ def _script(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(words: list[str]) -> int:
-    """``bastion __complete WORDS... CURRENT``: the candidates, one per line."""
+def main(words: list[str], build_parser: Callable[[], Parser]) -> int:
+    """``bastion __complete WORDS... CURRENT``: the candidates, one per line. The parser of
+    the built-in commands comes from the entry point, which knows both sides."""
     if not words:
         return 0
     *before, current = words
     try:
-        found = candidates(before, current)
+        found = candidates(before, current, build_parser())
     except Exception:  # a completion offers nothing rather than an error
         found = []
     sys.stdout.write("".join(f"{word}\n" for word in found))
     return 0
 
 
-def candidates(before: list[str], current: str) -> list[str]:
-    from bastion.cli.main import BUILTIN, build_parser, positions
-
+def candidates(before: list[str], current: str, parser: Parser) -> list[str]:
     first, second = positions(before)
-    parser = build_parser()
+    builtin = list(parser.subcommands)
     if first is None:
         if current.startswith("-"):
             return _matching(current, _flags(parser))
-        return _matching(current, [*BUILTIN, *_services(before)])
-    if before[first] in BUILTIN:
+        return _matching(current, [*builtin, *_services(before)])
+    if before[first] in builtin:
         return _builtin(parser, before[first:], current)
     if second is None:
         return _matching(current, _commands(before, before[first]))
@@ -135,18 +136,15 @@ def _builtin(parser: argparse.ArgumentParser, words: list[str], current: str) ->
     return _matching(current, sub) if sub is not None else []
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser] | None:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return None
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, Parser] | None:
+    return (parser.subcommands or None) if isinstance(parser, Parser) else None
 
 
 def _connection(before: list[str]) -> Any:
     """A connection of the profile the words name (or the current one), never signed in."""
-    from bastion.cli.options import opt
-    from bastion.cli.services import _early
-    from bastion.cli.session import open_connection
+    from bastion.cli.client_side.open_connection import open_connection
+    from bastion.cli.client_side.services.run import _early
+    from bastion.cli.flags import opt
 
     early = _early(before)
     return open_connection(early, profile=opt(early, "profile"))
@@ -154,7 +152,7 @@ def _connection(before: list[str]) -> Any:
 
 def _on_disk(conn: Any) -> Any:
     """The document cache, from disk only, whatever its age: completion sends nothing."""
-    from bastion.cli import cached
+    from bastion.cli.client_side.services import cached_catalogs as cached
 
     return cached._OnDisk(conn, float("inf"))
 
@@ -193,7 +191,7 @@ def _catalog(before: list[str], service: str) -> Any:
 
 
 def _commands(before: list[str], service: str) -> list[str]:
-    from bastion.cli.schema import kebab_command
+    from bastion.cli.client_side.services.params import kebab_command
 
     catalog = _catalog(before, service)
     if catalog is None:
@@ -202,8 +200,8 @@ def _commands(before: list[str], service: str) -> list[str]:
 
 
 def _service_command(before: list[str], service: str, command: str, current: str) -> list[str]:
-    from bastion.cli.commands import command_parser
-    from bastion.cli.schema import kebab_command, normalize
+    from bastion.cli.client_side.services.arguments import command_parser
+    from bastion.cli.client_side.services.params import kebab_command, normalize
 
     catalog = _catalog(before, service)
     if catalog is None:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bastion.cli.common import add_storage_options, settings_from
+from bastion.cli.operator.storage import add_storage_options, settings_from
 from bastion.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
