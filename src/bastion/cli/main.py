@@ -75,14 +75,14 @@ def _dispatch(words: list[str]) -> int:
     if words[:1] == ["__complete"]:  # what the completion scripts call
         _without_httpx_cli()
         return completion.main(words[1:], build_parser)
-    parser = build_parser()
-    builtin = builtin_commands(parser)
+    builtin = builtin_commands()
     first, second = positions(words)
     if first is not None and words[first] not in builtin:
         _without_httpx_cli()
         from bastion.cli.client_side.services import run as services
 
         return services.main(words, first, second, builtin=builtin)
+    parser = build_parser()
     args = parser.parse_args(words)
     handler = getattr(args, "handler", None)
     if handler is None:

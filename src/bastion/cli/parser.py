@@ -1,9 +1,11 @@
 """The parser of the built-in commands, assembled from both sides.
 
-Each command module registers its nouns and verbs on the parser; the list of built-in
-commands is read back from it (:func:`builtin_commands`), so a command added here is known
-to the dispatch, to ``did you mean`` and to completion with nothing else to edit. Any other
-first word names a service of the tenant (``cli/client_side/services/run.py``).
+:data:`COMMANDS` is the one list of built-in commands: each is a name and the function that
+registers it (its verbs, flags and handler) on the parser. The parser is built from it,
+checks that each function registered the command it is listed under, and the dispatch
+reads the names from it without building the parser (building every command's parser costs
+more than the rest of a service command's start-up). Any other first word names a service
+of the tenant (``cli/client_side/services/run.py``).
 
 This module and :mod:`bastion.cli.main` are the only ones that import both the operator
 side (``bastion.cli.operator``: opens the database) and the client side
@@ -13,13 +15,15 @@ side (``bastion.cli.operator``: opens the database) and the client side
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from bastion import __version__
 from bastion.cli.client_side import auth_status, completion, connect, profile
 from bastion.cli.client_side.shell import loop as shell
 from bastion.cli.flags import Parser, add_global_options
 from bastion.cli.help_examples import add_examples
-from bastion.cli.operator import audit, oauth_client, serve, tenant, user
+from bastion.cli.operator import audit, demo, oauth_client, serve, tenant, user
 
 EPILOG = """\
 service commands:
@@ -33,6 +37,23 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 sign-in needed, 5 listing inc
 """
 
 
+#: the built-in commands in the order of ``--help``: a name, and what registers it
+COMMANDS: tuple[tuple[str, Callable[[Any], None]], ...] = (
+    ("connect", connect.register_connect),
+    ("auth", auth_status.register),
+    ("disconnect", connect.register_disconnect),
+    ("profile", profile.register),
+    ("shell", shell.register),
+    ("serve", serve.register),
+    ("demo", demo.register),
+    ("tenant", tenant.register),
+    ("user", user.register),
+    ("client", oauth_client.register),
+    ("audit", audit.register),
+    ("completion", completion.register),
+)
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="bastion",
@@ -44,23 +65,19 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"bastion {__version__}")
     add_global_options(parser, title="global options (client commands)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    # the order of --help
-    connect.register_connect(commands)
-    auth_status.register(commands)
-    connect.register_disconnect(commands)
-    profile.register(commands)
-    shell.register(commands)
-    serve.register(commands)
-    tenant.register(commands)
-    user.register(commands)
-    oauth_client.register(commands)
-    audit.register(commands)
-    completion.register(commands)
+    expected: list[str] = []
+    for name, register in COMMANDS:
+        register(commands)
+        expected.append(name)
+        if list(parser.subcommands) != expected:  # the list and the parser never disagree
+            raise RuntimeError(f"{register.__module__} does not register '{name}' alone")
     add_examples(parser)
     return parser
 
 
 def builtin_commands(parser: Parser | None = None) -> tuple[str, ...]:
-    """The built-in commands, as the parser (``build_parser()`` when not given) has them;
-    any other first word names a service."""
-    return tuple((parser or build_parser()).subcommands)
+    """The built-in commands: those of ``parser`` when given, else those of
+    :data:`COMMANDS` (what :func:`build_parser` registers), without building a parser."""
+    if parser is not None:
+        return tuple(parser.subcommands)
+    return tuple(name for name, _ in COMMANDS)

@@ -6,19 +6,17 @@ import argparse
 import ipaddress
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bastion.cli.flags import whole_number
 from bastion.cli.operator.storage import add_storage_options, settings_from
 from bastion.errors import ConfigError, UsageError
 
 
 def register(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the authority and services over HTTP(S)")
-    _server_options(serve, default_port=8700)
+    add_server_options(serve, default_port=8700)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain")
     serve.add_argument("--tls-key", type=Path, help="PEM private key")
@@ -57,38 +55,8 @@ def register(commands: Any) -> None:
     )
     serve.set_defaults(handler=_serve)
 
-    demo = commands.add_parser(
-        "demo", help="create the demo tenant 'contoso' and serve it on 127.0.0.1:8700"
-    )
-    _server_options(demo, default_port=8700)
-    demo.add_argument(
-        "--tls", action="store_true", help="serve HTTPS with a local CA made in the data directory"
-    )
-    demo.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON object describing the demo as the first stdout line",
-    )
-    demo.add_argument(
-        "--setup-only", action="store_true", help="create the demo data and exit without serving"
-    )
-    demo.add_argument(
-        "--mailboxes",
-        type=_count,
-        default=2000,
-        metavar="N",
-        help="people with mailboxes, sites and chat policies to seed (default 2000; "
-        "a run adds only those missing)",
-    )
-    demo.set_defaults(handler=_demo)
 
-
-def _count(text: str) -> int:
-    """A whole number of people, written ``2000``, ``2,000`` or ``2_000``."""
-    return whole_number(0, 10_000_000)(text.replace(",", ""))
-
-
-def _server_options(parser: argparse.ArgumentParser, *, default_port: int) -> None:
+def add_server_options(parser: argparse.ArgumentParser, *, default_port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=default_port)
     parser.add_argument(
@@ -222,30 +190,3 @@ def _serve(args: argparse.Namespace) -> int:
         settings,
         Listen(args.host, args.port, args.workers, args.tls_cert, args.tls_key, args.log_level),
     )
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from bastion import data_files
-    from bastion.config import default_data_dir
-    from bastion.demo import run_demo
-
-    data_files.restrict_umask()  # before the demo writes its data directory
-
-    if args.data_dir is None:
-        args.data_dir = default_data_dir() / "demo"
-    settings = settings_from(args, clock_offset_file=args.clock_offset_file)
-    if not is_loopback(args.host):
-        raise UsageError("the demo serves only on a loopback address.")
-    listen = run_demo(
-        settings,
-        host=args.host,
-        port=args.port,
-        tls=args.tls,
-        as_json=args.json,
-        out=sys.stdout,
-        err=sys.stderr,
-        mailboxes=args.mailboxes,
-    )
-    if args.setup_only:
-        return 0
-    return run_server(settings, listen)
