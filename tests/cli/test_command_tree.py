@@ -14,6 +14,8 @@ from bastion.cli import parser as cli_parser
 from bastion.cli.client_side import auth_status, profile
 from bastion.cli.flags import SessionFlags
 from bastion.cli.main import main
+from bastion.cli.operator import tenant
+from bastion.cli.operator.storage import PasswordFlags, StorageFlags
 from bastion.cli.render.records import OutputFlags
 
 
@@ -83,3 +85,25 @@ def test_the_options_come_from_the_parsed_flags() -> None:
     assert (options.name, options.tenant, options.method) == ("p", "t", "auto")
     assert options.session == SessionFlags(timeout=3.0)
     assert not options.current and not options.replace
+
+
+def test_tenant_verbs_run_from_their_options(tmp_path: Path) -> None:
+    storage = StorageFlags(data_dir=tmp_path / "data")
+    out, err = io.StringIO(), io.StringIO()
+    create = tenant.CreateOptions(
+        name="contoso",
+        display_name="Contoso",
+        admin=None,
+        password=PasswordFlags(),
+        policy={"session_lifetime": 600, "idle_timeout": 900},
+        storage=storage,
+        out=out,
+        err=err,
+    )
+    assert tenant.run_create(create) == 0
+    created = json.loads(out.getvalue())
+    assert (created["name"], created["displayName"]) == ("contoso", "Contoso")
+    assert err.getvalue().startswith("note: the idle timeout is longer than the session")
+    shown = io.StringIO()
+    assert tenant.run_show(tenant.ShowOptions("contoso", storage, out=shown)) == 0
+    assert json.loads(shown.getvalue()) == created

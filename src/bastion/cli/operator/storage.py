@@ -1,8 +1,11 @@
-"""Options and helpers shared by the server-side subcommands."""
+"""Flags shared by the operator's commands: where the data is (``--data-dir``,
+``--database-url``) and where a password comes from (``--password-stdin``,
+``--password-file``, else asked), as the options values the commands run from."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,14 +25,30 @@ def add_storage_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
-    from bastion.config import Settings
+@dataclass(frozen=True)
+class StorageFlags:
+    """``--data-dir`` and ``--database-url``, parsed (None: the default)."""
 
-    return Settings.from_env(
-        data_dir=getattr(args, "data_dir", None),
-        database_url=getattr(args, "database_url", None),
-        **extra,
-    )
+    data_dir: Path | None = None
+    database_url: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> StorageFlags:
+        return cls(getattr(args, "data_dir", None), getattr(args, "database_url", None))
+
+    def settings(self, **extra: object) -> Settings:
+        from bastion.config import Settings
+
+        return Settings.from_env(data_dir=self.data_dir, database_url=self.database_url, **extra)
+
+    def open_authority(self) -> Authority:
+        from bastion.authority.context import Authority
+
+        return Authority.open(self.settings())
+
+
+def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
+    return StorageFlags.from_args(args).settings(**extra)
 
 
 def add_password_options(parser: argparse.ArgumentParser, whose: str = "the password") -> None:
@@ -48,20 +67,32 @@ def add_password_options(parser: argparse.ArgumentParser, whose: str = "the pass
     )
 
 
-def read_password(args: argparse.Namespace, *, prompt: str = "password") -> str:
-    """From ``--password-file``, ``--password-stdin``, else asked twice without echo on a
-    terminal; never from the command line (``bastion.cli.secret_input``)."""
-    from bastion.cli.secret_input import read_secret
+@dataclass(frozen=True)
+class PasswordFlags:
+    """Where a password comes from: ``--password-stdin``, ``--password-file``, else asked."""
 
-    return read_secret(
-        flag="--password",
-        what=prompt,
-        from_stdin=bool(getattr(args, "password_stdin", False)),
-        from_file=getattr(args, "password_file", None),
-    )
+    from_stdin: bool = False
+    from_file: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> PasswordFlags:
+        return cls(
+            bool(getattr(args, "password_stdin", False)), getattr(args, "password_file", None)
+        )
+
+    def read(self, *, prompt: str = "password") -> str:
+        """From ``--password-file``, ``--password-stdin``, else asked twice without echo on
+        a terminal; never from the command line (``bastion.cli.secret_input``)."""
+        from bastion.cli.secret_input import read_secret
+
+        return read_secret(
+            flag="--password", what=prompt, from_stdin=self.from_stdin, from_file=self.from_file
+        )
+
+
+def read_password(args: argparse.Namespace, *, prompt: str = "password") -> str:
+    return PasswordFlags.from_args(args).read(prompt=prompt)
 
 
 def open_authority(args: argparse.Namespace) -> Authority:
-    from bastion.authority.context import Authority
-
-    return Authority.open(settings_from(args))
+    return StorageFlags.from_args(args).open_authority()

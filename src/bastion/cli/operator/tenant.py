@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 from bastion.cli.operator.storage import (
+    PasswordFlags,
+    StorageFlags,
     add_password_options,
     add_storage_options,
-    open_authority,
-    read_password,
 )
 from bastion.errors import UsageError
 
@@ -64,7 +65,8 @@ POLICY_FLAGS = (
 )
 
 
-def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
+def policy_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The policy flags given, and only those, as ``TenantPolicy`` fields."""
     changes = {
         "session_lifetime": args.session_lifetime,
         "idle_timeout": args.idle_timeout,
@@ -93,18 +95,20 @@ def _register_tenant(commands: Any) -> None:
     add_password_options(create, "the admin's password")
     _policy_options(create)
     add_storage_options(create)
-    create.set_defaults(handler=_tenant_create)
+    create.set_defaults(handler=lambda args: run_create(CreateOptions.from_args(args)))
 
     setp = sub.add_parser("set", help="change a tenant's sign-in policy")
     setp.add_argument("name")
     _policy_options(setp)
     add_storage_options(setp)
-    setp.set_defaults(handler=_tenant_set)
+    setp.set_defaults(handler=lambda args: run_set(SetOptions.from_args(args)))
 
     show = sub.add_parser("show", help="print a tenant and its policy as JSON")
     show.add_argument("name")
     add_storage_options(show)
-    show.set_defaults(handler=_tenant_show)
+    show.set_defaults(
+        handler=lambda args: run_show(ShowOptions(args.name, StorageFlags.from_args(args)))
+    )
 
 
 def _tenant_json(tenant: Any) -> str:
@@ -119,66 +123,110 @@ def _tenant_json(tenant: Any) -> str:
     )
 
 
-def _tenant_create(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class CreateOptions:
+    name: str
+    display_name: str | None
+    admin: str | None
+    password: PasswordFlags
+    policy: dict[str, Any]
+    storage: StorageFlags
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CreateOptions:
+        return cls(
+            name=args.name,
+            display_name=args.display_name,
+            admin=args.admin,
+            password=PasswordFlags.from_args(args),
+            policy=policy_changes(args),
+            storage=StorageFlags.from_args(args),
+        )
+
+
+def run_create(options: CreateOptions) -> int:
     from bastion.directory.bootstrap import new_tenant, new_user
     from bastion.directory.tenants import TenantPolicy
 
-    auth = open_authority(args)
-    password = read_password(args, prompt=f"password for {args.admin}") if args.admin else None
+    admin = options.admin
+    auth = options.storage.open_authority()
+    password = options.password.read(prompt=f"password for {admin}") if admin else None
     with auth.store.begin() as conn:
         tenant = new_tenant(
             auth,
             conn,
-            name=args.name,
-            display_name=args.display_name,
-            policy=TenantPolicy(**_policy_changes(args)),
+            name=options.name,
+            display_name=options.display_name,
+            policy=TenantPolicy(**options.policy),
         )
-        if args.admin:
+        if admin:
             new_user(
                 auth,
                 conn,
                 tenant,
-                upn=args.admin,
+                upn=admin,
                 display_name=None,
                 password=password,
                 mfa_state="enforced",
                 roles=["Global Administrator"],
             )
-    print(_tenant_json(tenant))
-    _note_outlived(tenant.policy)
-    if args.admin:
-        print(f"{args.admin} must register an authenticator app at first sign-in.", file=sys.stderr)
+    print(_tenant_json(tenant), file=options.out)
+    _note_outlived(tenant.policy, options.err)
+    if admin:
+        print(f"{admin} must register an authenticator app at first sign-in.", file=options.err)
     return 0
 
 
-def _tenant_set(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class SetOptions:
+    name: str
+    policy: dict[str, Any]
+    storage: StorageFlags
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SetOptions:
+        return cls(args.name, policy_changes(args), StorageFlags.from_args(args))
+
+
+def run_set(options: SetOptions) -> int:
     """Set the limits given, and only those."""
     from bastion.directory.tenants import get_tenant, set_policy
 
-    changes = _policy_changes(args)
+    changes = options.policy
     if not changes:
         raise UsageError("no limit to set.", hint=f"Give one or more of {', '.join(POLICY_FLAGS)}.")
-    auth = open_authority(args)
+    auth = options.storage.open_authority()
     with auth.store.begin() as conn:
-        tenant = set_policy(conn, get_tenant(conn, args.name), **changes)
-    print(_tenant_json(tenant))
-    _note_outlived(tenant.policy)
+        tenant = set_policy(conn, get_tenant(conn, options.name), **changes)
+    print(_tenant_json(tenant), file=options.out)
+    _note_outlived(tenant.policy, options.err)
     return 0
 
 
-def _note_outlived(policy: Any) -> None:
+def _note_outlived(policy: Any, err: TextIO) -> None:
     for name in policy.outlived():
         print(
             f"note: the {name} is longer than the session lifetime "
             f"({policy.session_lifetime} s), which ends sign-ins first.",
-            file=sys.stderr,
+            file=err,
         )
 
 
-def _tenant_show(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class ShowOptions:
+    name: str
+    storage: StorageFlags
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+def run_show(options: ShowOptions) -> int:
     from bastion.directory.tenants import get_tenant
 
-    auth = open_authority(args)
+    auth = options.storage.open_authority()
     with auth.store.begin() as conn:
-        print(_tenant_json(get_tenant(conn, args.name)))
+        print(_tenant_json(get_tenant(conn, options.name)), file=options.out)
     return 0
