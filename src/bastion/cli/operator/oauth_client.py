@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
-from bastion.cli.operator.storage import (
-    add_storage_options,
-    open_authority,
-)
+from bastion.cli.operator.storage import StorageFlags, add_storage_options
 
 
 def register(commands: Any) -> None:
@@ -41,27 +40,52 @@ def _register_client(commands: Any) -> None:
         help="give the client a secret (needed for introspection)",
     )
     add_storage_options(create)
-    create.set_defaults(handler=_client_create)
+    create.set_defaults(handler=lambda args: run_create(CreateOptions.from_args(args)))
 
 
-def _client_create(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class CreateOptions:
+    tenant: str
+    client_id: str
+    name: str
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    confidential: bool
+    storage: StorageFlags
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CreateOptions:
+        return cls(
+            tenant=args.tenant,
+            client_id=args.client_id,
+            name=args.name,
+            redirect_uris=tuple(args.redirect_uri),
+            grant_types=tuple(args.grant_type),
+            confidential=args.confidential,
+            storage=StorageFlags.from_args(args),
+        )
+
+
+def run_create(options: CreateOptions) -> int:
     from bastion.authority.clients import register_client
     from bastion.directory.tenants import get_tenant
 
-    auth = open_authority(args)
+    auth = options.storage.open_authority()
     with auth.store.begin() as conn:
-        tenant = get_tenant(conn, args.tenant)
+        tenant = get_tenant(conn, options.tenant)
         secret = register_client(
             conn,
             auth.keyring,
             tenant_id=tenant.id,
-            client_id=args.client_id,
-            name=args.name,
-            redirect_uris=args.redirect_uri,
-            grant_types=args.grant_type,
-            confidential=args.confidential,
+            client_id=options.client_id,
+            name=options.name,
+            redirect_uris=list(options.redirect_uris),
+            grant_types=list(options.grant_types),
+            confidential=options.confidential,
             first_party=False,
             now=auth.now(),
         )
-    print(json.dumps({"client_id": args.client_id, "client_secret": secret}, indent=2))
+    result = {"client_id": options.client_id, "client_secret": secret}
+    print(json.dumps(result, indent=2), file=options.out)
     return 0
