@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
 
 from bastion.cli.flags import whole_number
 from bastion.cli.operator.serve import add_server_options, is_loopback, run_server
-from bastion.cli.operator.storage import settings_from
+from bastion.cli.operator.storage import StorageFlags
 from bastion.errors import UsageError
 
 
@@ -37,7 +39,7 @@ def register(commands: Any) -> None:
         help="people with mailboxes, sites and chat policies to seed (default 2000; "
         "a run adds only those missing)",
     )
-    demo.set_defaults(handler=_demo)
+    demo.set_defaults(handler=lambda args: run(DemoOptions.from_args(args)))
 
 
 def _count(text: str) -> int:
@@ -45,28 +47,56 @@ def _count(text: str) -> int:
     return whole_number(0, 10_000_000)(text.replace(",", ""))
 
 
-def _demo(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class DemoOptions:
+    host: str
+    port: int
+    tls: bool
+    as_json: bool
+    setup_only: bool
+    mailboxes: int
+    clock_offset_file: Path | None
+    storage: StorageFlags  # no data directory: the default's "demo" directory
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DemoOptions:
+        return cls(
+            host=args.host,
+            port=args.port,
+            tls=args.tls,
+            as_json=args.json,
+            setup_only=args.setup_only,
+            mailboxes=args.mailboxes,
+            clock_offset_file=args.clock_offset_file,
+            storage=StorageFlags.from_args(args),
+        )
+
+
+def run(options: DemoOptions) -> int:
     from bastion import data_files
     from bastion.config import default_data_dir
     from bastion.demo import run_demo
 
     data_files.restrict_umask()  # before the demo writes its data directory
 
-    if args.data_dir is None:
-        args.data_dir = default_data_dir() / "demo"
-    settings = settings_from(args, clock_offset_file=args.clock_offset_file)
-    if not is_loopback(args.host):
+    storage = options.storage
+    if storage.data_dir is None:
+        storage = replace(storage, data_dir=default_data_dir() / "demo")
+    settings = storage.settings(clock_offset_file=options.clock_offset_file)
+    if not is_loopback(options.host):
         raise UsageError("the demo serves only on a loopback address.")
     listen = run_demo(
         settings,
-        host=args.host,
-        port=args.port,
-        tls=args.tls,
-        as_json=args.json,
-        out=sys.stdout,
-        err=sys.stderr,
-        mailboxes=args.mailboxes,
+        host=options.host,
+        port=options.port,
+        tls=options.tls,
+        as_json=options.as_json,
+        out=options.out,
+        err=options.err,
+        mailboxes=options.mailboxes,
     )
-    if args.setup_only:
+    if options.setup_only:
         return 0
     return run_server(settings, listen)

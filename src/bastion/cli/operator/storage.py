@@ -47,10 +47,6 @@ class StorageFlags:
         return Authority.open(self.settings())
 
 
-def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
-    return StorageFlags.from_args(args).settings(**extra)
-
-
 def add_password_options(parser: argparse.ArgumentParser, whose: str = "the password") -> None:
     """``--password-stdin`` and ``--password-file``; without either, it is asked for
     (``--password`` alone says so; with a value it is refused)."""
@@ -88,11 +84,3 @@ class PasswordFlags:
         return read_secret(
             flag="--password", what=prompt, from_stdin=self.from_stdin, from_file=self.from_file
         )
-
-
-def read_password(args: argparse.Namespace, *, prompt: str = "password") -> str:
-    return PasswordFlags.from_args(args).read(prompt=prompt)
-
-
-def open_authority(args: argparse.Namespace) -> Authority:
-    return StorageFlags.from_args(args).open_authority()
