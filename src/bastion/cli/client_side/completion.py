@@ -16,7 +16,8 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 from bastion.cli.flags import Parser, positions
 
@@ -62,11 +63,18 @@ def register(commands: Any) -> None:
         "values come from the catalogs the CLI keeps on disk.",
     )
     parser.add_argument("shell", choices=SHELLS)
-    parser.set_defaults(handler=_script)
+    parser.set_defaults(handler=lambda args: run_script(ScriptOptions(args.shell)))
 
 
-def _script(args: argparse.Namespace) -> int:
-    sys.stdout.write({"bash": BASH, "zsh": ZSH, "fish": FISH}[args.shell])
+@dataclass(frozen=True)
+class ScriptOptions:
+    shell: str
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+def run_script(options: ScriptOptions) -> int:
+    """``bastion completion SHELL``: the script to load in that shell."""
+    options.out.write({"bash": BASH, "zsh": ZSH, "fish": FISH}[options.shell])
     return 0
 
 

@@ -10,13 +10,13 @@ the running command. With stdin not a terminal it reads one command per line, fo
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bastion.cli.client_side.services.params import kebab_command, normalize, params_of
-from bastion.cli.flags import add_global_options
+from bastion.cli.flags import SessionFlags, add_global_options
 from bastion.client.errors import ClientError, UsageError
 from bastion.errors import BastionError
 
@@ -49,13 +49,18 @@ def register(commands: Any) -> None:
         help="an interactive prompt: commands in PowerShell or CLI form, with completion",
     )
     add_global_options(shell)
-    shell.set_defaults(handler=_shell)
+    shell.set_defaults(handler=lambda args: run(ShellOptions(SessionFlags.from_args(args))))
 
 
-def _shell(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class ShellOptions:
+    session: SessionFlags
+
+
+def run(options: ShellOptions) -> int:
     from bastion.cli.client_side.open_connection import open_connection
 
-    conn = open_connection(args)
+    conn = open_connection(options.session)
     try:
         conn.sign_in()
         return Shell(conn).run()
