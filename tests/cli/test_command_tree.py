@@ -4,12 +4,14 @@ each command's verbs run from a frozen options value with the output streams inj
 from __future__ import annotations
 
 import argparse
+import ast
 import io
 import json
 from pathlib import Path
 
 import pytest
 
+import bastion.cli
 from bastion.cli import parser as cli_parser
 from bastion.cli.client_side import auth_status, profile
 from bastion.cli.flags import SessionFlags
@@ -107,3 +109,35 @@ def test_tenant_verbs_run_from_their_options(tmp_path: Path) -> None:
     shown = io.StringIO()
     assert tenant.run_show(tenant.ShowOptions("contoso", storage, out=shown)) == 0
     assert json.loads(shown.getvalue()) == created
+
+
+def _imported(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_client_side_imports_no_server_part() -> None:
+    """The client commands and the CLI's shared modules import, even inside a function,
+    only ``bastion.client``, the CLI's own client-side and shared modules and the core's
+    errors: never the operator side, the entry point, or any part of the server."""
+    cli = Path(bastion.cli.__file__).parent
+    shared = ["flags.py", "secret_input.py", "help_examples.py", "error_line.py"]
+    files = [cli / name for name in shared]
+    files += sorted((cli / "client_side").rglob("*.py")) + sorted((cli / "render").rglob("*.py"))
+    allowed = ("bastion.client", "bastion.cli.client_side", "bastion.cli.render")
+    allowed += tuple(f"bastion.cli.{name.removesuffix('.py')}" for name in shared)
+    wrong = {
+        f"{path.relative_to(cli)}: {name}"
+        for path in files
+        for name in _imported(path)
+        if name.startswith("bastion")
+        and name != "bastion.errors"  # the core's error tree (the shell catches it)
+        and not name.startswith(allowed)
+    }
+    assert files and wrong == set()
