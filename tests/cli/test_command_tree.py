@@ -49,6 +49,12 @@ def test_a_command_listed_under_another_name_stops_the_build(
         cli_parser.build_parser()
 
 
+def test_the_client_side_commands_are_those_of_its_modules() -> None:
+    assert cli_parser.client_side_commands() == (
+        "connect", "auth", "disconnect", "profile", "shell", "completion",
+    )  # fmt: skip
+
+
 def test_profile_verbs_run_from_their_options(capsys: pytest.CaptureFixture[str]) -> None:
     err = io.StringIO()
     add = profile.AddOptions(

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from bastion.cli.client_side import completion
 from bastion.cli.error_line import one_line
 from bastion.cli.flags import positions
-from bastion.cli.parser import build_parser, builtin_commands
+from bastion.cli.parser import build_parser, builtin_commands, client_side_commands
 from bastion.client.errors import ClientError
 from bastion.errors import BastionError
 
@@ -88,7 +88,7 @@ def _dispatch(words: list[str]) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
-    if args.command in ("connect", "disconnect", "auth", "profile", "shell"):
+    if args.command in client_side_commands():
         _without_httpx_cli()
     result: int = handler(args)
     return result

@@ -81,3 +81,9 @@ def builtin_commands(parser: Parser | None = None) -> tuple[str, ...]:
     if parser is not None:
         return tuple(parser.subcommands)
     return tuple(name for name, _ in COMMANDS)
+
+
+def client_side_commands() -> tuple[str, ...]:
+    """The built-in commands of the client side (which may load httpx)."""
+    side = "bastion.cli.client_side."
+    return tuple(name for name, register in COMMANDS if register.__module__.startswith(side))
