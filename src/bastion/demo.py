@@ -22,7 +22,7 @@ from bastion.authority import factor_store
 from bastion.authority.clients import CLI_CLIENT_ID
 from bastion.authority.context import Authority
 from bastion.authority.factors import totp
-from bastion.cli.serve import Listen
+from bastion.cli.operator.serve import Listen
 from bastion.config import Settings
 from bastion.directory import users
 from bastion.directory.bootstrap import new_tenant, new_user, set_password

@@ -6,8 +6,19 @@ from typing import Any
 
 import pytest
 
-from bastion.cli.commands import command_parser, missing, service_help, values_of
-from bastion.cli.schema import Param, first_sentence, param_of, params_of, parse_bool
+from bastion.cli.client_side.services.arguments import (
+    command_parser,
+    missing,
+    service_help,
+    values_of,
+)
+from bastion.cli.client_side.services.params import (
+    Param,
+    first_sentence,
+    param_of,
+    params_of,
+    parse_bool,
+)
 from bastion.client.catalog import Catalog, CommandInfo
 from bastion.client.errors import UsageError
 

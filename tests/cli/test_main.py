@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bastion.cli import checkpoint
-from bastion.cli.main import BUILTIN, build_parser, main, positions
-from bastion.cli.services import redacted, resume_command
+from bastion.cli.client_side.services import checkpoint
+from bastion.cli.client_side.services.run import redacted, resume_command
+from bastion.cli.flags import Parser
+from bastion.cli.main import build_parser, builtin_commands, main, positions
 from bastion.client.errors import UsageError
 
 
@@ -34,11 +35,30 @@ def test_words_that_are_not_options() -> None:
     assert positions(["--", "mail"]) == (None, None)
 
 
-def test_every_built_in_command_is_known_to_the_dispatch() -> None:
-    """A word missing from BUILTIN would be taken for a service's name."""
-    parser = build_parser()
-    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(commands.choices) == set(BUILTIN)
+def test_the_built_in_commands_are_read_from_the_parser() -> None:
+    """No list is kept by hand: a command registered on a parser is one of its commands."""
+    parser = Parser(prog="bastion")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("first")
+    commands.add_parser("second").add_subparsers(dest="action").add_parser("verb")
+    assert builtin_commands(parser) == ("first", "second")
+    assert list(parser.subcommands["second"].subcommands) == ["verb"]
+    assert parser.subcommands["first"].subcommands == {}
+    assert builtin_commands() == builtin_commands(build_parser())
+    assert {"connect", "profile", "serve", "tenant", "audit", "completion"} <= set(
+        builtin_commands()
+    )
+
+
+@pytest.mark.parametrize("command", builtin_commands())
+def test_every_built_in_command_is_known_to_the_dispatch(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A built-in command taken for a service's name would need a profile (exit 4)."""
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: bastion {command}")
 
 
 def test_an_unknown_command_with_no_profile(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bastion.cli.output import (
+from bastion.cli.render.formats import (
     Writer,
     pick,
     query,

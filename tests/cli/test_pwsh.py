@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bastion.cli.pwsh import Bound, Name, Word, bind, parse, tokenize
-from bastion.cli.schema import param_of
+from bastion.cli.client_side.services.params import param_of
+from bastion.cli.client_side.shell.pwsh import Bound, Name, Word, bind, parse, tokenize
 from bastion.client.errors import UsageError
 
 PARAMS = [

@@ -11,7 +11,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from bastion.cli.examples import EXAMPLES, leaves
+from bastion.cli.help_examples import EXAMPLES, leaves
 from bastion.cli.main import build_parser
 from tests.cli.helpers import Cli, sign_in
 from tests.support.flows import Org, make_tenant

@@ -7,88 +7,24 @@ subcommand that needs them, so ``bastion --help`` stays fast.
 
 A first word that is not one of the built-in commands names a service of the tenant:
 ``bastion mail get-mailbox --identity alice`` runs the mail service's ``Get-Mailbox``, with a
-parser built from the service's catalog (``cli/services.py``).
+parser built from the service's catalog (``cli/client_side/services/run.py``). The parser
+of the built-in commands, and the list of them, come from ``cli/parser.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 
-from bastion import __version__
-from bastion.cli import admin, audit, client, complete, examples, serve, shell
-from bastion.cli.options import VALUE_OPTIONS, Parser, add_global_options
+from bastion.cli.client_side import completion
+from bastion.cli.error_line import one_line
+from bastion.cli.flags import positions
+from bastion.cli.parser import build_parser, builtin_commands, client_side_commands
 from bastion.client.errors import ClientError
 from bastion.errors import BastionError
 
-#: the built-in commands; any other first word names a service
-BUILTIN = (
-    "serve",
-    "demo",
-    "tenant",
-    "user",
-    "client",
-    "audit",
-    "connect",
-    "disconnect",
-    "auth",
-    "profile",
-    "shell",
-    "completion",
-)
-
-EPILOG = """\
-service commands:
-  bastion SERVICE COMMAND [parameters] [options]
-                        run a command of a service of the tenant (directory, mail, sites,
-                        chat, ...), e.g. bastion mail get-mailbox --identity alice
-  bastion SERVICE --help
-                        a service's commands, from its catalog
-
-Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 sign-in needed, 5 listing incomplete.
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="bastion",
-        description="Bastion: administer every service of an organization with MFA-protected\n"
-        "accounts, from terminals, scripts and browsers.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"bastion {__version__}")
-    add_global_options(parser, title="global options (client commands)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    client.register(commands)
-    shell.register(commands)
-    serve.register(commands)
-    admin.register(commands)
-    audit.register(commands)
-    complete.register(commands)
-    examples.add_examples(parser)
-    return parser
-
-
-def positions(words: Sequence[str]) -> tuple[int | None, int | None]:
-    """Where the first two words that are not options are (the command, or a service and
-    its command), skipping the values of the CLI's own options."""
-    found: list[int] = []
-    i = 0
-    while i < len(words) and len(found) < 2:
-        word = words[i]
-        if word == "--":
-            break
-        if word.startswith("-") and word != "-":
-            if word in VALUE_OPTIONS:
-                i += 1
-        else:
-            found.append(i)
-        i += 1
-    found += [None, None]  # type: ignore[list-item]
-    return found[0], found[1]
+__all__ = ["build_parser", "builtin_commands", "main", "one_line", "positions"]
 
 
 def _without_httpx_cli() -> None:
@@ -136,28 +72,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(words: list[str]) -> int:
-    if words[:1] == ["__complete"]:  # what the completion scripts call (cli/complete.py)
+    if words[:1] == ["__complete"]:  # what the completion scripts call
         _without_httpx_cli()
-        return complete.main(words[1:])
+        return completion.main(words[1:], build_parser)
+    builtin = builtin_commands()
     first, second = positions(words)
-    if first is not None and words[first] not in BUILTIN:
+    if first is not None and words[first] not in builtin:
         _without_httpx_cli()
-        from bastion.cli import services
+        from bastion.cli.client_side.services import run as services
 
-        return services.main(words, first, second)
+        return services.main(words, first, second, builtin=builtin)
     parser = build_parser()
     args = parser.parse_args(words)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
-    if args.command in ("connect", "disconnect", "auth", "profile", "shell"):
+    if args.command in client_side_commands():
         _without_httpx_cli()
     result: int = handler(args)
     return result
-
-
-def one_line(exc: BastionError | ClientError) -> str:
-    """What went wrong and what to do, on one line."""
-    text = exc.for_cli() if isinstance(exc, ClientError) else f"{exc.detail} {exc.hint or ''}"
-    return " ".join(text.split())

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bastion.cli.options import isatty
+from bastion.cli.flags import isatty
 from bastion.client.errors import UsageError
 
 #: the value of ``--NAME`` given alone: ask for it

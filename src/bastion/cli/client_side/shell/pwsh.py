@@ -12,7 +12,7 @@ What is understood (a small, well-defined part of PowerShell's syntax, no script
 - a first value without a name is ``-Identity`` (as PowerShell's position 0);
 - ``-ResultSize N`` (or ``Unlimited``) limits a listing, ``-Cursor`` continues one.
 
-Values are then converted by the parameter's type from the catalog (``cli/schema.py``).
+Values are then converted by the parameter's type from the catalog (``services/params.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bastion.cli.schema import Param, find_param, normalize
+from bastion.cli.client_side.services.params import Param, find_param, normalize
 from bastion.client.errors import UsageError
 
 NULL = "$null"

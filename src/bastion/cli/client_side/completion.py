@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from bastion.cli.flags import Parser, positions
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -60,37 +63,43 @@ def register(commands: Any) -> None:
         "values come from the catalogs the CLI keeps on disk.",
     )
     parser.add_argument("shell", choices=SHELLS)
-    parser.set_defaults(handler=_script)
+    parser.set_defaults(handler=lambda args: run_script(ScriptOptions(args.shell)))
 
 
-def _script(args: argparse.Namespace) -> int:
-    sys.stdout.write({"bash": BASH, "zsh": ZSH, "fish": FISH}[args.shell])
+@dataclass(frozen=True)
+class ScriptOptions:
+    shell: str
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+def run_script(options: ScriptOptions) -> int:
+    """``bastion completion SHELL``: the script to load in that shell."""
+    options.out.write({"bash": BASH, "zsh": ZSH, "fish": FISH}[options.shell])
     return 0
 
 
-def main(words: list[str]) -> int:
-    """``bastion __complete WORDS... CURRENT``: the candidates, one per line."""
+def main(words: list[str], build_parser: Callable[[], Parser]) -> int:
+    """``bastion __complete WORDS... CURRENT``: the candidates, one per line. The parser of
+    the built-in commands comes from the entry point, which knows both sides."""
     if not words:
         return 0
     *before, current = words
     try:
-        found = candidates(before, current)
+        found = candidates(before, current, build_parser())
     except Exception:  # a completion offers nothing rather than an error
         found = []
     sys.stdout.write("".join(f"{word}\n" for word in found))
     return 0
 
 
-def candidates(before: list[str], current: str) -> list[str]:
-    from bastion.cli.main import BUILTIN, build_parser, positions
-
+def candidates(before: list[str], current: str, parser: Parser) -> list[str]:
     first, second = positions(before)
-    parser = build_parser()
+    builtin = list(parser.subcommands)
     if first is None:
         if current.startswith("-"):
             return _matching(current, _flags(parser))
-        return _matching(current, [*BUILTIN, *_services(before)])
-    if before[first] in BUILTIN:
+        return _matching(current, [*builtin, *_services(before)])
+    if before[first] in builtin:
         return _builtin(parser, before[first:], current)
     if second is None:
         return _matching(current, _commands(before, before[first]))
@@ -135,18 +144,15 @@ def _builtin(parser: argparse.ArgumentParser, words: list[str], current: str) ->
     return _matching(current, sub) if sub is not None else []
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser] | None:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return None
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, Parser] | None:
+    return (parser.subcommands or None) if isinstance(parser, Parser) else None
 
 
 def _connection(before: list[str]) -> Any:
     """A connection of the profile the words name (or the current one), never signed in."""
-    from bastion.cli.options import opt
-    from bastion.cli.services import _early
-    from bastion.cli.session import open_connection
+    from bastion.cli.client_side.open_connection import open_connection
+    from bastion.cli.client_side.services.run import _early
+    from bastion.cli.flags import opt
 
     early = _early(before)
     return open_connection(early, profile=opt(early, "profile"))
@@ -154,7 +160,7 @@ def _connection(before: list[str]) -> Any:
 
 def _on_disk(conn: Any) -> Any:
     """The document cache, from disk only, whatever its age: completion sends nothing."""
-    from bastion.cli import cached
+    from bastion.cli.client_side.services import cached_catalogs as cached
 
     return cached._OnDisk(conn, float("inf"))
 
@@ -193,7 +199,7 @@ def _catalog(before: list[str], service: str) -> Any:
 
 
 def _commands(before: list[str], service: str) -> list[str]:
-    from bastion.cli.schema import kebab_command
+    from bastion.cli.client_side.services.params import kebab_command
 
     catalog = _catalog(before, service)
     if catalog is None:
@@ -202,8 +208,8 @@ def _commands(before: list[str], service: str) -> list[str]:
 
 
 def _service_command(before: list[str], service: str, command: str, current: str) -> list[str]:
-    from bastion.cli.commands import command_parser
-    from bastion.cli.schema import kebab_command, normalize
+    from bastion.cli.client_side.services.arguments import command_parser
+    from bastion.cli.client_side.services.params import kebab_command, normalize
 
     catalog = _catalog(before, service)
     if catalog is None:

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bastion.cli import checkpoint as checkpoints
-from bastion.cli import progress as progresses
-from bastion.cli.output import Writer, pick, query
+from bastion.cli.client_side.services import checkpoint as checkpoints
+from bastion.cli.render import progress as progresses
+from bastion.cli.render.formats import Writer, pick, query
 from bastion.client.errors import (
     ClientError,
     ListingIncomplete,
@@ -142,7 +142,7 @@ def run(
             try:
                 listing: Listing = conn.invoke(info.service, info.name, **params, **paging)
             except UsageError as exc:
-                from bastion.cli.services import refresh_after
+                from bastion.cli.client_side.services.run import refresh_after
 
                 refresh_after(conn, info, exc)
                 raise

@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bastion.cli.options import interactive, session_kwargs
+from bastion.cli.flags import SessionFlags
 
 if TYPE_CHECKING:
     from bastion.client.connection import Connection
@@ -32,7 +32,7 @@ def quiet_library_logs() -> None:
 
 
 def open_connection(
-    args: argparse.Namespace,
+    args: argparse.Namespace | SessionFlags,
     *,
     url: str | None = None,
     tenant: str | None = None,
@@ -47,7 +47,8 @@ def open_connection(
     from bastion.client.settings import resolve
 
     quiet_library_logs()
-    kwargs: dict[str, Any] = session_kwargs(args)
+    session = args if isinstance(args, SessionFlags) else SessionFlags.from_args(args)
+    kwargs: dict[str, Any] = session.kwargs()
     if profile is not None:
         kwargs["profile"] = profile
     if kwargs.get("profile") is None and url is None and profiles.current_profile() is None:
@@ -58,4 +59,4 @@ def open_connection(
             hint="Sign in first: bastion connect --url URL --tenant NAME.",
         )
     settings = resolve(files.config_dir_of(None), url=url, tenant=tenant, method=method, **kwargs)
-    return Connection(settings, prompt=prompt, interactive=interactive(args))
+    return Connection(settings, prompt=prompt, interactive=session.interactive)

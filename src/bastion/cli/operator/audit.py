@@ -18,10 +18,11 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bastion.cli.common import add_storage_options, settings_from
+from bastion.cli.operator.storage import StorageFlags, add_storage_options
 from bastion.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def register(commands: Any) -> None:
         "--json", action="store_true", help="print the report, and the head to keep, as JSON"
     )
     add_storage_options(verify)
-    verify.set_defaults(handler=_verify)
+    verify.set_defaults(handler=lambda args: run_verify(VerifyOptions.from_args(args)))
 
     head = sub.add_parser("head", help="print a tenant's signed chain head, to keep elsewhere")
     head.add_argument("--tenant", required=True, help="tenant name")
@@ -64,7 +65,11 @@ def register(commands: Any) -> None:
         "signature does not verify)",
     )
     add_storage_options(head)
-    head.set_defaults(handler=_head)
+    head.set_defaults(
+        handler=lambda args: run_head(
+            HeadOptions(args.tenant, args.export, StorageFlags.from_args(args))
+        )
+    )
 
     tail = sub.add_parser("tail", help="print a tenant's last audit records as JSON lines")
     tail.add_argument("--tenant", required=True, help="tenant name")
@@ -72,15 +77,19 @@ def register(commands: Any) -> None:
         "-n", "--lines", type=int, default=20, metavar="N", help="how many (default 20)"
     )
     add_storage_options(tail)
-    tail.set_defaults(handler=_tail)
+    tail.set_defaults(
+        handler=lambda args: run_tail(
+            TailOptions(args.tenant, args.lines, StorageFlags.from_args(args))
+        )
+    )
 
 
 @contextmanager
-def _open(args: argparse.Namespace) -> Iterator[tuple[Store, Keyring]]:
+def _open(storage: StorageFlags) -> Iterator[tuple[Store, Keyring]]:
     from bastion.secrets_at_rest import Keyring, load_or_create_master_key
     from bastion.store.engine import open_store
 
-    settings = settings_from(args)
+    settings = storage.settings()
     key_file = settings.resolved_master_key_file
     if not key_file.exists():
         raise ConfigError(
@@ -164,15 +173,30 @@ def _exported(tenant: Tenant, keyring: Keyring, seq: int, hash_: str) -> dict[st
     }
 
 
-def _verify(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class VerifyOptions:
+    tenant: str
+    anchor: str | None
+    as_json: bool
+    storage: StorageFlags
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> VerifyOptions:
+        return cls(args.tenant, args.anchor, args.json, StorageFlags.from_args(args))
+
+
+def run_verify(options: VerifyOptions) -> int:
     from bastion.audit.verify import snapshot, verify
     from bastion.directory.tenants import get_tenant
 
-    with _open(args) as (store, keyring), snapshot(store) as conn:
-        tenant = get_tenant(conn, args.tenant)
-        anchor = _parse_anchor(args.anchor, tenant, keyring)
+    out, err = options.out, options.err
+    with _open(options.storage) as (store, keyring), snapshot(store) as conn:
+        tenant = get_tenant(conn, options.tenant)
+        anchor = _parse_anchor(options.anchor, tenant, keyring)
         report = verify(conn, keyring, tenant.id, anchor=anchor)
-    if args.json:
+    if options.as_json:
         print(
             json.dumps(
                 {
@@ -193,30 +217,41 @@ def _verify(args: argparse.Namespace) -> int:
                     else None,
                 },
                 ensure_ascii=True,
-            )
+            ),
+            file=out,
         )
         return 0 if report.ok else 1
     if report.problem is not None:
-        print(f"audit chain of tenant {tenant.name} is NOT intact: {report.problem}")
+        print(f"audit chain of tenant {tenant.name} is NOT intact: {report.problem}", file=out)
         print(
             f"  ({report.records} records and {report.checkpoints} checkpoints checked before it)",
-            file=sys.stderr,
+            file=err,
         )
         return 1
     print(
         f"audit chain of tenant {tenant.name} verified: {report.records} records, "
-        f"{report.checkpoints} checkpoints"
+        f"{report.checkpoints} checkpoints",
+        file=out,
     )
     if report.records:
         print(
             f"anchor: {report.last_seq}:{report.last_hash}  (keep it elsewhere; pass it to "
             "--anchor next time, or keep 'bastion audit head --export')",
-            file=sys.stderr,
+            file=err,
         )
     return 0
 
 
-def _head(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class HeadOptions:
+    tenant: str
+    export: bool
+    storage: StorageFlags
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+
+
+def run_head(options: HeadOptions) -> int:
     from sqlalchemy import select
 
     from bastion.audit.chain import GENESIS, head_valid
@@ -224,8 +259,8 @@ def _head(args: argparse.Namespace) -> int:
     from bastion.directory.tenants import get_tenant
     from bastion.store.schema import audit_heads
 
-    with _open(args) as (store, keyring), snapshot(store) as conn:
-        tenant = get_tenant(conn, args.tenant)
+    with _open(options.storage) as (store, keyring), snapshot(store) as conn:
+        tenant = get_tenant(conn, options.tenant)
         row = conn.execute(select(audit_heads).where(audit_heads.c.tenant_id == tenant.id)).first()
     seq, hash_ = (int(row.seq), row.hash) if row is not None else (0, GENESIS)
     signature = row.signature if row is not None else None
@@ -233,17 +268,27 @@ def _head(args: argparse.Namespace) -> int:
         print(
             f"the audit chain head of tenant {tenant.name} (seq {seq}) is not validly signed; "
             "run: bastion audit verify --tenant " + tenant.name,
-            file=sys.stderr,
+            file=options.err,
         )
         return 1
-    if args.export:
-        print(json.dumps(_exported(tenant, keyring, seq, hash_), ensure_ascii=True))
+    if options.export:
+        print(
+            json.dumps(_exported(tenant, keyring, seq, hash_), ensure_ascii=True), file=options.out
+        )
     else:
-        print(f"tenant {tenant.name}: seq {seq}, hash {hash_} (signed)")
+        print(f"tenant {tenant.name}: seq {seq}, hash {hash_} (signed)", file=options.out)
     return 0
 
 
-def _tail(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class TailOptions:
+    tenant: str
+    lines: int
+    storage: StorageFlags
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+def run_tail(options: TailOptions) -> int:
     from datetime import UTC, datetime
 
     from sqlalchemy import select
@@ -252,16 +297,16 @@ def _tail(args: argparse.Namespace) -> int:
     from bastion.directory.tenants import get_tenant
     from bastion.store.schema import audit_events
 
-    if args.lines < 1:
+    if options.lines < 1:
         raise UsageError("-n must be at least 1.")
     ev = audit_events.c
-    with _open(args) as (store, _keyring), snapshot(store) as conn:
-        tenant = get_tenant(conn, args.tenant)
+    with _open(options.storage) as (store, _keyring), snapshot(store) as conn:
+        tenant = get_tenant(conn, options.tenant)
         rows = conn.execute(
             select(audit_events)
             .where(ev.tenant_id == tenant.id)
             .order_by(ev.seq.desc())
-            .limit(args.lines)
+            .limit(options.lines)
         ).all()
     for row in reversed(rows):
         when = datetime.fromtimestamp(row.time, UTC).isoformat().replace("+00:00", "Z")
@@ -280,5 +325,5 @@ def _tail(args: argparse.Namespace) -> int:
             "prev_hash": row.prev_hash,
             "hash": row.hash,
         }
-        print(json.dumps(line, ensure_ascii=True))
+        print(json.dumps(line, ensure_ascii=True), file=options.out)
     return 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from bastion.cli.flags import Parser
+
 #: the command's words after ``bastion`` -> (what it does, the command line)
 EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "connect": [
@@ -126,13 +128,12 @@ def leaves(
     parser: argparse.ArgumentParser, words: tuple[str, ...] = ()
 ) -> list[tuple[str, argparse.ArgumentParser]]:
     """Every command that runs something (no subcommands of its own), with its words."""
-    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not groups:
+    subcommands = parser.subcommands if isinstance(parser, Parser) else {}
+    if not subcommands:
         return [(" ".join(words), parser)]
     found: list[tuple[str, argparse.ArgumentParser]] = []
-    for group in groups:
-        for name, sub in group.choices.items():
-            found += leaves(sub, (*words, name))
+    for name, sub in subcommands.items():
+        found += leaves(sub, (*words, name))
     return found
 
 

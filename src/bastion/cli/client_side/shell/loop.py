@@ -1,7 +1,7 @@
 """``bastion shell``: an interactive prompt on one signed-in connection (S14).
 
 It takes commands in PowerShell form (``Get-Mailbox -Identity alice -ResultSize 10``,
-``cli/pwsh.py``) and in CLI form (``mail get-mailbox --identity alice``), completes command
+``shell/pwsh.py``) and in CLI form (``mail get-mailbox --identity alice``), completes command
 names, parameter names and allowed values from the catalogs, keeps its history in the
 configuration directory (leaving out lines that name a password, secret or token), and
 prints results as tables. ``exit``, ``quit`` or Ctrl-D leave; Ctrl-C abandons the line or
@@ -10,18 +10,18 @@ the running command. With stdin not a terminal it reads one command per line, fo
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bastion.cli.options import add_global_options
-from bastion.cli.schema import kebab_command, normalize, params_of
+from bastion.cli.client_side.services.params import kebab_command, normalize, params_of
+from bastion.cli.flags import SessionFlags, add_global_options
 from bastion.client.errors import ClientError, UsageError
 from bastion.errors import BastionError
 
 if TYPE_CHECKING:
-    from bastion.cli.services import Invocation
+    from bastion.cli.client_side.services.run import Invocation
     from bastion.client.catalog import CommandInfo
     from bastion.client.connection import Connection
 
@@ -49,13 +49,18 @@ def register(commands: Any) -> None:
         help="an interactive prompt: commands in PowerShell or CLI form, with completion",
     )
     add_global_options(shell)
-    shell.set_defaults(handler=_shell)
+    shell.set_defaults(handler=lambda args: run(ShellOptions(SessionFlags.from_args(args))))
 
 
-def _shell(args: argparse.Namespace) -> int:
-    from bastion.cli.session import open_connection
+@dataclass(frozen=True)
+class ShellOptions:
+    session: SessionFlags
 
-    conn = open_connection(args)
+
+def run(options: ShellOptions) -> int:
+    from bastion.cli.client_side.open_connection import open_connection
+
+    conn = open_connection(options.session)
     try:
         conn.sign_in()
         return Shell(conn).run()
@@ -65,7 +70,7 @@ def _shell(args: argparse.Namespace) -> int:
 
 class Shell:
     def __init__(self, conn: Connection) -> None:
-        from bastion.cli import cached
+        from bastion.cli.client_side.services import cached_catalogs as cached
 
         self.conn = conn
         self.services = sorted(cached.services(conn) or conn.services)
@@ -91,7 +96,7 @@ class Shell:
             return self.failed
         from prompt_toolkit import PromptSession
 
-        from bastion.cli.completion import Completer
+        from bastion.cli.client_side.shell.completer import Completer
 
         session: PromptSession[str] = PromptSession(
             history=self._history(), completer=Completer(self), complete_while_typing=False
@@ -143,7 +148,7 @@ class Shell:
         try:
             self.status = self._run(text, first)
         except (ClientError, BastionError) as exc:
-            from bastion.cli.main import one_line
+            from bastion.cli.error_line import one_line
 
             print(f"error: {one_line(exc)}", file=sys.stderr)
             self.status = exc.exit_code
@@ -157,7 +162,7 @@ class Shell:
         return None
 
     def _run(self, text: str, first: str) -> int:
-        from bastion.cli import services
+        from bastion.cli.client_side.services import run as services
 
         if first.lower() in ("help", "get-help", "?"):
             return self._help(text.split()[1:])
@@ -167,7 +172,7 @@ class Shell:
             except ValueError as exc:
                 raise UsageError(f"{exc}.", hint="Close the quotes.") from None
             if len(words) < 2:
-                from bastion.cli.commands import service_help
+                from bastion.cli.client_side.services.arguments import service_help
 
                 catalog = self.catalogs[first]
                 sys.stdout.write(service_help(catalog, prog=first, where=self.conn.issuer))
@@ -195,9 +200,9 @@ class Shell:
         return info
 
     def pwsh(self, text: str) -> Invocation:
-        from bastion.cli import pwsh
-        from bastion.cli.listing import ListingOptions
-        from bastion.cli.services import Invocation
+        from bastion.cli.client_side.services.listing import ListingOptions
+        from bastion.cli.client_side.services.run import Invocation
+        from bastion.cli.client_side.shell import pwsh
 
         parsed = pwsh.parse(text)
         info = self.find(parsed.command)

@@ -1,4 +1,4 @@
-"""``bastion serve`` and ``bastion demo``: run the server (uvicorn)."""
+"""``bastion serve``: run the server (uvicorn); :func:`run_server` also serves the demo."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ import argparse
 import ipaddress
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bastion.cli.common import add_storage_options, settings_from
-from bastion.cli.options import whole_number
+from bastion.cli.operator.storage import StorageFlags, add_storage_options
 from bastion.errors import ConfigError, UsageError
 
 
 def register(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the authority and services over HTTP(S)")
-    _server_options(serve, default_port=8700)
+    add_server_options(serve, default_port=8700)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain")
     serve.add_argument("--tls-key", type=Path, help="PEM private key")
@@ -55,40 +53,10 @@ def register(commands: Any) -> None:
         help="with --service: the public base URL of the authority whose tokens are accepted, "
         "checked with the keys it publishes (also BASTION_AUTHORITY_URL)",
     )
-    serve.set_defaults(handler=_serve)
-
-    demo = commands.add_parser(
-        "demo", help="create the demo tenant 'contoso' and serve it on 127.0.0.1:8700"
-    )
-    _server_options(demo, default_port=8700)
-    demo.add_argument(
-        "--tls", action="store_true", help="serve HTTPS with a local CA made in the data directory"
-    )
-    demo.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON object describing the demo as the first stdout line",
-    )
-    demo.add_argument(
-        "--setup-only", action="store_true", help="create the demo data and exit without serving"
-    )
-    demo.add_argument(
-        "--mailboxes",
-        type=_count,
-        default=2000,
-        metavar="N",
-        help="people with mailboxes, sites and chat policies to seed (default 2000; "
-        "a run adds only those missing)",
-    )
-    demo.set_defaults(handler=_demo)
+    serve.set_defaults(handler=lambda args: run(ServeOptions.from_args(args)))
 
 
-def _count(text: str) -> int:
-    """A whole number of people, written ``2000``, ``2,000`` or ``2_000``."""
-    return whole_number(0, 10_000_000)(text.replace(",", ""))
-
-
-def _server_options(parser: argparse.ArgumentParser, *, default_port: int) -> None:
+def add_server_options(parser: argparse.ArgumentParser, *, default_port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=default_port)
     parser.add_argument(
@@ -183,31 +151,59 @@ def run_server(settings: Any, listen: Listen) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class ServeOptions:
+    listen: Listen
+    insecure_http: bool
+    base_url: str | None
+    trusted_proxies: tuple[str, ...]
+    services: tuple[str, ...]
+    authority: str | None
+    clock_offset_file: Path | None
+    storage: StorageFlags
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServeOptions:
+        return cls(
+            listen=Listen(
+                args.host, args.port, args.workers, args.tls_cert, args.tls_key, args.log_level
+            ),
+            insecure_http=args.insecure_http,
+            base_url=args.base_url,
+            trusted_proxies=tuple(args.trusted_proxy),
+            services=tuple(args.service),
+            authority=args.authority,
+            clock_offset_file=args.clock_offset_file,
+            storage=StorageFlags.from_args(args),
+        )
+
+
+def run(options: ServeOptions) -> int:
     from bastion.config import parse_service_list
 
-    if bool(args.tls_cert) != bool(args.tls_key):
+    listen = options.listen
+    if bool(listen.tls_cert) != bool(listen.tls_key):
         raise UsageError("--tls-cert and --tls-key go together.")
-    if not args.tls_cert and not is_loopback(args.host) and not args.insecure_http:
+    if not listen.tls_cert and not is_loopback(listen.host) and not options.insecure_http:
         raise UsageError(
-            f"refusing plain HTTP on {args.host}, which is not a loopback address.",
+            f"refusing plain HTTP on {listen.host}, which is not a loopback address.",
             hint="Give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy.",
         )
-    if args.workers < 1:
+    if listen.workers < 1:
         raise UsageError("--workers must be at least 1.")
-    settings = settings_from(
-        args,
-        clock_offset_file=args.clock_offset_file,
-        trusted_proxies=tuple(args.trusted_proxy) or None,
-        services=parse_service_list(",".join(args.service)) or None,
-        authority_url=args.authority.rstrip("/") if args.authority else None,
-        base_url=args.base_url.rstrip("/") if args.base_url else None,
+    settings = options.storage.settings(
+        clock_offset_file=options.clock_offset_file,
+        trusted_proxies=options.trusted_proxies or None,
+        services=parse_service_list(",".join(options.services)) or None,
+        authority_url=options.authority.rstrip("/") if options.authority else None,
+        base_url=options.base_url.rstrip("/") if options.base_url else None,
     )
-    if not is_loopback(args.host) and not settings.base_url:
+    if not is_loopback(listen.host) and not settings.base_url:
         # Without it, names would come from each request's Host header, which anyone
         # reaching the address chooses (issuers, discovery, audiences).
         raise ConfigError(
-            f"serving on {args.host}, which is not a loopback address, needs the public base URL.",
+            f"serving on {listen.host}, which is not a loopback address, needs the public "
+            "base URL.",
             hint="Give --base-url https://HOST (or set BASTION_BASE_URL).",
         )
     if settings.standalone and not settings.resolved_master_key_file.exists():
@@ -218,34 +214,4 @@ def _serve(args: argparse.Namespace) -> int:
             hint="A service served alone shares the authority's data directory or "
             "BASTION_MASTER_KEY_FILE, and its database.",
         )
-    return run_server(
-        settings,
-        Listen(args.host, args.port, args.workers, args.tls_cert, args.tls_key, args.log_level),
-    )
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from bastion import data_files
-    from bastion.config import default_data_dir
-    from bastion.demo import run_demo
-
-    data_files.restrict_umask()  # before the demo writes its data directory
-
-    if args.data_dir is None:
-        args.data_dir = default_data_dir() / "demo"
-    settings = settings_from(args, clock_offset_file=args.clock_offset_file)
-    if not is_loopback(args.host):
-        raise UsageError("the demo serves only on a loopback address.")
-    listen = run_demo(
-        settings,
-        host=args.host,
-        port=args.port,
-        tls=args.tls,
-        as_json=args.json,
-        out=sys.stdout,
-        err=sys.stderr,
-        mailboxes=args.mailboxes,
-    )
-    if args.setup_only:
-        return 0
     return run_server(settings, listen)

@@ -3,9 +3,9 @@
 A catalog entry describes its parameters as a JSON Schema object. Each property becomes a
 :class:`Param`: its name in each form (``litigation_hold``, ``--litigation-hold``,
 ``-LitigationHold``), its JSON type, allowed values, bounds and default, and a converter from
-the text a person typed to the JSON value sent. The argparse parser (``cli/commands.py``) and
-the shell's PowerShell-form parser (``cli/pwsh.py``) are both built on it, so the two never
-disagree about what a parameter accepts.
+the text a person typed to the JSON value sent. The argparse parser (``services/arguments.py``)
+and the shell's PowerShell-form parser (``shell/pwsh.py``) are both built on it, so the two
+never disagree about what a parameter accepts.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from bastion.cli.options import RESERVED
+from bastion.cli.flags import RESERVED
 
 if TYPE_CHECKING:
     from bastion.client.catalog import CommandInfo

@@ -11,11 +11,17 @@ from prompt_toolkit.completion import CompleteEvent, Completion
 from prompt_toolkit.completion import Completer as BaseCompleter
 from prompt_toolkit.document import Document
 
-from bastion.cli.commands import command_parser
-from bastion.cli.schema import Param, find_param, first_sentence, kebab_command, params_of
+from bastion.cli.client_side.services.arguments import command_parser
+from bastion.cli.client_side.services.params import (
+    Param,
+    find_param,
+    first_sentence,
+    kebab_command,
+    params_of,
+)
 
 if TYPE_CHECKING:
-    from bastion.cli.shell import Shell
+    from bastion.cli.client_side.shell.loop import Shell
     from bastion.client.catalog import CommandInfo
 
 BUILTINS = ("help", "exit", "quit")
@@ -137,6 +143,6 @@ class Completer(BaseCompleter):
         if param is not None:
             yield from _matching(current, _values(param, pwsh=False))
         elif previous in ("-o", "--output"):
-            from bastion.cli.options import FORMATS
+            from bastion.cli.flags import FORMATS
 
             yield from _matching(current, [(f, "") for f in FORMATS])

@@ -21,8 +21,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bastion.cli.options import Parser, add_global_options, add_output_options, whole_number
-from bastion.cli.schema import Param, first_sentence, kebab_command, params_of
+from bastion.cli.client_side.services.params import Param, first_sentence, kebab_command, params_of
+from bastion.cli.flags import Parser, add_global_options, add_output_options, whole_number
 
 if TYPE_CHECKING:
     from bastion.client.catalog import Catalog, CommandInfo
@@ -72,7 +72,7 @@ class BoolAction(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        from bastion.cli.schema import parse_bool
+        from bastion.cli.client_side.services.params import parse_bool
 
         negative = bool(option_string and option_string.startswith("--no-"))
         if values is None:
@@ -235,7 +235,7 @@ def _add_secret(group: Any, p: Param) -> None:
 def values_of(args: argparse.Namespace, params: list[Param]) -> dict[str, Any]:
     """The parameters given, as JSON values by their catalog names; secrets are read from
     where they were given (a prompt, stdin or a file)."""
-    from bastion.cli.options import opt
+    from bastion.cli.flags import opt
 
     found: dict[str, Any] = {}
     for p in params:

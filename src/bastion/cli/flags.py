@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from bastion.client.errors import UsageError
@@ -54,6 +55,20 @@ class Parser(argparse.ArgumentParser):
             hint = f"Did you mean '{suggestion}'? {hint}"
         raise UsageError(f"{text}.", hint=hint)
 
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        """Also keeps the group, so that :attr:`subcommands` can say what it holds."""
+        group = super().add_subparsers(**kwargs)
+        self._subcommand_group: argparse._SubParsersAction[Parser] | None = group
+        return group
+
+    @property
+    def subcommands(self) -> dict[str, Parser]:
+        """The commands under this one by name, in the order they were added; empty for a
+        command that runs something. (Subparsers are of this class: argparse makes them
+        with the class of their parent.)"""
+        group = getattr(self, "_subcommand_group", None)
+        return dict(group.choices) if group is not None else {}
+
     def _did_you_mean(self, message: str) -> str | None:
         """The option closest to the first unknown one named in ``message``, if any is
         close: argparse reports ``unrecognized arguments: --identit alice``."""
@@ -85,6 +100,25 @@ def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
             for sub in action.choices.values():
                 found |= _option_strings(sub)
     return found
+
+
+def positions(words: Sequence[str]) -> tuple[int | None, int | None]:
+    """Where the first two words that are not options are (the command, or a service and
+    its command), skipping the values of the CLI's own options."""
+    found: list[int] = []
+    i = 0
+    while i < len(words) and len(found) < 2:
+        word = words[i]
+        if word == "--":
+            break
+        if word.startswith("-") and word != "-":
+            if word in VALUE_OPTIONS:
+                i += 1
+        else:
+            found.append(i)
+        i += 1
+    found += [None, None]  # type: ignore[list-item]
+    return found[0], found[1]
 
 
 def opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
@@ -198,6 +232,37 @@ def session_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "ca_bundle": opt(args, "ca_bundle"),
         "retries": opt(args, "retries"),
     }
+
+
+@dataclass(frozen=True)
+class SessionFlags:
+    """The global options of a client command, parsed: which profile, how to reach the
+    server, and whether anyone may be asked anything."""
+
+    profile: str | None = None
+    proxy: str | None = None
+    timeout: float | None = None
+    ca_bundle: str | None = None
+    retries: int | None = None
+    non_interactive: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SessionFlags:
+        return cls(**session_kwargs(args), non_interactive=bool(opt(args, "non_interactive")))
+
+    def kwargs(self) -> dict[str, Any]:
+        """As ``connect()`` takes them."""
+        return {
+            "profile": self.profile,
+            "proxy": self.proxy,
+            "timeout": self.timeout,
+            "ca_bundle": self.ca_bundle,
+            "retries": self.retries,
+        }
+
+    @property
+    def interactive(self) -> bool | None:
+        return False if self.non_interactive else None
 
 
 def interactive(args: argparse.Namespace) -> bool | None:

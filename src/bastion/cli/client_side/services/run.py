@@ -14,20 +14,21 @@ import argparse
 import contextlib
 import difflib
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bastion.cli import checkpoint as checkpoints
-from bastion.cli.listing import ListingOptions
-from bastion.cli.options import (
+from bastion.cli.client_side.services import checkpoint as checkpoints
+from bastion.cli.client_side.services.listing import ListingOptions
+from bastion.cli.client_side.services.params import kebab_command, normalize
+from bastion.cli.flags import (
     Parser,
     add_global_options,
     default_format,
     opt,
     properties,
 )
-from bastion.cli.schema import kebab_command, normalize
 from bastion.client.errors import ClientError, SignInRequired, UsageError
 
 if TYPE_CHECKING:
@@ -35,9 +36,12 @@ if TYPE_CHECKING:
     from bastion.client.connection import Connection
 
 
-def main(argv: list[str], service_at: int, command_at: int | None) -> int:
+def main(
+    argv: list[str], service_at: int, command_at: int | None, *, builtin: Sequence[str]
+) -> int:
     """Run ``argv``, in which ``argv[service_at]`` names a service and ``argv[command_at]``
-    (if any) its command; every other word is an option or a parameter."""
+    (if any) its command; every other word is an option or a parameter. ``builtin`` are the
+    built-in commands, which a mistyped word may have meant."""
     service = argv[service_at]
     command = argv[command_at] if command_at is not None else None
     rest = [w for i, w in enumerate(argv) if i not in (service_at, command_at)]
@@ -54,8 +58,8 @@ def main(argv: list[str], service_at: int, command_at: int | None) -> int:
     ):
         # one run at a time per checkpoint, from before it is read until the run ends
         with checkpoints.one_run(Path(saved_in)):
-            return _main(argv, service, command, rest, early, profile)
-    return _main(argv, service, command, rest, early, profile)
+            return _main(argv, service, command, rest, early, profile, builtin)
+    return _main(argv, service, command, rest, early, profile, builtin)
 
 
 def _main(
@@ -65,13 +69,14 @@ def _main(
     rest: list[str],
     early: argparse.Namespace,
     profile: str | None,
+    builtin: Sequence[str],
 ) -> int:
     resume = opt(early, "resume")
     if profile is None and resume:
         profile = checkpoints.peek_profile(resume)
-    conn = _open(early, profile, service)
+    conn = _open(early, profile, service, builtin)
     try:
-        _check_service(conn, service)
+        _check_service(conn, service, builtin)
         if command is None:
             return _service_help(conn, service, rest)
         info = find_command(conn, service, command)
@@ -81,14 +86,14 @@ def _main(
         conn.close()
 
 
-def _open(early: argparse.Namespace, profile: str | None, word: str) -> Connection:
-    from bastion.cli.session import open_connection
+def _open(
+    early: argparse.Namespace, profile: str | None, word: str, builtin: Sequence[str]
+) -> Connection:
+    from bastion.cli.client_side.open_connection import open_connection
     from bastion.client import profiles
 
     if profile is None and profiles.current_profile() is None:
-        from bastion.cli.main import BUILTIN
-
-        close = difflib.get_close_matches(word, BUILTIN, n=1)
+        close = difflib.get_close_matches(word, builtin, n=1)
         if close:  # a mistyped built-in command, rather than a service
             raise UsageError(
                 f"'{word}' is not a bastion command (did you mean '{close[0]}'?).",
@@ -113,17 +118,15 @@ def _early(words: list[str]) -> argparse.Namespace:
     return args
 
 
-def _check_service(conn: Connection, service: str) -> None:
-    from bastion.cli import cached
+def _check_service(conn: Connection, service: str, builtin: Sequence[str]) -> None:
+    from bastion.cli.client_side.services import cached_catalogs as cached
 
     if service in (cached.services(conn) or conn.discovery().services):
         return
     known = conn.discovery(refresh=True).services
     if service in known:
         return
-    from bastion.cli.main import BUILTIN
-
-    close = difflib.get_close_matches(service, [*known, *BUILTIN], n=1)
+    close = difflib.get_close_matches(service, [*known, *builtin], n=1)
     raise UsageError(
         f"'{service}' is neither a bastion command nor a service of {conn.issuer}.",
         hint=(f"Did you mean '{close[0]}'? " if close else "")
@@ -133,8 +136,8 @@ def _check_service(conn: Connection, service: str) -> None:
 
 
 def _service_help(conn: Connection, service: str, rest: list[str]) -> int:
-    from bastion.cli import cached
-    from bastion.cli.commands import service_help
+    from bastion.cli.client_side.services import cached_catalogs as cached
+    from bastion.cli.client_side.services.arguments import service_help
 
     text = service_help(cached.catalog(conn, service), prog=f"bastion {service}", where=conn.issuer)
     if "-h" in rest or "--help" in rest:
@@ -148,7 +151,7 @@ def find_command(conn: Connection, service: str, word: str) -> CommandInfo:
     """A command by its CLI name (``get-mailbox``) or its catalog name (``Get-Mailbox``);
     the catalog is fetched again once when it does not have it (the server may have added
     it since the catalog was cached)."""
-    from bastion.cli import cached
+    from bastion.cli.client_side.services import cached_catalogs as cached
 
     for refresh in (False, True):
         catalog = conn.catalog(service, refresh=True) if refresh else cached.catalog(conn, service)
@@ -206,8 +209,8 @@ def parse_command(
     typed: list[str],
     default_output: str | None = None,
 ) -> Invocation:
-    from bastion.cli.commands import command_parser, missing, values_of
-    from bastion.cli.output import resolve_properties, schema_columns
+    from bastion.cli.client_side.services.arguments import command_parser, missing, values_of
+    from bastion.cli.render.formats import resolve_properties, schema_columns
 
     parser, params = command_parser(info, prog=prog)
     args = parser.parse_args(words)
@@ -244,7 +247,7 @@ def parse_command(
 
 def execute(conn: Connection, inv: Invocation) -> int:
     """Run a command and write its result; returns the exit code."""
-    from bastion.cli.output import Writer, pick, query, scalar_columns, schema_columns
+    from bastion.cli.render.formats import Writer, pick, query, scalar_columns, schema_columns
 
     info = inv.info
     columns = inv.properties or inv.columns
@@ -254,7 +257,7 @@ def execute(conn: Connection, inv: Invocation) -> int:
     writer = Writer(inv.format, columns=columns)
     conn.sign_in()
     if inv.listing is not None:
-        from bastion.cli import listing
+        from bastion.cli.client_side.services import listing
 
         ck = inv.listing.resumed
         if ck is not None and ck.complete:
@@ -296,7 +299,7 @@ def refresh_after(conn: Connection, info: CommandInfo, exc: ClientError) -> None
 def _resumed(
     conn: Connection, info: CommandInfo, path: Path, given: dict[str, Any]
 ) -> checkpoints.Checkpoint:
-    from bastion.cli import cached
+    from bastion.cli.client_side.services import cached_catalogs as cached
 
     ck = checkpoints.load(path)
     if (ck.service, ck.command) != (info.service, info.name):

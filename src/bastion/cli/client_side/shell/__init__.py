@@ -1,0 +1,1 @@
+"""``bastion shell``: the prompt loop, its completer and the PowerShell-form parser."""
