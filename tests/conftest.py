@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.server import ServerProcess, create_postgres_database, start_server
+from tests.support.server import ServerProcess, running_server
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -39,9 +39,5 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp(f"server-{backend}")
-    database_url = create_postgres_database() if backend == "postgresql" else None
-    proc = start_server(data_dir, database_url=database_url)
-    try:
+    with running_server(backend, data_dir) as proc:
         yield proc
-    finally:
-        proc.stop()

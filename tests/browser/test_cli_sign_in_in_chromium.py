@@ -11,47 +11,17 @@ a service command runs on that sign-in.
 
 from __future__ import annotations
 
-import os
-import shutil
 import stat
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pexpect
-import pytest
 
 from tests.cli.helpers import Cli
 from tests.support.flows import Org, make_tenant
 from tests.support.server import ServerProcess
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-if not os.environ.get("BASTION_REQUIRE_BROWSER"):
-    # make test sets BASTION_REQUIRE_BROWSER and installs chromium; elsewhere, skip cleanly
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed", allow_module_level=True)
-    pytest.importorskip("playwright.sync_api")
-
-from playwright import sync_api  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def browser_script(tmp_path: Path) -> tuple[Path, Path]:

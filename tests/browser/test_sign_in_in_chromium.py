@@ -7,42 +7,11 @@ and their redirects have to work in Chromium, not only in an HTTP client.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
-
-import pytest
 
 from bastion.authority.factors import totp
 from tests.support.flows import Org, device_code_request, make_tenant, poll_token
 from tests.support.server import ServerProcess
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-if not os.environ.get("BASTION_REQUIRE_BROWSER"):
-    # make test sets BASTION_REQUIRE_BROWSER and installs chromium; elsewhere, skip cleanly
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed", allow_module_level=True)
-    pytest.importorskip("playwright.sync_api")
-
-from playwright import sync_api  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_device_sign_in_with_authenticator_registration(

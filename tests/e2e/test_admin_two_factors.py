@@ -31,21 +31,14 @@ from tests.support.flows import (
     Person,
     device_code_request,
     device_sign_in,
-    make_tenant,
     poll_token,
     refresh,
     register_factor,
 )
 from tests.support.plane import run
-from tests.support.server import ServerProcess
 
 TWO_FACTORS = "urn:bastion:acr:2fa"
 HOW = ("directly", "through a group", "in a custom role group")
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def grant(t: Org, person: Person, how: str, role: str = "Read-Only Reporting") -> None:

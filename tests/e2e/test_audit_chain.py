@@ -47,11 +47,11 @@ def write_records(t: Org, count: int = RECORDS) -> None:
             )
 
 
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    org = make_tenant(server)
-    write_records(org)
-    return org
+@pytest.fixture(autouse=True)
+def records(request: pytest.FixtureRequest) -> None:
+    """The tenant ``t`` of every test that takes it starts with ``RECORDS`` records."""
+    if "t" in request.fixturenames:
+        write_records(request.getfixturevalue("t"))
 
 
 def audit_verify(t: Org, *extra: str) -> tuple[int, str]:

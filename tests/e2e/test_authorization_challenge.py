@@ -13,14 +13,14 @@ import secrets
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from bastion.authority import auth_sessions, factor_store, throttle
 from bastion.authority.clients import register_client
 from bastion.authority.grants.pkce import s256
 from bastion.authority.throttle import FREE_FAILURES, SOURCE_FREE_FAILURES
-from bastion.store.schema import audit_events, throttles, users, web_sessions
+from bastion.store.schema import throttles, users, web_sessions
+from tests.support.audit_log import events_of
 from tests.support.browser import Browser, page_error
 from tests.support.flows import (
     Org,
@@ -28,19 +28,12 @@ from tests.support.flows import (
     approve_device,
     device_code_request,
     device_sign_in,
-    make_tenant,
     poll_token,
     refresh,
 )
 from tests.support.plane import run
-from tests.support.server import ServerProcess
 
 SCOPE = "openid profile offline_access"
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def challenge(t: Org, **data: str | None) -> httpx.Response:
@@ -86,17 +79,6 @@ def claims_of(token: str) -> dict[str, Any]:
 def wrong_code(t: Org) -> str:
     good = t.admin.code(t.server)
     return "000000" if good != "000000" else "111111"
-
-
-def events_of(t: Org, kind: str) -> list[Any]:
-    with t.server.authority.store.begin() as conn:
-        return list(
-            conn.execute(
-                select(audit_events)
-                .where(audit_events.c.tenant_id == t.tenant.id, audit_events.c.type == kind)
-                .order_by(audit_events.c.seq)
-            ).all()
-        )
 
 
 def recovery_codes_for(t: Org, person: Person) -> list[str]:

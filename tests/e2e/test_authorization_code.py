@@ -11,13 +11,7 @@ import pytest
 
 from bastion.authority.grants.pkce import s256
 from tests.support.browser import Browser
-from tests.support.flows import Org, make_tenant, sign_in_pages
-from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
+from tests.support.flows import Org, sign_in_pages
 
 
 def authorize_url(t: Org, **overrides: Any) -> str:

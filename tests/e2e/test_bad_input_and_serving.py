@@ -24,11 +24,6 @@ GARBAGE = [
 ]
 
 
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
 @pytest.mark.parametrize("endpoint", ["token", "devicecode", "revoke", "introspect"])
 def test_garbage_never_crashes_or_leaks(t: Org, endpoint: str) -> None:
     url = f"{t.issuer}/oauth2/{endpoint}"

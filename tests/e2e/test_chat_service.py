@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from bastion.chat_policies import MeetingSettings, MessagingSettings
-from tests.support.flows import Org, make_tenant, register_factor
-from tests.support.plane import Tokens, every_page, result
+from tests.support.flows import Org
+from tests.support.plane import Tokens, every_page, result, scoped_role_holder
 from tests.support.server import ServerProcess
 
 COMMANDS = {
@@ -25,16 +24,6 @@ COMMANDS = {
 }
 MEETING_DEFAULTS = MeetingSettings().model_dump()
 MESSAGING_DEFAULTS = MessagingSettings().model_dump()
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
-@pytest.fixture
-def admin(t: Org) -> Tokens:
-    return Tokens(t, t.admin)
 
 
 def chat_users(tokens: Tokens, params: dict[str, Any], page_size: int = 100) -> list[Any]:
@@ -337,21 +326,7 @@ def test_a_role_group_scoped_to_a_department_grants_only_to_its_users(
         result(admin.run("directory", "New-User", params))
     alice, adam, bob = (f"{n}@{t.name}" for n in ("alice", "adam", "bob"))
     result(admin.run("chat", "New-MeetingPolicy", {"name": "Sales meetings"}))
-    result(
-        admin.run(
-            "directory",
-            "New-RoleGroup",
-            {"name": "Sales chat", "roles": ["Chat Administrator"], "scope_department": "Sales"},
-        )
-    )
-    result(
-        admin.run(
-            "directory",
-            "Add-RoleGroupMember",
-            {"identity": "Sales chat", "member": t.password_only.username},
-        )
-    )
-    sam = Tokens(t, register_factor(t, t.password_only))  # a role holder: two factors (A8)
+    sam = scoped_role_holder(admin, "Sales chat", "Chat Administrator", "Sales")  # two factors (A8)
 
     listed = chat_users(sam, {}, page_size=1)
     assert [u["userPrincipalName"] for u in listed] == [adam, alice]

@@ -12,23 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from bastion import seed
 from tests.cli.helpers import Cli, sign_in
 from tests.support.flows import Org, make_tenant
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
-@pytest.fixture
-def cli(t: Org, tmp_path: Path) -> Cli:
-    return sign_in(t, tmp_path / "config")
 
 
 def test_output_formats(t: Org, cli: Cli) -> None:

@@ -24,22 +24,16 @@ import bastion
 from bastion import seed
 from bastion.client import NotFoundError
 from bastion.store.schema import audit_events, mailboxes
-from tests.cli.helpers import Cli, sign_in
-from tests.support.flows import Org, make_tenant
+from tests.cli.helpers import Cli
+from tests.support.flows import Org
 from tests.support.server import ServerProcess
 
 
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    org = make_tenant(server)
+@pytest.fixture(autouse=True)
+def population(t: Org, server: ServerProcess) -> None:
+    """The tenant ``t`` holds 250 seeded users, more than a page of any listing."""
     store = server.authority.store
-    seed.seed_population(store, org.tenant.id, domain=org.name, count=250, now=server.now())
-    return org
-
-
-@pytest.fixture
-def cli(t: Org, tmp_path: Path) -> Cli:
-    return sign_in(t, tmp_path / "config")
+    seed.seed_population(store, t.tenant.id, domain=t.name, count=250, now=server.now())
 
 
 def addresses(t: Org) -> set[str]:

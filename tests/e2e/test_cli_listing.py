@@ -22,7 +22,7 @@ from bastion import seed
 from bastion.store.schema import mailboxes
 from tests.cli.helpers import sign_in
 from tests.support.flows import Org, make_tenant
-from tests.support.server import ServerProcess, create_postgres_database, start_server
+from tests.support.server import ServerProcess, running_server
 
 
 @pytest.fixture
@@ -30,12 +30,8 @@ def own_server(backend: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of this test's own: it is killed in the middle of a listing."""
     data_dir = tmp_path / "server"
     data_dir.mkdir()
-    database_url = create_postgres_database() if backend == "postgresql" else None
-    proc = start_server(data_dir, database_url=database_url)
-    try:
+    with running_server(backend, data_dir) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def populated(server: ServerProcess, count: int) -> tuple[Org, set[str]]:

@@ -9,18 +9,12 @@ import sys
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from bastion.cli.help_examples import EXAMPLES, leaves
 from bastion.cli.main import build_parser
 from tests.cli.helpers import Cli, sign_in
 from tests.support.flows import Org, make_tenant
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def test_an_ended_sign_in_names_the_tenants_limit_in_human_units(

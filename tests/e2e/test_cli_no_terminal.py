@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from tests.cli.helpers import Cli, sign_in
 from tests.client.players import DEVICE_CODE
@@ -24,11 +23,6 @@ from tests.support.flows import Org, make_tenant
 from tests.support.server import ServerProcess
 
 NO_PERSON = 30  # seconds: far more than exit 4 takes, far less than a device code waits
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def signed_out(t: Org, tmp_path: Path, **env: str) -> Cli:

@@ -20,11 +20,6 @@ from tests.support.flows import Org, make_tenant
 from tests.support.server import ServerProcess, free_port
 
 
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
 def test_with_no_profile_a_command_says_to_connect_with_exit_4(tmp_path: Path) -> None:
     cli = Cli(tmp_path / "config")
     for words in (["mail", "get-mailbox"], ["shell"], ["directory", "get-user", "-o", "json"]):

@@ -5,7 +5,6 @@ tokens, never in ``profiles.json``, still used for every request, and kept by
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,8 @@ import bastion
 from bastion.client import add_profile, get_profile
 from tests.cli.helpers import sign_in
 from tests.client.players import Player
-from tests.client.proxies import http_proxy
 from tests.support.flows import Org, make_tenant
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture(scope="module")
-def proxy_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    with http_proxy(tmp_path_factory.mktemp("proxy"), user="corp", password="s3cret") as port:
-        yield port
 
 
 def every_file(directory: Path) -> str:

@@ -16,18 +16,11 @@ import sys
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from bastion.directory import users
 from bastion.directory.tenants import MAX_IDLE_SECONDS
 from tests.cli.helpers import Cli, sign_in
-from tests.support.flows import Org, make_tenant
-from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
+from tests.support.flows import Org
 
 
 def password_of(t: Org, upn: str, password: str) -> bool:

@@ -8,29 +8,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from bastion.client.cache import TokenCache
 from tests.cli.helpers import Cli, sign_in
 from tests.client.players import DEVICE_CODE, Player
-from tests.client.proxies import http_proxy
 from tests.support.flows import Org, Person, make_tenant, refresh
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
-@pytest.fixture(scope="module")
-def proxy_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    with http_proxy(tmp_path_factory.mktemp("proxy"), user="corp", password="s3cret") as port:
-        yield port
 
 
 def connect_in_terminal(cli: Cli, t: Org, user: Person, *args: str) -> pexpect.spawn:

@@ -24,13 +24,8 @@ import bastion
 from bastion.client import NetworkError
 from bastion.tls import LocalTls, ensure_local_tls
 from tests.cli.helpers import Cli
-from tests.support.flows import Org, make_tenant
+from tests.support.flows import Org
 from tests.support.server import ServerProcess, free_port, wait_healthy
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 @pytest.fixture

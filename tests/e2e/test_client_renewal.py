@@ -15,25 +15,15 @@ from sqlalchemy import select
 
 import bastion
 from bastion.client import SignInRequired, StepUpRequired
-from bastion.store.schema import audit_events, refresh_tokens
+from bastion.store.schema import refresh_tokens
 from tests.client.players import Player
+from tests.support.audit_log import events_of
 from tests.support.flows import Org, make_tenant
 from tests.support.server import ServerProcess
 
 
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
 def events(t: Org, kind: str) -> int:
-    with t.server.authority.store.begin() as conn:
-        rows = conn.execute(
-            select(audit_events.c.seq).where(
-                audit_events.c.tenant_id == t.tenant.id, audit_events.c.type == kind
-            )
-        ).all()
-    return len(rows)
+    return len(events_of(t, kind))
 
 
 def test_tokens_that_expire_every_second_are_renewed_silently(

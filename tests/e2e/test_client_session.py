@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,8 @@ from bastion.client import (
     status,
 )
 from tests.client.players import Player
-from tests.client.proxies import http_proxy
 from tests.support.flows import Org, make_tenant
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
-@pytest.fixture(scope="module")
-def proxy_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    with http_proxy(tmp_path_factory.mktemp("proxy"), user="corp", password="s3cret") as port:
-        yield port
 
 
 def test_every_request_goes_through_the_proxy_with_its_credentials(

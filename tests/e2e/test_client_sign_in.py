@@ -28,10 +28,7 @@ from tests.client.players import DEVICE_CODE, Player
 from tests.support.flows import Org, Person, device_sign_in, make_tenant, refresh
 from tests.support.server import ServerProcess
 
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server, device_poll_interval=1)
+pytestmark = pytest.mark.tenant(device_poll_interval=1)
 
 
 def cache_of(conn: Connection) -> TokenCache:

@@ -16,11 +16,6 @@ from tests.support.flows import Org, device_sign_in, make_tenant, register_facto
 from tests.support.server import ServerProcess
 
 
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
 def run(
     t: Org, token: str | None, name: str, params: dict[str, Any], service: str = "directory"
 ) -> httpx.Response:

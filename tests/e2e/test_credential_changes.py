@@ -19,12 +19,6 @@ from bastion.directory.bootstrap import new_user
 from bastion.store.schema import users
 from tests.support.flows import Org, Person, device_sign_in, make_tenant, refresh
 from tests.support.plane import Tokens, result, run
-from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def sign_in(t: Org, person: Person) -> dict[str, Any]:

@@ -17,17 +17,10 @@ from tests.support.flows import (
     approve_device,
     device_code_request,
     device_sign_in,
-    make_tenant,
     poll_token,
     refresh,
     sign_in_pages,
 )
-from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def claims_of(token: str) -> dict:

@@ -24,18 +24,12 @@ from tests.support.flows import Org, device_sign_in, make_tenant
 from tests.support.plane import Tokens, run
 from tests.support.server import (
     ServerProcess,
-    create_postgres_database,
     free_port,
-    start_server,
+    running_server,
 )
 
 HUNDRED_MB = 100 * 1024 * 1024
 FORM = "application/x-www-form-urlencoded"
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def _records(t: Org, **match: Any) -> list[Any]:
@@ -263,18 +257,10 @@ def test_another_host_name_gets_421_and_never_names_the_issuer(t: Org) -> None:
 @pytest.fixture
 def with_base_url(backend: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server whose base URL is configured (names 127.0.0.1 on its port)."""
-    database_url = create_postgres_database() if backend == "postgresql" else None
     port = free_port()
-    proc = start_server(
-        tmp_path,
-        database_url=database_url,
-        port=port,
-        env={"BASTION_BASE_URL": f"http://127.0.0.1:{port}"},
-    )
-    try:
+    base_url = {"BASTION_BASE_URL": f"http://127.0.0.1:{port}"}
+    with running_server(backend, tmp_path, port=port, env=base_url) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def test_with_a_base_url_only_its_host_is_answered(with_base_url: ServerProcess) -> None:

@@ -20,7 +20,7 @@ from bastion import seed
 from bastion.ids import new_id
 from bastion.store.schema import mailboxes
 from tests.support.flows import Org, device_sign_in, make_tenant, refresh
-from tests.support.server import ServerProcess, create_postgres_database, start_server
+from tests.support.server import ServerProcess, running_server
 
 TOTAL = 100_000
 PAGE = 1000
@@ -29,12 +29,8 @@ PAGE = 1000
 @pytest.fixture
 def own_server(backend: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of this test's own: it is restarted in the middle."""
-    database_url = create_postgres_database() if backend == "postgresql" else None
-    proc = start_server(tmp_path, database_url=database_url)
-    try:
+    with running_server(backend, tmp_path) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def _shared_mailbox(t: Org, address: str, now: float) -> dict[str, object]:

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, update
 
 from bastion.store.schema import audit_events, mail_addresses, mailbox_permissions, mailboxes
-from tests.support.flows import Org, make_tenant, register_factor
-from tests.support.plane import Tokens, every_page, new_user, result
+from tests.support.flows import Org
+from tests.support.plane import Tokens, every_page, new_user, result, scoped_role_holder
 from tests.support.server import ServerProcess
 
 COMMANDS = {
@@ -34,16 +34,6 @@ def listed_mailboxes(
 ) -> list[dict[str, Any]]:
     """Get-Mailbox page by page, following the cursors."""
     return every_page(tokens, "mail", "Get-Mailbox", params, page_size)
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
-@pytest.fixture
-def admin(t: Org) -> Tokens:
-    return Tokens(t, t.admin)
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -581,25 +571,9 @@ def test_a_role_group_scoped_to_a_department_manages_only_its_mailboxes(
     alices = new_mailbox(admin, user=alice["userPrincipalName"])
     bobs = new_mailbox(admin, user=bob["id"])
     desk = shared(admin, f"desk@{t.name}")
-    result(
-        admin.run(
-            "directory",
-            "New-RoleGroup",
-            {
-                "name": "Sales mail",
-                "roles": ["Mail Recipients Administrator"],
-                "scope_department": "Sales",
-            },
-        )
-    )
-    result(
-        admin.run(
-            "directory",
-            "Add-RoleGroupMember",
-            {"identity": "Sales mail", "member": t.password_only.username},
-        )
-    )
-    sam = Tokens(t, register_factor(t, t.password_only))  # a role holder: two factors (A8)
+    sam = scoped_role_holder(
+        admin, "Sales mail", "Mail Recipients Administrator", "Sales"
+    )  # two factors (A8)
 
     # listings keep to the scope: not Marketing's mailbox, not the tenant's shared one
     assert listed_mailboxes(sam, {}, page_size=1) == [alices]

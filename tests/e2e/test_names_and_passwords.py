@@ -14,9 +14,8 @@ from sqlalchemy import insert, select
 from bastion.ids import new_id
 from bastion.store.schema import users
 from tests.support.browser import Browser, page_error
-from tests.support.flows import Org, make_tenant
+from tests.support.flows import Org
 from tests.support.plane import Tokens, result
-from tests.support.server import ServerProcess
 
 PASSPHRASE_64 = "über die Brücke 🚲 gehen wir langsam, dann nach Hause; é ü ñ ø å!"
 
@@ -25,16 +24,6 @@ def fullwidth(text: str) -> str:
     """``text`` with its printable ASCII as fullwidth forms (U+FF01..U+FF5E), which NFKC
     maps back."""
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
-@pytest.fixture
-def admin(t: Org) -> Tokens:
-    return Tokens(t, t.admin)
 
 
 def login(t: Org, username: str, password: str) -> Any:

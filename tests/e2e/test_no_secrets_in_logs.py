@@ -30,7 +30,7 @@ from tests.e2e.test_authorization_code import authorize_url
 from tests.support.browser import Browser
 from tests.support.flows import Org, make_tenant, poll_token, refresh
 from tests.support.plane import run
-from tests.support.server import ServerProcess, create_postgres_database, start_server
+from tests.support.server import ServerProcess, running_server
 
 
 class Secrets:
@@ -56,12 +56,8 @@ class Secrets:
 
 @pytest.fixture
 def logged(backend: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    database_url = create_postgres_database() if backend == "postgresql" else None
-    proc = start_server(tmp_path, database_url=database_url, extra=["--log-level", "DEBUG"])
-    try:
+    with running_server(backend, tmp_path, extra=["--log-level", "DEBUG"]) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def code_of(location: str) -> str:

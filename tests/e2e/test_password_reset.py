@@ -10,27 +10,18 @@ import secrets
 import httpx
 import pytest
 
-from bastion.authority import factor_store
-from bastion.authority.factors import totp
 from bastion.authority.grants.pkce import s256
 from bastion.directory.bootstrap import new_user
 from tests.support.browser import Browser
-from tests.support.flows import Org, Person, make_tenant
+from tests.support.flows import Org, Person, register_factor
 from tests.support.plane import Tokens, result
-from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def totp_user(t: Org, mfa_state: str) -> Person:
     auth = t.server.authority
     name = f"kim-{secrets.token_hex(3)}@{t.name}"
-    secret = totp.generate_secret()
     with auth.store.begin() as conn:
-        user = new_user(
+        new_user(
             auth,
             conn,
             t.tenant,
@@ -39,16 +30,7 @@ def totp_user(t: Org, mfa_state: str) -> Person:
             password="pw-" + secrets.token_urlsafe(12),
             mfa_state=mfa_state,
         )
-        factor_store.add_totp(
-            conn,
-            auth.keyring,
-            tenant_id=t.tenant.id,
-            user_id=user.id,
-            secret=secret,
-            accepted_step=None,
-            now=t.server.now(),
-        )
-    return Person(name, "unused", secret)
+    return register_factor(t, Person(name, "unused"))
 
 
 @pytest.mark.parametrize("mfa_state", ["disabled", "enabled", "enforced"])

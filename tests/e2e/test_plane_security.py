@@ -15,14 +15,9 @@ from bastion.services import SERVICES
 from bastion.store.schema import audit_events
 from tests.support.flows import Org, make_tenant, register_factor
 from tests.support.plane import Tokens, run
-from tests.support.server import ServerProcess, create_postgres_database, start_server
+from tests.support.server import ServerProcess, running_server
 
 SECRET_NAMES = re.compile(r"password|secret|seed|token|recovery|codehash|totp", re.IGNORECASE)
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def _property_names(schema: Any) -> set[str]:
@@ -122,12 +117,8 @@ def test_every_command_record_names_actor_target_request_and_outcome(t: Org) -> 
 @pytest.fixture
 def behind_proxy(backend: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server that trusts the loopback peer as its reverse proxy."""
-    database_url = create_postgres_database() if backend == "postgresql" else None
-    proc = start_server(tmp_path, database_url=database_url, extra=["--trusted-proxy", "127.0.0.1"])
-    try:
+    with running_server(backend, tmp_path, extra=["--trusted-proxy", "127.0.0.1"]) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def test_a_configured_proxy_names_the_client_address_in_records(

@@ -23,9 +23,8 @@ from bastion.directory import groups, role_groups, users
 from bastion.directory.role_groups import ScopeFilter
 from bastion.store.schema import audit_events, factors
 from bastion.store.schema import users as users_table
-from tests.support.flows import Org, Person, device_sign_in, make_tenant
+from tests.support.flows import Org, Person, device_sign_in
 from tests.support.plane import Tokens
-from tests.support.server import ServerProcess
 
 GA = "Global Administrator"
 ROLES = (
@@ -65,11 +64,6 @@ TARGETS: tuple[str | None, ...] = (None, *ROLES)
 def expected(caller: str, target: str | None, change: str) -> int:
     outranks = target is None or caller in (GA, target)
     return 200 if change in ROLE_ALLOWS[caller] and outranks else 403
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def caller(t: Org, name: str, roles: list[str]) -> Tokens:

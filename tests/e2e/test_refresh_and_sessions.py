@@ -6,27 +6,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bastion.store.schema import audit_events
+from tests.support.audit_log import events_of
 from tests.support.browser import Browser
 from tests.support.flows import Org, device_sign_in, make_tenant, refresh
 from tests.support.server import ServerProcess
 
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server, session_lifetime=8 * 3600, idle_timeout=1800)
+pytestmark = pytest.mark.tenant(session_lifetime=8 * 3600, idle_timeout=1800)
 
 
 def reuse_events(t: Org) -> int:
-    with t.server.authority.store.begin() as conn:
-        return len(
-            conn.execute(
-                select(audit_events.c.id).where(
-                    audit_events.c.tenant_id == t.tenant.id,
-                    audit_events.c.type == "token.refresh_reuse",
-                )
-            ).all()
-        )
+    return len(events_of(t, "token.refresh_reuse"))
 
 
 def test_each_refresh_rotates_and_reuse_revokes_the_family(t: Org) -> None:

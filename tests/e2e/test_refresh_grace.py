@@ -11,21 +11,14 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 from sqlalchemy import Select, func, select
 
 from bastion.authority.tokens import REFRESH_GRACE_SECONDS
 from bastion.store.schema import audit_events, refresh_tokens
-from tests.support.flows import Org, device_sign_in, make_tenant, refresh
+from tests.support.flows import Org, device_sign_in, refresh
 from tests.support.plane import run
-from tests.support.server import ServerProcess
 
 PARALLEL = 20
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def count(t: Org, query: Select[int]) -> int:

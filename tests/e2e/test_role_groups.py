@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from sqlalchemy import select
 
 from bastion import seed
 from bastion.store.schema import audit_events, chat_policy_assignments, mailboxes, sites, users
-from tests.support.flows import Org, make_tenant, register_factor
+from tests.support.flows import Org, register_factor
 from tests.support.plane import Tokens
-from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def ok(response: object) -> dict:  # type: ignore[type-arg]

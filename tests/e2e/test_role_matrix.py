@@ -14,13 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bastion.authority import factor_store
-from bastion.authority.factors import totp
 from bastion.directory.bootstrap import new_user
 from bastion.store.schema import audit_events
-from tests.support.flows import Org, Person, make_tenant
+from tests.support.flows import Org, Person, register_factor
 from tests.support.plane import Tokens
-from tests.support.server import ServerProcess
 
 COMMANDS: dict[str, set[str]] = {
     "directory": {
@@ -73,19 +70,13 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
 }
 
 
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
 def _holder(t: Org, role: str) -> Person:
     """A user holding only ``role``, with an authenticator: sensitive commands pass step-up."""
     auth = t.server.authority
     upn = f"{role.lower().replace(' ', '-')}@{t.name}"
     password = "pw-" + secrets.token_urlsafe(12)
-    secret = totp.generate_secret()
     with auth.store.begin() as conn:
-        user = new_user(
+        new_user(
             auth,
             conn,
             t.tenant,
@@ -95,16 +86,7 @@ def _holder(t: Org, role: str) -> Person:
             mfa_state="enforced",
             roles=[role],
         )
-        factor_store.add_totp(
-            conn,
-            auth.keyring,
-            tenant_id=t.tenant.id,
-            user_id=user.id,
-            secret=secret,
-            accepted_step=None,
-            now=t.server.now(),
-        )
-    return Person(upn, password, secret)
+    return register_factor(t, Person(upn, password))
 
 
 def test_catalogs_hold_exactly_the_commands_of_the_matrix(t: Org) -> None:

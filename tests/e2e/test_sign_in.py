@@ -7,20 +7,15 @@ import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from sqlalchemy import select
 
 from bastion.authority.factors import totp
 from bastion.authority.throttle import FREE_FAILURES
-from bastion.store.schema import audit_events, factors, recovery_codes, throttles, users
+from bastion.store.schema import factors, recovery_codes, throttles, users
+from tests.support.audit_log import events_of
 from tests.support.browser import Browser, page_error
-from tests.support.flows import Org, device_sign_in, make_tenant
+from tests.support.flows import Org, device_sign_in, give_recovery_codes, make_tenant
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def claims_of(token: str) -> dict:
@@ -31,15 +26,6 @@ def claims_of(token: str) -> dict:
 def login(browser: Browser, t: Org, username: str, password: str):
     browser.get(f"/t/{t.name}/login")
     return browser.submit(f"/t/{t.name}/login", {"username": username, "password": password})
-
-
-def events_of(t: Org, kind: str) -> list:
-    with t.server.authority.store.begin() as conn:
-        return conn.execute(
-            select(audit_events).where(
-                audit_events.c.tenant_id == t.tenant.id, audit_events.c.type == kind
-            )
-        ).all()
 
 
 def test_same_totp_code_is_refused_the_second_time(t: Org) -> None:
@@ -145,18 +131,7 @@ def test_mfa_enabled_user_registers_totp_before_any_token(t: Org) -> None:
 
 
 def test_recovery_code_signs_in_once(t: Org) -> None:
-    from bastion.authority import factor_store
-
-    auth = t.server.authority
-    with auth.store.begin() as conn:
-        user_id = conn.execute(
-            select(users.c.id).where(users.c.upn == t.admin.username)
-        ).scalar_one()
-        prepared = factor_store.prepare_recovery_codes(auth.hasher)
-        factor_store.store_recovery_codes(
-            conn, prepared, tenant_id=t.tenant.id, user_id=user_id, now=t.server.now()
-        )
-        codes = prepared.codes
+    codes = give_recovery_codes(t, t.admin)
     browser = Browser(t.server.base_url)
     login(browser, t, t.admin.username, t.admin.password)
     ok = browser.submit(f"/t/{t.name}/login/mfa", {"recovery_code": codes[0].upper()})

@@ -7,17 +7,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.e2e.test_authorization_code import authorize_url
 from tests.support.browser import Browser
-from tests.support.flows import Org, make_tenant
-from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
+from tests.support.flows import Org
 
 
 def form_action(csp: str) -> str:

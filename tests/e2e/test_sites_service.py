@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import update
 
 from bastion.store.schema import sites
-from tests.support.flows import Org, make_tenant, register_factor
-from tests.support.plane import Tokens, every_page, new_user, result
+from tests.support.flows import Org
+from tests.support.plane import Tokens, every_page, new_user, result, scoped_role_holder
 from tests.support.server import ServerProcess
 
 COMMANDS = {
@@ -27,16 +26,6 @@ COMMANDS = {
 def listed_sites(tokens: Tokens, params: dict[str, Any], page_size: int) -> list[dict[str, Any]]:
     """Get-Site page by page, following the cursors."""
     return every_page(tokens, "sites", "Get-Site", params, page_size)
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
-
-
-@pytest.fixture
-def admin(t: Org) -> Tokens:
-    return Tokens(t, t.admin)
 
 
 def new_site(admin: Tokens, url: str, owner: str, **more: Any) -> dict[str, Any]:
@@ -300,25 +289,9 @@ def test_a_role_group_scoped_to_a_department_manages_only_its_sites(t: Org, admi
     marketing = new_site(admin, "/teams/marketing", bob["userPrincipalName"])
     orphan = new_site(admin, "/sites/orphan", carol["id"])
     result(admin.run("directory", "Remove-User", {"identity": carol["id"]}))
-    result(
-        admin.run(
-            "directory",
-            "New-RoleGroup",
-            {
-                "name": "Sales sites",
-                "roles": ["Sites Administrator"],
-                "scope_department": "Sales",
-            },
-        )
-    )
-    result(
-        admin.run(
-            "directory",
-            "Add-RoleGroupMember",
-            {"identity": "Sales sites", "member": t.password_only.username},
-        )
-    )
-    sam = Tokens(t, register_factor(t, t.password_only))  # a role holder: two factors (A8)
+    sam = scoped_role_holder(
+        admin, "Sales sites", "Sites Administrator", "Sales"
+    )  # two factors (A8)
 
     # listings keep to the scope: not Marketing's site, not the tenant's ownerless one
     assert listed_sites(sam, {}, page_size=1) == [sales]

@@ -20,31 +20,25 @@ import pytest
 from sqlalchemy import select
 
 import bastion
-from bastion.authority import factor_store
 from bastion.authority.grants.pkce import s256
 from bastion.authority.throttle import FREE_FAILURES, SOURCE_FREE_FAILURES
 from bastion.client import ClientError, SignInFailed
-from bastion.store.schema import audit_events, throttles, users
+from bastion.store.schema import throttles
 from tests.client.players import Player
+from tests.support.audit_log import events_of
 from tests.support.browser import Browser, page_error
 from tests.support.flows import (
     Org,
     Person,
     device_code_request,
-    make_tenant,
+    give_recovery_codes,
     sign_in_pages,
 )
-from tests.support.server import ServerProcess
 
 SCOPE = "openid profile offline_access"
 #: the defaults: attempt_limit and lockout_seconds (bastion.config.Settings)
 LIMIT = 10
 LOCKOUT = 900
-
-
-@pytest.fixture
-def t(server: ServerProcess) -> Org:
-    return make_tenant(server)
 
 
 def login(browser: Browser, t: Org, username: str, password: str) -> httpx.Response:
@@ -89,17 +83,6 @@ def bad_code_redemption(t: Org) -> httpx.Response:
             "client_id": "bastion-cli",
         },
     )
-
-
-def events_of(t: Org, kind: str) -> list[Any]:
-    with t.server.authority.store.begin() as conn:
-        return list(
-            conn.execute(
-                select(audit_events)
-                .where(audit_events.c.tenant_id == t.tenant.id, audit_events.c.type == kind)
-                .order_by(audit_events.c.seq)
-            ).all()
-        )
 
 
 def wrong_code(t: Org) -> str:
@@ -340,42 +323,23 @@ def test_the_pages_say_how_many_codes_are_left(t: Org) -> None:
 
 
 def test_wrong_recovery_codes_pause_recovery_and_lift_by_themselves(t: Org) -> None:
-    auth = t.server.authority
-    with auth.store.begin() as conn:
-        user_id = conn.execute(
-            select(users.c.id).where(users.c.upn == t.admin.username)
-        ).scalar_one()
-        prepared = factor_store.prepare_recovery_codes(auth.hasher)
-        factor_store.store_recovery_codes(
-            conn, prepared, tenant_id=t.tenant.id, user_id=user_id, now=t.server.now()
-        )
+    codes = give_recovery_codes(t, t.admin)
     browser = Browser(t.server.base_url)
     login(browser, t, t.admin.username, t.admin.password)
     for _ in range(FREE_FAILURES):
         wrong = browser.submit(f"/t/{t.name}/login/mfa", {"recovery_code": "abcd-efghjkm-npqrstu"})
         assert wrong.status_code == 401
-    paused = browser.submit(f"/t/{t.name}/login/mfa", {"recovery_code": prepared.codes[0]})
+    paused = browser.submit(f"/t/{t.name}/login/mfa", {"recovery_code": codes[0]})
     assert paused.status_code == 429 and page_error(paused) == "Too many wrong recovery codes."
     t.server.advance(int(paused.headers["retry-after"]))
-    ok = browser.submit(f"/t/{t.name}/login/mfa", {"recovery_code": prepared.codes[0]})
+    ok = browser.submit(f"/t/{t.name}/login/mfa", {"recovery_code": codes[0]})
     assert ok.status_code == 200 and "signed in" in ok.text
 
 
 def test_a_terminal_sign_in_with_wrong_codes_ends_with_the_servers_message(
     t: Org, tmp_path: Path
 ) -> None:
-    auth = t.server.authority
-    with auth.store.begin() as conn:
-        user_id = conn.execute(
-            select(users.c.id).where(users.c.upn == t.admin.username)
-        ).scalar_one()
-        factor_store.store_recovery_codes(
-            conn,
-            factor_store.prepare_recovery_codes(auth.hasher),
-            tenant_id=t.tenant.id,
-            user_id=user_id,
-            now=t.server.now(),
-        )
+    give_recovery_codes(t, t.admin)
     # the right password, then a code of another authenticator, typed again and again
     player = WrongCodes(t, Person(t.admin.username, t.admin.password))
     with pytest.raises(SignInFailed) as caught:

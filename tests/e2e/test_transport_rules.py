@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -25,12 +23,10 @@ import pytest
 from bastion.authority.grants.pkce import s256
 from bastion.tls import LocalTls, ensure_local_tls
 from tests.support.browser import Browser
-from tests.support.flows import Org, make_tenant
+from tests.support.flows import Org
 from tests.support.server import (
     ServerProcess,
-    create_postgres_database,
-    free_port,
-    wait_healthy,
+    running_server,
 )
 
 YEAR = 31536000
@@ -47,48 +43,11 @@ def https_server(
 ) -> Iterator[ServerProcess]:
     """``bastion serve --tls-cert --tls-key`` on a free port."""
     data_dir = tmp_path_factory.mktemp(f"https-{backend}")
-    port = free_port()
-    clock = data_dir / "clock-offset"
-    clock.write_text("0")
-    log_file = data_dir / "server.log"
-    proc = ServerProcess(
-        base_url=f"https://127.0.0.1:{port}",
-        data_dir=data_dir,
-        database_url=create_postgres_database() if backend == "postgresql" else None,
-        clock_file=clock,
-        process=None,  # type: ignore[arg-type]
-        log_file=log_file,
-    )
-    with open(log_file, "wb") as log:
-        proc.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bastion",
-                "serve",
-                "--port",
-                str(port),
-                "--clock-offset-file",
-                str(clock),
-                "--tls-cert",
-                str(tls.cert_file),
-                "--tls-key",
-                str(tls.key_file),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=proc.env(),
-        )
-    try:
-        wait_healthy(proc.base_url, proc.process, log_file, verify=trusting(tls))
+    with running_server(backend, data_dir, tls=tls) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
-@pytest.fixture
-def t(https_server: ServerProcess) -> Org:
-    return make_tenant(https_server)
+pytestmark = pytest.mark.tenant(served_by="https_server")
 
 
 def trusting(tls: LocalTls) -> ssl.SSLContext:

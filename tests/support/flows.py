@@ -131,6 +131,18 @@ def register_factor(t: Org, person: Person) -> Person:
     return person
 
 
+def give_recovery_codes(t: Org, person: Person) -> list[str]:
+    """Store ten fresh recovery codes for ``person``; returns them in the clear."""
+    auth = t.server.authority
+    prepared = factor_store.prepare_recovery_codes(auth.hasher)  # slow: outside the transaction
+    with auth.store.begin() as conn:
+        user = users.require_user(conn, t.tenant.id, person.username)
+        factor_store.store_recovery_codes(
+            conn, prepared, tenant_id=t.tenant.id, user_id=user.id, now=t.server.now()
+        )
+    return prepared.codes
+
+
 def sign_in_pages(
     browser: Browser, t: Org, user: Person, *, response: httpx.Response
 ) -> httpx.Response:

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.flows import Org, Person, device_sign_in, refresh
+from tests.support.flows import Org, Person, device_sign_in, refresh, register_factor
 
 
 def run(
@@ -64,6 +64,18 @@ def new_user(admin: Tokens, name: str, department: str = "") -> dict[str, Any]:
     params = {"user_principal_name": f"{name}@{admin.t.name}", "department": department}
     user: dict[str, Any] = result(admin.run("directory", "New-User", params))
     return user
+
+
+def scoped_role_holder(admin: Tokens, group: str, role: str, department: str) -> Tokens:
+    """A role group ``group`` giving ``role`` over ``department``, made by ``admin`` with the
+    tenant's password-only user as its member; that user signed in, with two factors as a
+    role holder must (A8)."""
+    t = admin.t
+    scope = {"name": group, "roles": [role], "scope_department": department}
+    result(admin.run("directory", "New-RoleGroup", scope))
+    member = {"identity": group, "member": t.password_only.username}
+    result(admin.run("directory", "Add-RoleGroupMember", member))
+    return Tokens(t, register_factor(t, t.password_only))
 
 
 def every_page(

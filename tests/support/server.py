@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from bastion.authority.context import Authority
 from bastion.config import Settings
+from bastion.tls import LocalTls
 
 
 def free_port() -> int:
@@ -151,17 +155,24 @@ def start_server(
     port: int | None = None,
     env: dict[str, str] | None = None,
     name: str = "server",
+    tls: LocalTls | None = None,
 ) -> ServerProcess:
-    """``bastion serve`` on a free port (or ``port``); ``env`` adds BASTION_* variables.
-    Several processes may share one data directory, each with its own ``name`` (its log is
-    ``{name}.log``); they share the test clock."""
+    """``bastion serve`` on a free port (or ``port``); ``env`` adds BASTION_* variables;
+    ``tls`` serves HTTPS with that certificate. Several processes may share one data
+    directory, each with its own ``name`` (its log is ``{name}.log``); they share the test
+    clock."""
     port = port or free_port()
+    scheme, verify = "http", {}
+    if tls is not None:
+        scheme = "https"
+        verify = {"verify": ssl.create_default_context(cafile=str(tls.ca_file))}
+        extra = [*(extra or []), "--tls-cert", str(tls.cert_file), "--tls-key", str(tls.key_file)]
     clock_file = data_dir / "clock-offset"
     if not clock_file.exists():
         clock_file.write_text("0")
     log_file = data_dir / f"{name}.log"
     proc = ServerProcess(
-        base_url=f"http://127.0.0.1:{port}",
+        base_url=f"{scheme}://127.0.0.1:{port}",
         data_dir=data_dir,
         database_url=database_url,
         clock_file=clock_file,
@@ -187,5 +198,17 @@ def start_server(
             stderr=subprocess.STDOUT,
             env=proc.env(),
         )
-    wait_healthy(proc.base_url, proc.process, log_file)
+    wait_healthy(proc.base_url, proc.process, log_file, **verify)
     return proc
+
+
+@contextlib.contextmanager
+def running_server(backend: str, data_dir: Path, **options: Any) -> Iterator[ServerProcess]:
+    """``start_server`` (with ``options``) on a fresh database of ``backend`` (SQLite in
+    ``data_dir``, or a new PostgreSQL database), stopped on leaving."""
+    database_url = create_postgres_database() if backend == "postgresql" else None
+    proc = start_server(data_dir, database_url=database_url, **options)
+    try:
+        yield proc
+    finally:
+        proc.stop()
