@@ -65,19 +65,29 @@ def _json(body: Any) -> bytes:
 def run_and_audit(call: Call) -> None:
     try:
         call.answer = _execute(call)
-    except IntegrityError as exc:
-        if call.replay is not None:
-            # An identical request won the race: this one's change rolled back; answer
-            # with the winner's result.
-            with call.auth.store.begin() as conn:
-                previous = call.replay.stored(conn, call.caller)
-            if previous is not None:
-                call.answer = Answer.stored(previous)
-                return
+    except (IntegrityError, Conflict) as exc:
+        # An identical request with the same Idempotency-Key may have won the race: this
+        # one's change rolled back, either on a unique index or, when the winner committed
+        # between this one's key check and its body's own check (READ COMMITTED), on the
+        # body's "already exists". Answer with the winner's result.
+        previous = _winners_answer(call)
+        if previous is not None:
+            call.answer = previous
+            return
+        if isinstance(exc, Conflict):
+            raise
         raise Conflict(
             "another change to the same object happened at the same moment.",
             hint="Read the object again, then retry.",
         ) from exc
+
+
+def _winners_answer(call: Call) -> Answer | None:
+    if call.replay is None:
+        return None
+    with call.auth.store.begin() as conn:
+        previous = call.replay.stored(conn, call.caller)
+    return Answer.stored(previous) if previous is not None else None
 
 
 def _execute(call: Call) -> Answer:
