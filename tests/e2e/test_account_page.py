@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bastion.authority.factors import totp
 from bastion.directory.tenants import TenantPolicy
 from bastion.store.schema import users
 from tests.support.audit_log import events_of
@@ -172,3 +173,15 @@ def test_registering_totp_without_fresh_full_reauthentication_is_challenged(
     enrol = browser.submit(f"/t/{t.name}/account/factors/totp", {}, follow=False)
     assert enrol.status_code == 303
     assert enrol.headers["location"] == f"/t/{t.name}/login/enroll"
+    page = browser.get(enrol.headers["location"])
+    secret = totp.base32_to_secret(re.search(r'id="secret">([A-Z2-7]+)<', page.text).group(1))
+    done = browser.submit(
+        f"/t/{t.name}/login/enroll", {"code": totp.code_at(secret, t.server.now())}
+    )
+    assert done.status_code == 200, done.text[:500]
+    notices = events_of(t, "notify.factor_registered")
+    assert [n.data.get("address") for n in notices] == [person.username]
+    back = browser.get(f"/t/{t.name}/login/continue")
+    assert str(back.url).endswith(f"/t/{t.name}/account"), back.text[:500]
+    assert "Authenticator app, added" in back.text
+    assert "End every other sign-in" in back.text  # the offer after the change

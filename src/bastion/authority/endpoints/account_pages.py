@@ -28,6 +28,7 @@ from bastion.authority import factor_store, passwords, signin, throttle
 from bastion.authority.context import Authority
 from bastion.authority.endpoints.flow import redirect
 from bastion.authority.endpoints.signin_pages import attempt_of, throttled
+from bastion.authority.notifications import notify
 from bastion.authority.sessions import (
     SignInSession,
     age_of_sign_in,
@@ -56,28 +57,6 @@ class _Gate(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__("redirect")
         self.response = response
-
-
-def notification_addresses(user: User) -> list[str]:
-    """Where a user is told of changes to their account. Users have no e-mail address or
-    phone number yet; the sign-in name is the one address."""
-    return [user.upn]
-
-
-def notify(conn: Connection, tenant: Tenant, user: User, kind: str, now: float) -> None:
-    """One ``notify.<kind>`` record per notification address (S6); the audit record is the
-    notification, as for ``notify.recovery_code_used``."""
-    for address in notification_addresses(user):
-        events.record(
-            conn,
-            tenant_id=tenant.id,
-            type=f"notify.{kind}",
-            outcome="success",
-            now=now,
-            actor_id=user.id,
-            actor_name=user.upn,
-            address=address,
-        )
 
 
 def _cookie(tenant: Tenant, ws: WebSession) -> tuple[str, str]:
@@ -321,7 +300,7 @@ def password_submit(request: Request, form: dict[str, Any]) -> Response:
                 fail.count(throttle.password_key(tenant.id, user.upn))
                 raise fail.refuse("password_failure", "Your current password is not correct.")
             set_password_hash(conn, user, new_hash)
-            notify(conn, tenant, user, "password_changed", now)
+            notify(conn, tenant.id, user, "password_changed", now)
             if end_others:
                 end_other_sessions(conn, user.id, session.id, now)
     except _Gate as gate:
@@ -371,7 +350,9 @@ def add_totp_submit(request: Request, form: dict[str, Any]) -> Response:
                 error="An authenticator app is registered already.",
                 hint="Ask an administrator to reset your factors to register another one.",
             )
-        ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="enroll")
+        ws = web_session.save(
+            auth, conn, tenant, now, previous=ws, stage="enroll", continuation=_CONTINUE_HERE
+        )
         return redirect(f"/t/{tenant.name}/login/enroll", _cookie(tenant, ws))
 
 
