@@ -6,6 +6,8 @@ grant so that they hold refresh tokens, which must be refused once those sign-in
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -116,6 +118,18 @@ def test_ending_a_sign_in_revokes_its_refresh_tokens(t: Org, browser: Browser) -
     assert refused(t, other["refresh_token"])
 
 
+def test_another_users_sign_in_cannot_be_ended(t: Org, browser: Browser) -> None:
+    theirs = device_sign_in(t, t.admin)
+    payload = theirs["access_token"].split(".")[1]
+    sid = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
+    ref = t.server.authority.keyring.lookup_hash("account-session", sid)
+    open_account(browser, t, t.password_only)
+    answer = browser.submit(f"/t/{t.name}/account/sessions/end", {"session": ref})
+    assert answer.status_code == 400
+    assert page_error(answer) == "That sign-in is not one of yours, or it has already ended."
+    assert not refused(t, theirs["refresh_token"])
+
+
 @pytest.mark.parametrize("current", ["", "not-the-password"])
 def test_a_password_change_without_the_current_password_gets_400(
     t: Org, browser: Browser, current: str
@@ -135,27 +149,25 @@ def test_a_password_change_without_the_current_password_gets_400(
     assert len(failures) == (1 if current else 0)  # a wrong one counts like a sign-in's
 
 
-def test_a_password_change_notifies_and_ends_the_other_sign_ins(t: Org, browser: Browser) -> None:
+@pytest.mark.parametrize("end_others", [True, False])
+def test_a_password_change_notifies_and_ends_the_other_sign_ins(
+    t: Org, browser: Browser, end_others: bool
+) -> None:
     person = t.password_only
     other = device_sign_in(t, person)
     open_account(browser, t, person)
     new = "a fresh passphrase " + secrets.token_hex(4)
-    answer = browser.submit(
-        f"/t/{t.name}/account/password",
-        {
-            "current_password": person.password,
-            "new_password": new,
-            "confirm_password": new,
-            "end_others": "on",
-        },
-    )
+    form = {"current_password": person.password, "new_password": new, "confirm_password": new}
+    if end_others:
+        form["end_others"] = "on"  # the checkbox, on by default
+    answer = browser.submit(f"/t/{t.name}/account/password", form)
     assert answer.status_code == 200, answer.text[:500]
     assert "Your password was changed." in answer.text
     assert password_matches(t, person, new)
     notices = events_of(t, "notify.password_changed")
     assert [n.data.get("address") for n in notices] == [person.username]
-    assert refused(t, other["refresh_token"])
-    assert len(listed(answer)) == 1  # this sign-in is kept
+    assert refused(t, other["refresh_token"]) is end_others
+    assert len(listed(answer)) == (1 if end_others else 2)  # this sign-in is kept
 
 
 def test_registering_totp_without_fresh_full_reauthentication_is_challenged(

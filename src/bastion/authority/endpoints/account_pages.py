@@ -308,7 +308,10 @@ def password_submit(request: Request, form: dict[str, Any]) -> Response:
     except SignInFailed as exc:
         # the failure is committed (it counts); the page is read in a new transaction
         with auth.store.begin() as conn:
-            ws, session, user = _signed_in(auth, conn, request, tenant, now)
+            try:
+                ws, session, user = _signed_in(auth, conn, request, tenant, now)
+            except _Gate as gate:
+                return gate.response
             return _page(
                 auth,
                 conn,
