@@ -197,3 +197,30 @@ def test_registering_totp_without_fresh_full_reauthentication_is_challenged(
     assert str(back.url).endswith(f"/t/{t.name}/account"), back.text[:500]
     assert "Authenticator app, added" in back.text
     assert "End every other sign-in" in back.text  # the offer after the change
+
+
+def test_removing_the_authenticator_needs_fresh_full_reauthentication(
+    t: Org, browser: Browser
+) -> None:
+    person = t.admin
+    other = device_sign_in(t, person)
+    t.server.advance(31)  # the next TOTP code: a code is accepted once
+    open_account(browser, t, person)
+    t.server.advance(STEP_UP_WINDOW + 1)
+    browser.get(f"/t/{t.name}/account")
+    asked = browser.submit(
+        f"/t/{t.name}/account/factors/remove", {"end_others": "on"}, follow=False
+    )
+    assert asked.status_code == 303
+    assert asked.headers["location"] == f"/t/{t.name}/login"
+    assert events_of(t, "notify.factor_removed") == []
+
+    page = sign_in_pages(browser, t, person, response=browser.get(f"/t/{t.name}/login"))
+    assert str(page.url).endswith(f"/t/{t.name}/account"), page.text[:500]
+    done = browser.submit(f"/t/{t.name}/account/factors/remove", {"end_others": "on"})
+    assert done.status_code == 200, done.text[:500]
+    assert "Register an authenticator app" in done.text
+    notices = events_of(t, "notify.factor_removed")
+    assert [n.data.get("address") for n in notices] == [person.username]
+    assert refused(t, other["refresh_token"])
+    assert len(listed(done)) == 1

@@ -40,7 +40,7 @@ from bastion.authority.sessions import (
     sessions_of_user,
 )
 from bastion.directory.tenants import Tenant
-from bastion.directory.users import User, get_user, set_password_hash
+from bastion.directory.users import User, get_user, set_mfa_state, set_password_hash
 from bastion.errors import SignInFailed, UsageError
 from bastion.store.schema import factors
 from bastion.web import web_session
@@ -177,7 +177,11 @@ def account_page(request: Request, form: dict[str, Any]) -> Response:
             ws, session, user = _signed_in(auth, conn, request, tenant, now)
         except _Gate as gate:
             return gate.response
-        notice = {"ended": "The sign-in was ended.", "changed": "Your password was changed."}
+        notice = {
+            "ended": "The sign-in was ended.",
+            "changed": "Your password was changed.",
+            "removed": "Your authenticator app and its recovery codes were removed.",
+        }
         return _page(
             auth,
             conn,
@@ -359,9 +363,34 @@ def add_totp_submit(request: Request, form: dict[str, Any]) -> Response:
         return redirect(f"/t/{tenant.name}/login/enroll", _cookie(tenant, ws))
 
 
+def remove_factor_submit(request: Request, form: dict[str, Any]) -> Response:
+    """Remove the authenticator app and its recovery codes: only after full reauthentication
+    (S6). A user whose sign-in needs a second factor registers a new one at the next
+    sign-in, as after an administrator's factor reset."""
+    auth = authority_of(request)
+    now = auth.now()
+    end_others = form.get("end_others") == "on"
+    with auth.store.begin() as conn:
+        tenant = load_tenant(conn, request)
+        try:
+            ws, session, user = _checked(auth, conn, request, tenant, form, now)
+        except _Gate as gate:
+            return gate.response
+        if not _fully_reauthenticated(conn, session, tenant, now):
+            return _sign_in_again(auth, conn, tenant, ws, now)
+        if not factor_store.has_factor(conn, user.id):
+            return redirect(f"/t/{tenant.name}/account")
+        set_mfa_state(conn, user, user.mfa_state, reset_factors=True)
+        notify(conn, tenant.id, user, "factor_removed", now, method="totp")
+        if end_others:
+            end_other_sessions(conn, user.id, session.id, now)
+    return redirect(f"/t/{tenant.name}/account?done=removed")
+
+
 routes = [
     Route("/t/{tenant}/account", in_thread(account_page), methods=["GET"]),
     Route("/t/{tenant}/account/sessions/end", in_thread(end_session_submit), methods=["POST"]),
     Route("/t/{tenant}/account/password", in_thread(password_submit), methods=["POST"]),
     Route("/t/{tenant}/account/factors/totp", in_thread(add_totp_submit), methods=["POST"]),
+    Route("/t/{tenant}/account/factors/remove", in_thread(remove_factor_submit), methods=["POST"]),
 ]
