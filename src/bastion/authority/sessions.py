@@ -191,6 +191,69 @@ def revoke_session(conn: Connection, sid: str, now: float) -> None:
     )
 
 
+def sessions_of_user(
+    conn: Connection, tenant_id: str, user_id: str, policy: TenantPolicy, now: float
+) -> list[SignInSession]:
+    """The user's sign-in sessions that are still alive, newest first (S5, the user's own
+    list)."""
+    rows = conn.execute(
+        select(sessions)
+        .where(
+            sessions.c.tenant_id == tenant_id,
+            sessions.c.user_id == user_id,
+            sessions.c.revoked_at.is_(None),
+        )
+        .order_by(sessions.c.created_at.desc())
+    ).all()
+    found = [session_from_row(row) for row in rows]
+    return [session for session in found if end_reason(session, policy, now) is None]
+
+
+def clients_of_sessions(conn: Connection, sids: Sequence[str]) -> dict[str, list[str]]:
+    """For each session, the clients its refresh tokens were issued to (sorted)."""
+    if not sids:
+        return {}
+    rows = conn.execute(
+        select(refresh_tokens.c.session_id, refresh_tokens.c.client_id)
+        .where(refresh_tokens.c.session_id.in_(list(sids)))
+        .distinct()
+    ).all()
+    clients: dict[str, list[str]] = {}
+    for row in rows:
+        clients.setdefault(row.session_id, []).append(row.client_id)
+    return {sid: sorted(names) for sid, names in clients.items()}
+
+
+def end_other_sessions(conn: Connection, user_id: str, keep_sid: str, now: float) -> int:
+    """End every sign-in of one user except ``keep_sid`` (the one asking), with their
+    refresh tokens. ``sessions_valid_after`` is left alone: it would end the kept one too;
+    the command plane refuses the others' access tokens by their revoked session."""
+    others = (
+        select(sessions.c.id)
+        .where(
+            sessions.c.user_id == user_id,
+            sessions.c.id != keep_sid,
+            sessions.c.revoked_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.session_id.in_(others), refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    ended = conn.execute(
+        update(sessions)
+        .where(
+            sessions.c.user_id == user_id,
+            sessions.c.id != keep_sid,
+            sessions.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return int(ended.rowcount)
+
+
 def revoke_user_sessions(conn: Connection, user_id: str, now: float) -> int:
     """End every sign-in of one user at once (S5); returns how many sessions ended."""
     return end_sign_ins(conn, users.c.id == user_id, now)

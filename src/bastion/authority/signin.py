@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from bastion.audit import events
-from bastion.authority import factor_store, passwords, throttle
+from bastion.authority import factor_store, notifications, passwords, throttle
 from bastion.authority.context import Authority
 from bastion.authority.factors import totp
 from bastion.authority.sessions import ACR_TWO_FACTORS
@@ -319,15 +319,7 @@ def check_recovery_code(
         )
     throttle.reset(conn, key)
     # A6: every use notifies the user; the notification record is the audit event.
-    events.record(
-        conn,
-        tenant_id=tenant.id,
-        type="notify.recovery_code_used",
-        outcome="success",
-        now=now,
-        actor_id=user.id,
-        actor_name=user.upn,
-    )
+    notifications.notify(conn, tenant.id, user, "recovery_code_used", now)
 
 
 def record_success(

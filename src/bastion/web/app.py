@@ -23,6 +23,7 @@ from bastion.audit.events import RequestContext, current_request
 from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.context import Authority
 from bastion.authority.endpoints import (
+    account_pages,
     authorize,
     device_pages,
     discovery,
@@ -214,6 +215,7 @@ def create_app(
             *signin_pages.routes,
             *device_pages.routes,
             *logout.routes,
+            *account_pages.routes,
             *plane_http.routes,
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ]

@@ -108,6 +108,9 @@ def finish(
         return client_redirect(params["redirect_uri"], answer, cookie)
     if kind == "device":
         return redirect(f"/t/{tenant.name}/device/confirm", cookie)
+    if kind == "account":
+        web_session.set_continuation(auth, conn, ws, None)
+        return redirect(f"/t/{tenant.name}/account", cookie)
     return render(
         "message.html",
         {

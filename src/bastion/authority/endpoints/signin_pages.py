@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from bastion import qr
 from bastion.audit import events
-from bastion.authority import factor_store, known_clients, signin, throttle
+from bastion.authority import factor_store, known_clients, notifications, signin, throttle
 from bastion.authority.context import Authority
 from bastion.authority.endpoints.flow import finish, form_target, redirect
 from bastion.authority.factors import totp
@@ -374,16 +374,7 @@ def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
             conn, prepared, tenant_id=tenant.id, user_id=user.id, now=now
         )
         codes = prepared.codes
-        events.record(
-            conn,
-            tenant_id=tenant.id,
-            type="notify.factor_registered",
-            outcome="success",
-            now=now,
-            actor_id=user.id,
-            actor_name=user.upn,
-            method="totp",
-        )
+        notifications.notify(conn, tenant.id, user, "factor_registered", now, method="totp")
         ws = _signed_in(auth, conn, tenant, ws, user, TOTP_AMR, now)
     response = render(
         "recovery_codes.html",
