@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, insert, select, update
 
 from bastion.directory.tenants import TenantPolicy
 from bastion.errors import InvalidGrant, InvalidRequest
@@ -179,16 +179,22 @@ def record_second_factor(conn: Connection, session: SignInSession, method: str, 
 
 
 def revoke_session(conn: Connection, sid: str, now: float) -> None:
-    conn.execute(
-        update(sessions)
-        .where(sessions.c.id == sid, sessions.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    _revoke_sessions(conn, sessions.c.id == sid, now)
+
+
+def _revoke_sessions(conn: Connection, which: ColumnElement[bool], now: float) -> int:
+    """Revoke the sessions ``which`` selects and every refresh token issued from them;
+    returns how many sessions were still live."""
+    chosen = select(sessions.c.id).where(which).scalar_subquery()
     conn.execute(
         update(refresh_tokens)
-        .where(refresh_tokens.c.session_id == sid, refresh_tokens.c.revoked_at.is_(None))
+        .where(refresh_tokens.c.session_id.in_(chosen), refresh_tokens.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    ended = conn.execute(
+        update(sessions).where(which, sessions.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return int(ended.rowcount)
 
 
 def sessions_of_user(
@@ -228,30 +234,15 @@ def end_other_sessions(conn: Connection, user_id: str, keep_sid: str, now: float
     """End every sign-in of one user except ``keep_sid`` (the one asking), with their
     refresh tokens. ``sessions_valid_after`` is left alone: it would end the kept one too;
     the command plane refuses the others' access tokens by their revoked session."""
-    others = (
-        select(sessions.c.id)
-        .where(
+    return _revoke_sessions(
+        conn,
+        and_(
             sessions.c.user_id == user_id,
             sessions.c.id != keep_sid,
             sessions.c.revoked_at.is_(None),
-        )
-        .scalar_subquery()
+        ),
+        now,
     )
-    conn.execute(
-        update(refresh_tokens)
-        .where(refresh_tokens.c.session_id.in_(others), refresh_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    ended = conn.execute(
-        update(sessions)
-        .where(
-            sessions.c.user_id == user_id,
-            sessions.c.id != keep_sid,
-            sessions.c.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-    )
-    return int(ended.rowcount)
 
 
 def revoke_user_sessions(conn: Connection, user_id: str, now: float) -> int:
@@ -266,18 +257,7 @@ def end_sign_ins(conn: Connection, which: ColumnElement[bool], now: float) -> in
     sessions ended."""
     chosen = select(users.c.id).where(which).scalar_subquery()
     conn.execute(update(users).where(users.c.id.in_(chosen)).values(sessions_valid_after=now))
-    of_theirs = select(sessions.c.id).where(sessions.c.user_id.in_(chosen)).scalar_subquery()
-    conn.execute(
-        update(refresh_tokens)
-        .where(refresh_tokens.c.session_id.in_(of_theirs), refresh_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    ended = conn.execute(
-        update(sessions)
-        .where(sessions.c.user_id.in_(chosen), sessions.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return int(ended.rowcount)
+    return _revoke_sessions(conn, sessions.c.user_id.in_(chosen), now)
 
 
 _STANDING = (
