@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import time
+import urllib.parse
 
 import httpx
 import pytest
@@ -70,6 +73,27 @@ def test_polling_answers_pending_then_slow_down(t: Org) -> None:
         # after slow_down the enforced interval is 10 s: the old 5 s is now too soon
         t.server.advance(wait)
         assert poll_token(t, start["device_code"]).json()["error"] == expected
+
+
+def test_a_connection_idle_for_one_polling_interval_is_still_open(t: Org) -> None:
+    """A device polls every ``interval`` seconds (5 by default) on one kept-alive connection.
+    Were the server to close idle connections after as long, the poll would race the close
+    and, over TLS, wait out the TLS shutdown for an answer that never comes. The server's
+    own timer cannot be driven by the test clock, so this waits one interval and a second."""
+    start = device_code_request(t)
+    address = urllib.parse.urlsplit(t.issuer)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().read()
+        opened = connection.sock
+        time.sleep(start["interval"] + 1)
+        connection.request("GET", "/healthz")  # raises RemoteDisconnected had it been closed
+        answer = connection.getresponse()
+        assert answer.status == 200 and answer.read()
+        assert connection.sock is opened
+    finally:
+        connection.close()
 
 
 def test_denied_and_expired(t: Org) -> None:

@@ -20,6 +20,8 @@ KNOWN_METHODS = ("totp",)
 #: NIST SP 800-63B-4 section 2.2.3: an AAL2 session lasts at most 24 h, 1 h idle.
 MAX_SESSION_SECONDS = 24 * 3600
 MAX_IDLE_SECONDS = 3600
+#: the slowest device polling a tenant may ask for (RFC 8628 interval)
+MAX_DEVICE_POLL_INTERVAL = 60
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,10 @@ class TenantPolicy:
             raise UsageError(f"step-up window must be between 0 and {MAX_SESSION_SECONDS} seconds.")
         if not 60 <= self.device_code_lifetime <= 1800:
             raise UsageError("device code lifetime must be between 60 and 1800 seconds.")
-        if not 1 <= self.device_poll_interval <= 60:
-            raise UsageError("device poll interval must be between 1 and 60 seconds.")
+        if not 1 <= self.device_poll_interval <= MAX_DEVICE_POLL_INTERVAL:
+            raise UsageError(
+                f"device poll interval must be between 1 and {MAX_DEVICE_POLL_INTERVAL} seconds."
+            )
 
     def outlived(self) -> list[str]:
         """The limits that cannot take effect because the session lifetime is shorter."""

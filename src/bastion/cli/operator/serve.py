@@ -79,6 +79,14 @@ def is_loopback(host: str) -> bool:
 TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
+#: How long an idle connection stays open. uvicorn's 5 s default is the device grant's
+#: polling interval: a client polling every 5 s then sends its request just as the server
+#: closes the connection, and over TLS waits out the 30 s TLS shutdown for an answer that
+#: never comes. Longer than the slowest polling a tenant may set plus a ``slow_down`` step,
+#: and than the 60 s idle timeout of common proxies, so the client is the side that closes.
+KEEP_ALIVE_SECONDS = 75
+
+
 @dataclass(frozen=True)
 class Listen:
     host: str
@@ -147,6 +155,7 @@ def run_server(settings: Any, listen: Listen) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return 0
 
