@@ -38,9 +38,9 @@ from sqlalchemy.engine import make_url
 
 from bastion.audit import events
 from bastion.audit.verify import snapshot, verify
-from bastion.authority.context import Authority
-from bastion.config import Settings
-from bastion.directory.bootstrap import new_tenant
+from bastion.core.config import Settings
+from bastion.server.bootstrap import new_tenant
+from bastion.server.context import ServerContext
 from bench.common import machine, sqlite_pragmas
 
 THREADS = 4
@@ -57,7 +57,7 @@ class Result:
     verified_per_second: float
 
 
-def append(auth: Authority, tenant_id: str, count: int, per_transaction: int, tag: str) -> None:
+def append(auth: ServerContext, tenant_id: str, count: int, per_transaction: int, tag: str) -> None:
     now = auth.now()
     for first in range(0, count, per_transaction):
         with auth.store.begin() as conn:
@@ -76,7 +76,7 @@ def append(auth: Authority, tenant_id: str, count: int, per_transaction: int, ta
                 )
 
 
-def append_grouped(auth: Authority, tenant_id: str, count: int, tag: str) -> None:
+def append_grouped(auth: ServerContext, tenant_id: str, count: int, tag: str) -> None:
     """Like the records of concurrent reads: each call returns once its record committed."""
     now = auth.now()
     for i in range(count):
@@ -94,13 +94,13 @@ def append_grouped(auth: Authority, tenant_id: str, count: int, tag: str) -> Non
         )
 
 
-def fresh_tenant(auth: Authority) -> str:
+def fresh_tenant(auth: ServerContext) -> str:
     with auth.store.begin() as conn:
         name = "b-" + secrets.token_hex(5)
         return new_tenant(auth, conn, name=name, display_name=name).id
 
 
-def run(auth: Authority, backend: str, mode: str, records: int) -> Result:
+def run(auth: ServerContext, backend: str, mode: str, records: int) -> Result:
     tenants = [fresh_tenant(auth) for _ in range(THREADS if mode == "d" else 1)]
     jobs: list[Callable[[], None]]
     if mode == "a":
@@ -163,7 +163,7 @@ def drop_postgres_database(dsn: str, url: str) -> None:
 def bench_backend(backend: str, records: int, database_url: str | None) -> list[Result]:
     data_dir = Path(tempfile.mkdtemp(prefix="bastion-audit-bench-"))
     try:
-        auth = Authority.open(Settings(data_dir=data_dir, database_url=database_url))
+        auth = ServerContext.open(Settings(data_dir=data_dir, database_url=database_url))
         try:
             if backend == "sqlite":
                 print(f"sqlite: {sqlite_pragmas(data_dir)}", flush=True)

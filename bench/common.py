@@ -20,8 +20,8 @@ import httpx
 from tests.support.browser import Browser
 
 from bastion.authority.factors import totp
-from bastion.authority.grants.pkce import s256
-from bastion.secrets_at_rest import random_token
+from bastion.authority.grants.pkce_verification import s256
+from bastion.core.secrets_at_rest import random_token
 
 CLIENT_ID = "bastion-cli"
 SCOPE = "openid profile offline_access"

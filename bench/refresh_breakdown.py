@@ -41,9 +41,9 @@ BEGIN = "      transaction start (pool checkout, BEGIN IMMEDIATE)"
 END = "      transaction end (COMMIT, pool checkin)"
 #: (owner module or class path, attribute, label), in the order printed
 STEPS = [
-    ("bastion.web.common", "read_form", "  form parsing (Starlette)"),
-    ("bastion.authority.endpoints.oauth", "load_tenant", "      tenant (SELECT)"),
-    ("bastion.authority.endpoints.oauth", "_client", "      client (SELECT)"),
+    ("bastion.http.endpoint_support", "read_form", "  form parsing (Starlette)"),
+    ("bastion.http.oauth_endpoints", "load_tenant", "      tenant (SELECT)"),
+    ("bastion.http.oauth_endpoints", "_client", "      client (SELECT)"),
     ("bastion.authority.grants.refresh_token", "refresh", "      refresh grant"),
     ("bastion.authority.grants.refresh_token", "parse_scope_request", "        scope, resource"),
     (
@@ -66,10 +66,10 @@ STEPS = [
         "          new refresh token (random, HMAC, INSERT)",
     ),
     ("bastion.authority.grants.issue", "link_successor", "          link successor (UPDATE)"),
-    ("bastion.authority.endpoints.oauth", "_json", "      JSON response"),
-    ("bastion.web.app:log", "info", "  request log line (JSON formatter, stream)"),
+    ("bastion.http.oauth_endpoints", "_json", "      JSON response"),
+    ("bastion.http.application:log", "info", "  request log line (JSON formatter, stream)"),
     ("bastion.authority.tokens", "sign", "ES256 signing with joserfc, both JWTs"),
-    ("bastion.secrets_at_rest:Keyring", "lookup_hash", "HMAC-SHA-256 lookups"),
+    ("bastion.core.secrets_at_rest:Keyring", "lookup_hash", "HMAC-SHA-256 lookups"),
     ("sqlalchemy.engine:Connection", "execute", "SQLAlchemy Connection.execute, every statement"),
     (
         "sqlalchemy.engine.default:DefaultDialect",
@@ -111,8 +111,8 @@ def timed(owner: Any, name: str, label: str) -> None:
 
 
 def instrument() -> None:
+    from bastion.http import endpoint_support as common
     from bastion.store import engine
-    from bastion.web import common
 
     for path, name, label in STEPS:
         timed(_owner(path), name, label)
@@ -212,10 +212,10 @@ def main() -> int:
     parser.add_argument("--grants", type=int, default=3000)
     parser.add_argument("--chains", type=int, default=8)
     args = parser.parse_args()
-    from bastion.authority.context import Authority
-    from bastion.config import Settings
-    from bastion.web import logging as web_logging
-    from bastion.web.app import create_app
+    from bastion.core.config import Settings
+    from bastion.server import json_logs as web_logging
+    from bastion.server.app import create_app
+    from bastion.server.context import ServerContext
 
     data_dir = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
     try:
@@ -223,7 +223,7 @@ def main() -> int:
         web_logging.configure("INFO")
         # The request log, formatted as in the server, into memory instead of a file.
         logging.getLogger().handlers[0].setStream(io.StringIO())  # type: ignore[attr-defined]
-        auth = Authority.open(Settings(data_dir=data_dir), migrate=False)
+        auth = ServerContext.open(Settings(data_dir=data_dir), migrate=False)
         app = create_app(auth)
         base = "http://127.0.0.1:8700"
         asyncio.run(drive(app, base, tokens, 300))  # warm-up: caches, SQLAlchemy compilation

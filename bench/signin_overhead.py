@@ -35,11 +35,11 @@ from typing import Any
 import httpx
 
 from bastion.authority import factor_store
-from bastion.authority.context import Authority
 from bastion.authority.factors import totp
 from bastion.authority.passwords import PasswordHasher
-from bastion.config import Argon2Params, Settings
-from bastion.directory.bootstrap import new_tenant, new_user
+from bastion.core.config import Argon2Params, Settings
+from bastion.server.bootstrap import new_tenant, new_user
+from bastion.server.context import ServerContext
 from bench.common import (
     Account,
     KeptTransport,
@@ -54,7 +54,7 @@ TENANT = "bench"
 
 def create_users(data_dir: Path, count: int) -> list[Account]:
     """A tenant and ``count`` MFA-enforced users, each with a TOTP authenticator."""
-    auth = Authority.open(Settings(data_dir=data_dir))
+    auth = ServerContext.open(Settings(data_dir=data_dir))
     accounts = []
     try:
         with auth.store.begin() as conn:

@@ -17,7 +17,7 @@ from bastion.client import discovery
 from bastion.client.documents import DEFAULT_TTL, DocumentCache
 from bastion.client.errors import ConfigError, IssuerMismatch, NetworkError
 from bastion.client.http import Http, Options
-from bastion.tls import ensure_local_tls
+from bastion.server.tls import ensure_local_tls
 
 
 class Origin:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bastion.authority import auth_sessions, factor_store, throttle
 from bastion.authority.clients import register_client
-from bastion.authority.grants.pkce import s256
+from bastion.authority.grants.pkce_verification import s256
 from bastion.authority.throttle import FREE_FAILURES, SOURCE_FREE_FAILURES
 from bastion.store.schema import throttles, users, web_sessions
 from tests.support.audit_log import events_of

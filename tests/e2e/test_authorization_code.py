@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from bastion.authority.grants.pkce import s256
+from bastion.authority.grants.pkce_verification import s256
 from tests.support.browser import Browser
 from tests.support.flows import Org, sign_in_pages
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from bastion.chat_policies import MeetingSettings, MessagingSettings
+from bastion.directory.chat_policies import MeetingSettings, MessagingSettings
 from tests.support.flows import Org
 from tests.support.plane import Tokens, every_page, result, scoped_role_holder
 from tests.support.server import ServerProcess

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from bastion import seed
+from bastion.server import seed
 from tests.cli.helpers import Cli, sign_in
 from tests.support.flows import Org, make_tenant
 from tests.support.server import ServerProcess

@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import select
 
 import bastion
-from bastion import seed
 from bastion.client import NotFoundError
+from bastion.server import seed
 from bastion.store.schema import audit_events, mailboxes
 from tests.cli.helpers import Cli
 from tests.support.flows import Org

@@ -18,7 +18,7 @@ import pexpect
 import pytest
 from sqlalchemy import select
 
-from bastion import seed
+from bastion.server import seed
 from bastion.store.schema import mailboxes
 from tests.cli.helpers import sign_in
 from tests.support.flows import Org, make_tenant

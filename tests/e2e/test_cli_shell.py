@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pexpect
 
-from bastion import seed
+from bastion.server import seed
 from tests.cli.helpers import sign_in
 from tests.support.flows import make_tenant
 from tests.support.server import ServerProcess

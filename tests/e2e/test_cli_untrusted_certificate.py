@@ -22,7 +22,7 @@ import pytest
 
 import bastion
 from bastion.client import NetworkError
-from bastion.tls import LocalTls, ensure_local_tls
+from bastion.server.tls import LocalTls, ensure_local_tls
 from tests.cli.helpers import Cli
 from tests.support.flows import Org
 from tests.support.server import ServerProcess, free_port, wait_healthy

@@ -189,7 +189,7 @@ def test_disable_user_ends_their_sessions_and_enable_lets_them_back(t: Org) -> N
 
 
 def test_listing_pages_never_repeat_or_skip_across_inserts_and_deletes(t: Org) -> None:
-    from bastion.directory.bootstrap import new_user
+    from bastion.server.bootstrap import new_user
 
     auth = t.server.authority
     with auth.store.begin() as conn:

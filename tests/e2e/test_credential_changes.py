@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bastion.authority.sessions import create_session, end_sign_ins, ended_sign_in
-from bastion.directory.bootstrap import new_user
+from bastion.server.bootstrap import new_user
 from bastion.store.schema import users
 from tests.support.flows import Org, Person, device_sign_in, make_tenant, refresh
 from tests.support.plane import Tokens, result, run

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bastion.authority.grants.pkce import s256
+from bastion.authority.grants.pkce_verification import s256
 from bastion.store.schema import audit_events
 from tests.support.bodies import rss_kib, send_big_body
 from tests.support.browser import Browser

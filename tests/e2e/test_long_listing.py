@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import delete, insert, select
 
-from bastion import seed
-from bastion.ids import new_id
+from bastion.core.ids import new_id
+from bastion.server import seed
 from bastion.store.schema import mailboxes
 from tests.support.flows import Org, device_sign_in, make_tenant, refresh
 from tests.support.server import ServerProcess, running_server

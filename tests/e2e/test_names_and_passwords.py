@@ -11,7 +11,7 @@ import argon2
 import pytest
 from sqlalchemy import insert, select
 
-from bastion.ids import new_id
+from bastion.core.ids import new_id
 from bastion.store.schema import users
 from tests.support.browser import Browser, page_error
 from tests.support.flows import Org

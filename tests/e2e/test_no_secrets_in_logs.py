@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from bastion.authority.factors import totp
-from bastion.authority.grants.pkce import s256
+from bastion.authority.grants.pkce_verification import s256
 from bastion.store.schema import audit_events
 from tests.e2e.test_authorization_challenge import recovery_codes_for
 from tests.e2e.test_authorization_code import authorize_url

@@ -10,8 +10,8 @@ import secrets
 import httpx
 import pytest
 
-from bastion.authority.grants.pkce import s256
-from bastion.directory.bootstrap import new_user
+from bastion.authority.grants.pkce_verification import s256
+from bastion.server.bootstrap import new_user
 from tests.support.browser import Browser
 from tests.support.flows import Org, Person, register_factor
 from tests.support.plane import Tokens, result

@@ -71,7 +71,7 @@ def test_absolute_lifetime_is_not_extended_by_activity(t: Org) -> None:
 
 
 def test_policy_limits_cannot_exceed_nist(server: ServerProcess) -> None:
-    from bastion.errors import UsageError
+    from bastion.core.errors import UsageError
 
     with pytest.raises(UsageError):
         make_tenant(server, session_lifetime=25 * 3600)

@@ -7,7 +7,7 @@ import itertools
 
 from sqlalchemy import select
 
-from bastion import seed
+from bastion.server import seed
 from bastion.store.schema import audit_events, chat_policy_assignments, mailboxes, sites, users
 from tests.support.flows import Org, register_factor
 from tests.support.plane import Tokens

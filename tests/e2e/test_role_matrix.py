@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bastion.directory.bootstrap import new_user
+from bastion.server.bootstrap import new_user
 from bastion.store.schema import audit_events
 from tests.support.flows import Org, Person, register_factor
 from tests.support.plane import Tokens

@@ -219,7 +219,7 @@ def test_password_post_answers_303_and_pages_cannot_be_framed(t: Org) -> None:
 
 
 def test_passwords_are_argon2id_with_distinct_salts(server: ServerProcess) -> None:
-    from bastion.directory.bootstrap import new_user
+    from bastion.server.bootstrap import new_user
 
     t = make_tenant(server)
     auth = server.authority

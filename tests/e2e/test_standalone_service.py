@@ -25,9 +25,9 @@ import pytest
 from joserfc.jwk import ECKey
 
 from bastion.authority.keys import create_signing_key
-from bastion.clock import FrozenClock
-from bastion.config import Settings
-from bastion.errors import ConfigError, InvalidToken
+from bastion.core.clock import FrozenClock
+from bastion.core.config import Settings
+from bastion.core.errors import ConfigError, InvalidToken
 from bastion.plane import remote_keys
 from tests.support.flows import Org, device_sign_in, make_tenant, refresh
 from tests.support.server import (

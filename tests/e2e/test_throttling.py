@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 import bastion
-from bastion.authority.grants.pkce import s256
+from bastion.authority.grants.pkce_verification import s256
 from bastion.authority.throttle import FREE_FAILURES, SOURCE_FREE_FAILURES
 from bastion.client import ClientError, SignInFailed
 from bastion.store.schema import throttles
@@ -36,7 +36,7 @@ from tests.support.flows import (
 )
 
 SCOPE = "openid profile offline_access"
-#: the defaults: attempt_limit and lockout_seconds (bastion.config.Settings)
+#: the defaults: attempt_limit and lockout_seconds (bastion.core.config.Settings)
 LIMIT = 10
 LOCKOUT = 900
 

@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
 from bastion.authority.token_validation import validate_access_token
-from bastion.errors import InvalidToken
+from bastion.core.errors import InvalidToken
 from tests.support.flows import Org, device_sign_in, make_tenant
 from tests.support.server import ServerProcess
 

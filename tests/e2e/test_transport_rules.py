@@ -1,5 +1,5 @@
 """HTTPS and page rules (X1, X2) against ``bastion serve`` with TLS (the local CA of
-``bastion.tls``, as ``bastion demo --tls`` uses):
+``bastion.server.tls``, as ``bastion demo --tls`` uses):
 
 - X1: TLS 1.2 or 1.3 only; every answer under TLS carries HSTS with max-age of at least a
   year and includeSubDomains; plain ``http://`` to the token endpoint gets no redirect;
@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bastion.authority.grants.pkce import s256
-from bastion.tls import LocalTls, ensure_local_tls
+from bastion.authority.grants.pkce_verification import s256
+from bastion.server.tls import LocalTls, ensure_local_tls
 from tests.support.browser import Browser
 from tests.support.flows import Org
 from tests.support.server import (

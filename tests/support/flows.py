@@ -11,8 +11,8 @@ import httpx
 from bastion.authority import factor_store
 from bastion.authority.factors import totp
 from bastion.directory import users
-from bastion.directory.bootstrap import new_tenant, new_user
 from bastion.directory.tenants import Tenant, TenantPolicy
+from bastion.server.bootstrap import new_tenant, new_user
 from tests.support.browser import Browser
 from tests.support.server import ServerProcess
 

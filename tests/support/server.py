@@ -20,9 +20,9 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bastion.authority.context import Authority
-from bastion.config import Settings
-from bastion.tls import LocalTls
+from bastion.core.config import Settings
+from bastion.server.context import ServerContext
+from bastion.server.tls import LocalTls
 
 
 def free_port() -> int:
@@ -52,7 +52,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     log_file: Path
     offset: float = 0.0
-    _authority: Authority | None = field(default=None, repr=False)
+    _authority: ServerContext | None = field(default=None, repr=False)
     #: more BASTION_* variables for this process (kept across restarts)
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -64,10 +64,10 @@ class ServerProcess:
         )
 
     @property
-    def authority(self) -> Authority:
+    def authority(self) -> ServerContext:
         """The same store and keys as the server, for setting up test data in-process."""
         if self._authority is None:
-            self._authority = Authority.open(self.settings(), migrate=False)
+            self._authority = ServerContext.open(self.settings(), migrate=False)
         return self._authority
 
     def now(self) -> float:

@@ -17,7 +17,7 @@ from sqlalchemy import JSON, column, delete, insert, select, table
 
 from bastion.audit import chain, events
 from bastion.audit.verify import snapshot, verify
-from bastion.secrets_at_rest import Keyring
+from bastion.core.secrets_at_rest import Keyring
 from bastion.store.engine import MIGRATIONS_DIR, Store, make_engine, open_store
 from bastion.store.schema import audit_checkpoints, audit_events, audit_heads, tenants
 from tests.support.server import create_postgres_database

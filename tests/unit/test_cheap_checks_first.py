@@ -19,13 +19,13 @@ import httpx
 import pytest
 
 from bastion.authority import factor_store, throttle
-from bastion.authority.context import Authority
 from bastion.authority.factors import totp
 from bastion.authority.passwords import PasswordHasher
-from bastion.config import Settings
-from bastion.directory.bootstrap import new_tenant, new_user
+from bastion.core.config import Settings
 from bastion.directory.tenants import Tenant
-from bastion.web.app import create_app
+from bastion.server.app import create_app
+from bastion.server.bootstrap import new_tenant, new_user
+from bastion.server.context import ServerContext
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 PASSWORD = "correct horse battery"
@@ -71,8 +71,8 @@ class CountingHasher(PasswordHasher):
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Authority, Tenant, CountingHasher, Client]]:
-    auth = Authority.open(Settings(data_dir=tmp_path))
+def setup(tmp_path: Path) -> Iterator[tuple[ServerContext, Tenant, CountingHasher, Client]]:
+    auth = ServerContext.open(Settings(data_dir=tmp_path))
     with auth.store.begin() as conn:
         tenant = new_tenant(auth, conn, name="acme", display_name="Acme")
         user = new_user(

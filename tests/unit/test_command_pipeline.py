@@ -16,24 +16,25 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bastion.authority.context import Authority
 from bastion.authority.keys import create_signing_key
 from bastion.authority.sessions import ACR_TWO_FACTORS
 from bastion.authority.tokens import sign
-from bastion.config import Settings
+from bastion.core.config import Settings
+from bastion.core.errors import InvalidToken, UnsupportedMediaType, UsageError
 from bastion.directory.role_groups import Grant, ScopeFilter
 from bastion.directory.tenants import Tenant, create_tenant
 from bastion.directory.users import create_user
-from bastion.errors import InvalidToken, UnsupportedMediaType, UsageError
-from bastion.plane import paging, pipeline
+from bastion.http.request_limits import COMMAND_LIMIT
+from bastion.plane import listings as paging
+from bastion.plane import pipeline
 from bastion.plane.call import Call, Incoming
-from bastion.plane.context import Caller
+from bastion.plane.command_context import Caller
+from bastion.plane.command_errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.declare import CommandSpec
-from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.steps import assurance, authentication, parameters, permission, preparation
+from bastion.server.context import ServerContext
 from bastion.services import SERVICES
 from bastion.store.schema import audit_events
-from bastion.web.edge import COMMAND_LIMIT
 
 #: the server's commands by service and name, as ``plane.http`` hands them to the pipeline
 REGISTRY = {service.name: {spec.name: spec for spec in service} for service in SERVICES}
@@ -90,14 +91,14 @@ def incoming(
 
 
 @pytest.fixture(scope="module")
-def auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Authority]:
-    opened = Authority.open(Settings(data_dir=tmp_path_factory.mktemp("pipeline")))
+def auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerContext]:
+    opened = ServerContext.open(Settings(data_dir=tmp_path_factory.mktemp("pipeline")))
     yield opened
     opened.close()
 
 
 def state(
-    auth: Authority,
+    auth: ServerContext,
     command: str = "Get-User",
     *,
     service: str = "directory",
@@ -139,7 +140,7 @@ def test_the_body_limit_is_the_edges() -> None:
 # --- find the command, media type --------------------------------------------------------
 
 
-def test_find_command_refuses_an_unknown_name(auth: Authority) -> None:
+def test_find_command_refuses_an_unknown_name(auth: ServerContext) -> None:
     call = state(auth, "Get-Nothing")
     with pytest.raises(CommandNotFound, match="directory has no command 'Get-Nothing'"):
         pipeline.find_command(call)
@@ -148,7 +149,7 @@ def test_find_command_refuses_an_unknown_name(auth: Authority) -> None:
     assert call.spec is spec("directory", "Get-User")
 
 
-def test_parameters_in_another_media_type_are_refused(auth: Authority) -> None:
+def test_parameters_in_another_media_type_are_refused(auth: ServerContext) -> None:
     with pytest.raises(UnsupportedMediaType, match="not 'text/plain'") as refused:
         parameters.check_media_type(state(auth, body=b"{}", content_type="text/plain"))
     assert refused.value.status == 415
@@ -160,7 +161,7 @@ def test_parameters_in_another_media_type_are_refused(auth: Authority) -> None:
 
 
 @pytest.fixture(scope="module")
-def signed(auth: Authority) -> tuple[Tenant, Any]:
+def signed(auth: ServerContext) -> tuple[Tenant, Any]:
     """A tenant of the store, a user in it, and its signing key."""
     with auth.store.begin() as conn:
         tenant = create_tenant(conn, name="fabrikam", display_name="F", now=NOW, policy=None)
@@ -194,7 +195,7 @@ def token(signed: tuple[Tenant, Any], *, audience: str, now: float = NOW) -> str
     return str(sign(key, "at+jwt", claims))
 
 
-def unauthenticated_records(auth: Authority, tenant: Tenant) -> list[dict[str, Any]]:
+def unauthenticated_records(auth: ServerContext, tenant: Tenant) -> list[dict[str, Any]]:
     with auth.store.read() as conn:
         rows = conn.execute(
             select(audit_events.c.data).where(
@@ -205,7 +206,7 @@ def unauthenticated_records(auth: Authority, tenant: Tenant) -> list[dict[str, A
     return [dict(row.data) for row in rows]
 
 
-def records(auth: Authority, tenant: Tenant, kind: str) -> list[tuple[str, str, Any]]:
+def records(auth: ServerContext, tenant: Tenant, kind: str) -> list[tuple[str, str, Any]]:
     """(outcome, error, parameters) of the tenant's audit records of ``kind``."""
     with auth.store.read() as conn:
         rows = conn.execute(
@@ -217,7 +218,7 @@ def records(auth: Authority, tenant: Tenant, kind: str) -> list[tuple[str, str, 
 
 
 def test_authenticate_refuses_a_token_for_another_service_and_records_it(
-    auth: Authority, signed: tuple[Tenant, Any]
+    auth: ServerContext, signed: tuple[Tenant, Any]
 ) -> None:
     tenant = signed[0]
     call = state(auth, "Get-User")
@@ -230,7 +231,7 @@ def test_authenticate_refuses_a_token_for_another_service_and_records_it(
 
 
 def test_authenticate_accepts_its_own_services_token(
-    auth: Authority, signed: tuple[Tenant, Any]
+    auth: ServerContext, signed: tuple[Tenant, Any]
 ) -> None:
     call = state(auth, "Get-User")
     call.incoming = incoming("Get-User", token=token(signed, audience=f"{BASE}/api/directory"))
@@ -239,7 +240,7 @@ def test_authenticate_accepts_its_own_services_token(
     assert call.caller.grants == ()  # read from the directory, not from the token
 
 
-def test_a_call_without_a_bearer_token_is_asked_for_one(auth: Authority) -> None:
+def test_a_call_without_a_bearer_token_is_asked_for_one(auth: ServerContext) -> None:
     with pytest.raises(InvalidToken, match="needs an access token") as refused:
         authentication.authenticate(state(auth))
     assert refused.value.extra.get("missing") is True
@@ -251,7 +252,7 @@ def test_a_call_without_a_bearer_token_is_asked_for_one(auth: Authority) -> None
 
 
 def test_the_two_factor_step_challenges_a_role_holders_one_factor_token(
-    auth: Authority,
+    auth: ServerContext,
 ) -> None:
     with pytest.raises(StepUpRequired, match="administrative role") as challenged:
         assurance.require_two_factors(state(auth, who=caller(ADMIN, amr=("pwd",))))
@@ -260,7 +261,7 @@ def test_the_two_factor_step_challenges_a_role_holders_one_factor_token(
     assurance.require_two_factors(state(auth, who=caller(amr=("pwd",))))  # no role
 
 
-def test_step_up_challenges_an_old_auth_time(auth: Authority) -> None:
+def test_step_up_challenges_an_old_auth_time(auth: ServerContext) -> None:
     window = TENANT.policy.step_up_window
     old = caller(ADMIN, auth_time=NOW - window - 1)
     with pytest.raises(StepUpRequired, match="Remove-RoleGroup needs a second factor") as asked:
@@ -270,7 +271,7 @@ def test_step_up_challenges_an_old_auth_time(auth: Authority) -> None:
     assurance.step_up(state(auth, "Get-User", who=old))  # not sensitive
 
 
-def test_step_up_challenges_a_token_without_the_two_factor_acr(auth: Authority) -> None:
+def test_step_up_challenges_a_token_without_the_two_factor_acr(auth: ServerContext) -> None:
     with pytest.raises(StepUpRequired):
         assurance.step_up(state(auth, "Remove-RoleGroup", who=caller(ADMIN, amr=("pwd",))))
 
@@ -289,7 +290,7 @@ def test_step_up_challenges_a_token_without_the_two_factor_acr(auth: Authority) 
     ],
 )
 def test_read_parameters_refuses_what_no_parameter_can_hold(
-    auth: Authority, body: bytes, said: str
+    auth: ServerContext, body: bytes, said: str
 ) -> None:
     call = state(auth, body=body)
     with pytest.raises(UsageError, match=said):
@@ -297,7 +298,7 @@ def test_read_parameters_refuses_what_no_parameter_can_hold(
     assert call.raw == {}
 
 
-def test_read_parameters_takes_a_json_object_and_no_body_as_none(auth: Authority) -> None:
+def test_read_parameters_takes_a_json_object_and_no_body_as_none(auth: ServerContext) -> None:
     call = state(auth, body=b'{"identity": "alice"}')
     parameters.read_parameters(call)
     assert call.raw == {"identity": "alice"}
@@ -318,7 +319,7 @@ def test_read_parameters_takes_a_json_object_and_no_body_as_none(auth: Authority
     ],
 )
 def test_paging_rejects_a_bad_page_size_count_or_cursor(
-    auth: Authority, raw: dict[str, Any], parameter: str
+    auth: ServerContext, raw: dict[str, Any], parameter: str
 ) -> None:
     with pytest.raises(UsageError, match=f"parameter '{parameter}'") as refused:
         parameters.take_paging(state(auth, raw=raw))
@@ -326,7 +327,7 @@ def test_paging_rejects_a_bad_page_size_count_or_cursor(
 
 
 def test_paging_takes_its_parameters_out_of_a_listings_and_only_a_listings(
-    auth: Authority,
+    auth: ServerContext,
 ) -> None:
     call = state(auth, raw={"page_size": 5, "count": True, "cursor": "c", "department": "Sales"})
     parameters.take_paging(call)
@@ -337,7 +338,7 @@ def test_paging_takes_its_parameters_out_of_a_listings_and_only_a_listings(
     assert call.raw == {"page_size": 5}  # left for validation to refuse
 
 
-def test_validation_names_the_parameter_and_what_is_allowed(auth: Authority) -> None:
+def test_validation_names_the_parameter_and_what_is_allowed(auth: ServerContext) -> None:
     call = state(auth, "Get-User", raw={"colour": "blue"})
     with pytest.raises(UsageError, match="parameter 'colour'") as refused:
         parameters.validate_parameters(call)
@@ -350,7 +351,7 @@ def test_validation_names_the_parameter_and_what_is_allowed(auth: Authority) -> 
 # --- authorize ---------------------------------------------------------------------------
 
 
-def test_authorize_denies_without_a_grant(auth: Authority) -> None:
+def test_authorize_denies_without_a_grant(auth: ServerContext) -> None:
     call = state(auth, "New-Mailbox", service="mail", who=caller(HELPDESK_IN_SALES), raw={})
     with pytest.raises(Forbidden, match="your roles do not allow New-Mailbox"):
         permission.authorize(call)
@@ -359,7 +360,7 @@ def test_authorize_denies_without_a_grant(auth: Authority) -> None:
         permission.authorize(call)
 
 
-def test_authorize_finds_the_scope_of_the_grants_that_allow(auth: Authority) -> None:
+def test_authorize_finds_the_scope_of_the_grants_that_allow(auth: ServerContext) -> None:
     call = state(auth, "Set-UserMfa", who=caller(HELPDESK_IN_SALES), raw={"identity": "a"})
     permission.authorize(call)
     assert not call.scope.unrestricted
@@ -368,7 +369,7 @@ def test_authorize_finds_the_scope_of_the_grants_that_allow(auth: Authority) -> 
     assert call.scope.unrestricted
 
 
-def test_a_scoped_grant_cannot_run_a_command_on_the_whole_tenant(auth: Authority) -> None:
+def test_a_scoped_grant_cannot_run_a_command_on_the_whole_tenant(auth: ServerContext) -> None:
     whole_tenant = next(
         s for s in REGISTRY["directory"].values() if s.name.startswith("Get-") and not s.scoped
     )
@@ -385,7 +386,7 @@ def test_a_scoped_grant_cannot_run_a_command_on_the_whole_tenant(auth: Authority
 
 
 def test_open_cursor_refuses_an_altered_cursor_as_a_security_event(
-    auth: Authority, signed: tuple[Tenant, Any]
+    auth: ServerContext, signed: tuple[Tenant, Any]
 ) -> None:
     tenant = signed[0]
     call = state(auth, "Get-User", who=caller(ADMIN, tenant=tenant))
@@ -399,7 +400,7 @@ def test_open_cursor_refuses_an_altered_cursor_as_a_security_event(
     ]
 
 
-def test_open_cursor_reads_where_the_page_starts(auth: Authority) -> None:
+def test_open_cursor_reads_where_the_page_starts(auth: ServerContext) -> None:
     call = state(auth, "Get-User", who=caller(ADMIN))
     call.params = {"identity": None}
     preparation.open_cursor(call)
@@ -409,7 +410,7 @@ def test_open_cursor_reads_where_the_page_starts(auth: Authority) -> None:
     assert call.after == ["alice"]
 
 
-def test_a_malformed_idempotency_key_is_refused_and_a_read_ignores_it(auth: Authority) -> None:
+def test_a_malformed_idempotency_key_is_refused_and_a_read_ignores_it(auth: ServerContext) -> None:
     write = state(auth, "New-User", who=caller(ADMIN))
     write.incoming = replace(write.incoming, idempotency_key="\x00bad")
     with pytest.raises(UsageError):
@@ -432,12 +433,12 @@ def signed_in_as(who: Caller) -> pipeline.Step:
     return sign_in
 
 
-def run(auth: Authority, steps: tuple[pipeline.Step, ...], body: bytes = b"") -> None:
+def run(auth: ServerContext, steps: tuple[pipeline.Step, ...], body: bytes = b"") -> None:
     pipeline.run(auth, incoming("Get-User", body=body), REGISTRY, steps=steps)
 
 
 def test_a_refusal_is_recorded_once_with_the_parameters_known_when_found(
-    auth: Authority, signed: tuple[Tenant, Any]
+    auth: ServerContext, signed: tuple[Tenant, Any]
 ) -> None:
     tenant = signed[0]
     nobody = caller(tenant=tenant)  # two factors, no role
@@ -457,7 +458,7 @@ def test_a_refusal_is_recorded_once_with_the_parameters_known_when_found(
 
 
 def test_a_challenge_before_the_parameters_are_read_records_none_of_them(
-    auth: Authority, signed: tuple[Tenant, Any]
+    auth: ServerContext, signed: tuple[Tenant, Any]
 ) -> None:
     tenant = signed[0]
     one_factor_admin = caller(ADMIN, amr=("pwd",), tenant=tenant)
@@ -469,7 +470,7 @@ def test_a_challenge_before_the_parameters_are_read_records_none_of_them(
 
 
 def test_a_crash_is_recorded_as_an_internal_error_and_raised(
-    auth: Authority, signed: tuple[Tenant, Any]
+    auth: ServerContext, signed: tuple[Tenant, Any]
 ) -> None:
     tenant = signed[0]
 
@@ -483,7 +484,7 @@ def test_a_crash_is_recorded_as_an_internal_error_and_raised(
 
 
 def test_nothing_is_recorded_before_the_caller_is_known(
-    auth: Authority, signed: tuple[Tenant, Any]
+    auth: ServerContext, signed: tuple[Tenant, Any]
 ) -> None:
     tenant = signed[0]
     before = records(auth, tenant, "command")
@@ -497,7 +498,7 @@ def test_nothing_is_recorded_before_the_caller_is_known(
 
 
 def test_the_whole_table_refuses_a_caller_without_a_role_and_records_it_once(
-    auth: Authority, signed: tuple[Tenant, Any]
+    auth: ServerContext, signed: tuple[Tenant, Any]
 ) -> None:
     tenant = signed[0]
     sent = incoming(

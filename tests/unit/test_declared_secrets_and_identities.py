@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from bastion.plane.http import SECRET_PARAMETERS
+from bastion.http.command_routes import SECRET_PARAMETERS
 from bastion.services import SERVICES
 
 

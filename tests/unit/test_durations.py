@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bastion.text import human_duration
+from bastion.core.text import human_duration
 
 
 def test_human_durations() -> None:

@@ -17,18 +17,11 @@ from starlette.routing import Route
 
 from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.clients import check_redirect_uri, redirect_uri_matches
-from bastion.authority.context import Authority
 from bastion.authority.sessions import ACR_TWO_FACTORS
 from bastion.authority.tokens import sign
-from bastion.config import Settings
-from bastion.directory.bootstrap import new_tenant, new_user
-from bastion.errors import ConfigError, UsageError
-from bastion.plane.declare import INT_MAX
-from bastion.plane.service import Service
-from bastion.services import SERVICES
-from bastion.store.schema import audit_events
-from bastion.web.app import create_app
-from bastion.web.edge import (
+from bastion.core.config import Settings
+from bastion.core.errors import ConfigError, UsageError
+from bastion.http.request_limits import (
     COMMAND_LIMIT,
     FORM_LIMIT,
     TOKEN_LIMIT,
@@ -36,6 +29,13 @@ from bastion.web.edge import (
     body_limit,
     split_host,
 )
+from bastion.plane.declare import INT_MAX
+from bastion.plane.service import Service
+from bastion.server.app import create_app
+from bastion.server.bootstrap import new_tenant, new_user
+from bastion.server.context import ServerContext
+from bastion.services import SERVICES
+from bastion.store.schema import audit_events
 
 REGISTERED = "http://127.0.0.1/callback"
 
@@ -174,7 +174,7 @@ def test_settings_refuse_a_base_url_that_is_not_an_absolute_https_url() -> None:
 def test_a_crash_on_a_tenant_address_is_audited_once_per_source_and_minute(
     tmp_path: Path,
 ) -> None:
-    auth = Authority.open(Settings(data_dir=tmp_path))
+    auth = ServerContext.open(Settings(data_dir=tmp_path))
     try:
         with auth.store.begin() as conn:
             tenant = new_tenant(auth, conn, name="crashing", display_name="Crashing")
@@ -253,7 +253,7 @@ def test_a_crash_in_a_command_is_audited_with_its_caller(tmp_path: Path) -> None
         """A command with a bug, for this test only."""
         raise RuntimeError("a bug")
 
-    auth = Authority.open(Settings(data_dir=tmp_path))
+    auth = ServerContext.open(Settings(data_dir=tmp_path))
     try:
         base = "http://localhost:8700"
         now = auth.now()

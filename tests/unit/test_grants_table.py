@@ -9,10 +9,10 @@ from typing import Any, ClassVar, cast
 import pytest
 
 from bastion.authority.clients import KNOWN_GRANTS, Client
-from bastion.authority.endpoints.discovery import metadata
 from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.table import GRANTS, grant_for
-from bastion.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from bastion.core.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from bastion.http.discovery_endpoints import metadata
 
 #: the parameters each grant reads, as its specification names them
 SPECIFIED = {

@@ -12,20 +12,20 @@ from sqlalchemy import func, select, text
 
 from bastion.audit.events import AuditUnavailable
 from bastion.audit.verify import snapshot, verify
-from bastion.authority.context import Authority
-from bastion.config import Settings
-from bastion.directory.bootstrap import new_tenant
+from bastion.core.config import Settings
+from bastion.server.bootstrap import new_tenant
+from bastion.server.context import ServerContext
 from bastion.store.schema import audit_events
 
 
 @pytest.fixture
-def auth(tmp_path: Path) -> Iterator[Authority]:
-    opened = Authority.open(Settings(data_dir=tmp_path))
+def auth(tmp_path: Path) -> Iterator[ServerContext]:
+    opened = ServerContext.open(Settings(data_dir=tmp_path))
     yield opened
     opened.close()
 
 
-def _count(auth: Authority, tenant_id: str) -> int:
+def _count(auth: ServerContext, tenant_id: str) -> int:
     with auth.store.read() as conn:
         return int(
             conn.execute(
@@ -36,7 +36,7 @@ def _count(auth: Authority, tenant_id: str) -> int:
         )
 
 
-def test_every_caller_returns_after_its_own_record_is_committed(auth: Authority) -> None:
+def test_every_caller_returns_after_its_own_record_is_committed(auth: ServerContext) -> None:
     with auth.store.begin() as conn:
         tenant = new_tenant(auth, conn, name="gc", display_name="gc").id
     before = _count(auth, tenant)
@@ -63,7 +63,7 @@ def test_every_caller_returns_after_its_own_record_is_committed(auth: Authority)
 
 
 def test_a_batch_that_cannot_be_written_fails_its_callers_and_the_next_one_succeeds(
-    auth: Authority,
+    auth: ServerContext,
 ) -> None:
     with auth.store.begin() as conn:
         tenant = new_tenant(auth, conn, name="gc", display_name="gc").id

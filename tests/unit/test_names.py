@@ -13,7 +13,7 @@ from bastion.authority.passwords import (
     normalize,
     password_problem,
 )
-from bastion.config import Argon2Params
+from bastion.core.config import Argon2Params
 from bastion.directory import names
 
 TENANT = "contoso"
@@ -143,7 +143,8 @@ def test_hashes_are_of_the_nfkc_form_and_old_hashes_of_the_typed_form_still_matc
 
 
 def test_the_demo_and_the_seeded_population_pass_the_rules() -> None:
-    from bastion import demo, seed
+    from bastion.server import demo_tenant as demo
+    from bastion.server import seed
 
     for spec in demo.DEMO_USERS:
         assert names.check_upn(spec.username, demo.TENANT) == spec.username

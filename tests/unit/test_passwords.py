@@ -12,8 +12,8 @@ from bastion.authority.passwords import (
     PasswordHasher,
     check_new_password,
 )
-from bastion.config import Argon2Params
-from bastion.errors import UsageError
+from bastion.core.config import Argon2Params
+from bastion.core.errors import UsageError
 
 PARAMS = Argon2Params()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bastion import qr
+from bastion.core import qr
 
 URI = "otpauth://totp/Bastion%20Contoso%3Aada%40contoso?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 

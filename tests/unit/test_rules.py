@@ -6,8 +6,8 @@ import pytest
 
 from bastion.authority.clients import check_redirect_uri, redirect_uri_matches
 from bastion.authority.resources import parse_scope_request, service_audiences
+from bastion.core.errors import InvalidScope, InvalidTarget, UsageError
 from bastion.directory.tenants import TenantPolicy
-from bastion.errors import InvalidScope, InvalidTarget, UsageError
 from bastion.services import SERVICES
 
 REGISTERED = "https://app.example/cb"

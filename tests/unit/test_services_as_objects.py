@@ -18,17 +18,17 @@ import pytest
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from bastion.authority.context import Authority
 from bastion.authority.sessions import ACR_TWO_FACTORS
 from bastion.authority.tokens import sign
-from bastion.config import Settings
-from bastion.directory.bootstrap import new_tenant, new_user
-from bastion.plane.context import CommandContext
+from bastion.core.config import Settings
+from bastion.plane.command_context import CommandContext
 from bastion.plane.roles import BUILT_IN
 from bastion.plane.service import Commands, Service
+from bastion.server.app import create_app
+from bastion.server.bootstrap import new_tenant, new_user
+from bastion.server.context import ServerContext
 from bastion.services import SERVICES
 from bastion.store.schema import audit_events
-from bastion.web.app import create_app
 
 BASE = "http://localhost:8700"
 
@@ -54,7 +54,7 @@ def get_forecast(
 
 @dataclass(frozen=True)
 class Tenant:
-    auth: Authority
+    auth: ServerContext
     id: str
     #: a bearer token per (role, service)
     tokens: dict[tuple[str, str], str]
@@ -63,7 +63,7 @@ class Tenant:
 @pytest.fixture
 def tenant(tmp_path: Path) -> Iterator[Tenant]:
     """A tenant with a Global Administrator and a Helpdesk user, and tokens for them."""
-    auth = Authority.open(Settings(data_dir=tmp_path))
+    auth = ServerContext.open(Settings(data_dir=tmp_path))
     try:
         now = int(auth.now())
         tokens: dict[tuple[str, str], str] = {}
@@ -104,7 +104,7 @@ def tenant(tmp_path: Path) -> Iterator[Tenant]:
 
 
 def call(
-    auth: Authority,
+    auth: ServerContext,
     services: Sequence[Service],
     method: str,
     path: str,

@@ -12,21 +12,21 @@ import pytest
 from sqlalchemy import Connection, select
 
 from bastion.authority import throttle
-from bastion.authority.context import Authority
 from bastion.authority.signin import Attempt, Failures, PasswordVerdict, check_password
-from bastion.config import Settings
-from bastion.directory.bootstrap import new_tenant, new_user
+from bastion.core.config import Settings
+from bastion.core.errors import SignInFailed
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User
-from bastion.errors import SignInFailed
+from bastion.server.bootstrap import new_tenant, new_user
+from bastion.server.context import ServerContext
 from bastion.store.schema import audit_events
 
 ADDRESS = "127.0.0.1"
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Authority, Tenant, User]]:
-    auth = Authority.open(Settings(data_dir=tmp_path))
+def setup(tmp_path: Path) -> Iterator[tuple[ServerContext, Tenant, User]]:
+    auth = ServerContext.open(Settings(data_dir=tmp_path))
     with auth.store.begin() as conn:
         tenant = new_tenant(auth, conn, name="acme", display_name="Acme")
         user = new_user(
@@ -49,7 +49,7 @@ def _last(conn: Connection, type: str) -> Any:
 
 
 def test_a_refusal_is_audited_with_its_actor_client_and_flow(
-    setup: tuple[Authority, Tenant, User],
+    setup: tuple[ServerContext, Tenant, User],
 ) -> None:
     auth, tenant, user = setup
     attempt = Attempt(tenant, ADDRESS, client_id="bastion-cli", flow="challenge")
@@ -74,7 +74,7 @@ def test_a_refusal_is_audited_with_its_actor_client_and_flow(
 
 
 def test_an_unknown_name_is_audited_and_counted_by_the_name_typed(
-    setup: tuple[Authority, Tenant, User],
+    setup: tuple[ServerContext, Tenant, User],
 ) -> None:
     auth, tenant, _ = setup
     attempt = Attempt(tenant, ADDRESS)
@@ -94,7 +94,7 @@ def test_an_unknown_name_is_audited_and_counted_by_the_name_typed(
 
 
 def test_a_wrong_factor_counts_and_says_how_many_tries_are_left(
-    setup: tuple[Authority, Tenant, User],
+    setup: tuple[ServerContext, Tenant, User],
 ) -> None:
     auth, tenant, user = setup
     key = throttle.factor_key(tenant.id, user.id, throttle.OTP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bastion.authority.sessions import ACR_TWO_FACTORS, SignInSession, needs_step_up
-from bastion.text import human_duration
+from bastion.core.text import human_duration
 
 
 def session(auth_time: float) -> SignInSession:

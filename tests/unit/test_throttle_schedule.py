@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bastion.authority import throttle
-from bastion.config import Settings
-from bastion.errors import ConfigError
+from bastion.core.config import Settings
+from bastion.core.errors import ConfigError
 
 
 def test_pauses_start_after_five_failures_double_and_stop_at_the_lockout() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bastion.directory.role_groups import Grant, ScopeFilter
-from bastion.plane.errors import Forbidden
+from bastion.plane.command_errors import Forbidden
 from bastion.plane.tiers import require_grantable, require_outranks, uncovered
 
 SALES = ScopeFilter(department="Sales")

@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from bastion.tls import LocalTls, ensure_local_tls
+from bastion.server.tls import LocalTls, ensure_local_tls
 
 FILES = ("ca.pem", "ca-key.pem", "server.pem", "server-key.pem")
 

@@ -10,7 +10,7 @@ from joserfc.jwk import ECKey, KeySet
 
 from bastion.authority.token_validation import VerifiedTokens, validate_access_token
 from bastion.authority.tokens import sign
-from bastion.errors import InvalidToken
+from bastion.core.errors import InvalidToken
 
 ISSUER, AUDIENCE = "https://a.example/t/x", "https://a.example/api/mail"
 

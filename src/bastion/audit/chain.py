@@ -24,7 +24,7 @@ another, and a rolled-back transaction leaves no trace.
 
 Checkpoints need the key, and ``record()`` has many callers that have no keyring at hand.
 So the key is registered once per database engine with :func:`configure`, which
-``Authority.open`` calls (docs/decisions/0008-audit-chain.md). Appending through an engine
+``ServerContext.open`` calls (docs/decisions/0008-audit-chain.md). Appending through an engine
 that was never configured raises: the audit log fails closed rather than writing records no
 checkpoint will ever cover.
 """
@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bastion.secrets_at_rest import Keyring
+from bastion.core.secrets_at_rest import Keyring
 from bastion.store.schema import audit_checkpoints, audit_events, audit_heads
 
 #: a signed checkpoint is written every this many records of a tenant
@@ -155,7 +155,7 @@ _engines: weakref.WeakKeyDictionary[Engine, _EngineState] = weakref.WeakKeyDicti
 
 
 def configure(engine: Engine, keyring: Keyring) -> None:
-    """Sign this engine's checkpoints with ``keyring`` (called by ``Authority.open``).
+    """Sign this engine's checkpoints with ``keyring`` (called by ``ServerContext.open``).
 
     Keyed by engine, not global: one process may hold several stores with different master
     keys (the test suite holds one per backend).
@@ -172,7 +172,7 @@ def _state(engine: Engine) -> _EngineState:
     if state is None:
         raise RuntimeError(
             "the audit log has no checkpoint key for this database; call "
-            "bastion.audit.chain.configure(engine, keyring) first (Authority.open does)"
+            "bastion.audit.chain.configure(engine, keyring) first (ServerContext.open does)"
         )
     return state
 

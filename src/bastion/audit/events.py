@@ -19,8 +19,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from bastion.audit import chain
-from bastion.errors import StoreUnavailable
-from bastion.text import escape_all, escape_control
+from bastion.core.errors import StoreUnavailable
+from bastion.core.text import escape_all, escape_control
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from bastion.audit.chain import (
     head_valid,
     record_hash,
 )
-from bastion.secrets_at_rest import Keyring
+from bastion.core.secrets_at_rest import Keyring
 from bastion.store.engine import Store, is_sqlite
 from bastion.store.schema import audit_checkpoints, audit_events, audit_heads
 

@@ -33,8 +33,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from bastion.authority.context import Authority
-from bastion.secrets_at_rest import random_token
+from bastion.authority.parts import Authority
+from bastion.core.secrets_at_rest import random_token
 from bastion.store.schema import refresh_tokens, web_sessions
 
 LIFETIME = 300

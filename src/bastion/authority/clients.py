@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select
 
-from bastion.authority.cache import TtlCache
-from bastion.errors import Conflict, InvalidClient, UsageError
-from bastion.secrets_at_rest import Keyring, constant_time_equals, random_token
+from bastion.authority.ttl_cache import TtlCache
+from bastion.core.errors import Conflict, InvalidClient, UsageError
+from bastion.core.secrets_at_rest import Keyring, constant_time_equals, random_token
+from bastion.core.text import has_control
 from bastion.store.schema import clients, users
-from bastion.text import has_control
 
 CLI_CLIENT_ID = "bastion-cli"
 

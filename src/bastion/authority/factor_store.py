@@ -8,8 +8,8 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from bastion.authority.factors import recovery
 from bastion.authority.passwords import PasswordHasher
-from bastion.ids import new_id
-from bastion.secrets_at_rest import Keyring
+from bastion.core.ids import new_id
+from bastion.core.secrets_at_rest import Keyring
 from bastion.store.schema import factors, recovery_codes
 
 _SEED_PURPOSE = "totp-seed"

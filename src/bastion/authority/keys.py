@@ -14,8 +14,8 @@ from typing import Any
 from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import Connection, insert, select
 
-from bastion.errors import NotFound
-from bastion.secrets_at_rest import Keyring, random_token
+from bastion.core.errors import NotFound
+from bastion.core.secrets_at_rest import Keyring, random_token
 from bastion.store.schema import signing_keys
 
 ALGORITHM = "ES256"

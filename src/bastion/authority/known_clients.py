@@ -10,7 +10,7 @@ grants nothing: it is not a session.
 
 from __future__ import annotations
 
-from bastion.secrets_at_rest import Keyring, constant_time_equals
+from bastion.core.secrets_at_rest import Keyring, constant_time_equals
 
 _PURPOSE = "known-client"
 #: a browser stays known this long after its last sign-in

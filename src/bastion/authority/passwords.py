@@ -2,7 +2,7 @@
 
 Hashing is Argon2id, the variant RFC 9106 section 4 recommends, with a 16-byte random salt
 (section 3.1 asks for at least 8; 16 is the RFC's recommendation) and the cost from
-:class:`~bastion.config.Argon2Params` (never below OWASP's m=19456 KiB, t=2, p=1). Hashes are
+:class:`~bastion.core.config.Argon2Params` (never below OWASP's m=19456 KiB, t=2, p=1). Hashes are
 stored as PHC strings (``$argon2id$v=19$m=...,t=...,p=...$salt$hash``) so each one carries the
 cost it was made with.
 
@@ -29,8 +29,8 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import ARGON2_VERSION
 
-from bastion.config import Argon2Params
-from bastion.errors import UsageError
+from bastion.core.config import Argon2Params
+from bastion.core.errors import UsageError
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024

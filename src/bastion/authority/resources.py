@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bastion.errors import InvalidScope, InvalidTarget
+from bastion.core.errors import InvalidScope, InvalidTarget
 
 #: OpenID Connect scopes the authority grants. ``profile`` must be known: MSAL always asks.
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")

@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, insert, select, update
 
+from bastion.core.errors import InvalidGrant, InvalidRequest
+from bastion.core.secrets_at_rest import random_token
+from bastion.core.text import has_control, human_duration
 from bastion.directory.tenants import TenantPolicy
-from bastion.errors import InvalidGrant, InvalidRequest
-from bastion.secrets_at_rest import random_token
 from bastion.store.schema import refresh_tokens, sessions, users
-from bastion.text import has_control, human_duration
 
 #: ``acr`` values: a password alone, or a password and a second factor.
 ACR_ONE_FACTOR = "urn:bastion:acr:1fa"

@@ -1,6 +1,6 @@
 """Sign-in steps, independent of how they are asked (pages, or the terminal's challenge endpoint).
 
-Each check raises :class:`~bastion.errors.SignInFailed` with a message a person can act on,
+Each check raises :class:`~bastion.core.errors.SignInFailed` with a message a person can act on,
 and records what happened in the audit log. Failures are throttled per account (by the name
 typed), per authenticator and per source address (:mod:`bastion.authority.throttle`, A3):
 the throttle is asked first, in the transaction of the cheap checks, and a blocked attempt
@@ -18,13 +18,13 @@ from sqlalchemy import Connection, update
 
 from bastion.audit import events
 from bastion.authority import factor_store, notifications, passwords, throttle
-from bastion.authority.context import Authority
 from bastion.authority.factors import totp
+from bastion.authority.parts import Authority
 from bastion.authority.sessions import ACR_TWO_FACTORS
+from bastion.core.errors import SignInFailed
 from bastion.directory.role_groups import holds_any_role
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User, find_user
-from bastion.errors import SignInFailed
 from bastion.store.schema import users
 
 WRONG_CREDENTIALS = "The user name or password is incorrect."

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bastion.audit import events
-from bastion.config import Settings
+from bastion.core.config import Settings
 from bastion.store.schema import throttles
 
 #: consecutive failures of an account or a factor up to its first pause (that one included)

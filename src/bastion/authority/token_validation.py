@@ -10,7 +10,7 @@ A token is accepted only if all of these hold, in this order:
 5. ``iss`` equals the tenant issuer exactly, and ``aud`` names this service;
 6. ``exp`` and ``nbf`` hold within :data:`CLOCK_SKEW` seconds.
 
-Anything else raises :class:`~bastion.errors.InvalidToken`. The key lookup is a callable so
+Anything else raises :class:`~bastion.core.errors.InvalidToken`. The key lookup is a callable so
 that a service running alone can fetch the JWKS over HTTP and one inside ``bastion serve``
 can read it from the database; both refetch once on an unknown ``kid``.
 """
@@ -28,7 +28,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
-from bastion.errors import InvalidToken
+from bastion.core.errors import InvalidToken
 
 ALLOWED_ALGORITHMS = ("ES256",)
 #: the documented tolerance for clocks that disagree (at most a few minutes, T8)

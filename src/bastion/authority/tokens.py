@@ -25,10 +25,10 @@ from sqlalchemy import JSON, Connection, bindparam, insert, select, update
 from bastion.audit import events
 from bastion.authority.clients import Client
 from bastion.authority.sessions import SignInSession
+from bastion.core.errors import InvalidGrant
+from bastion.core.secrets_at_rest import Keyring, random_token
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User
-from bastion.errors import InvalidGrant
-from bastion.secrets_at_rest import Keyring, random_token
 from bastion.store.schema import refresh_tokens
 
 REFRESH_GRACE_SECONDS = 10

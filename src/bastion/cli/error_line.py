@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from bastion.client.errors import ClientError
 
 if TYPE_CHECKING:
-    from bastion.errors import BastionError
+    from bastion.core.errors import BastionError
 
 
 def one_line(exc: BastionError | ClientError) -> str:

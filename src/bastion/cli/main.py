@@ -22,7 +22,7 @@ from bastion.cli.error_line import one_line
 from bastion.cli.flags import positions
 from bastion.cli.parser import build_parser, builtin_commands, client_side_commands
 from bastion.client.errors import ClientError
-from bastion.errors import BastionError
+from bastion.core.errors import BastionError
 
 __all__ = ["build_parser", "builtin_commands", "main", "one_line", "positions"]
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
+from bastion.core.errors import Conflict, NotFound, UsageError
+from bastion.core.ids import new_id
+from bastion.core.text import has_control
 from bastion.directory import role_groups
-from bastion.errors import Conflict, NotFound, UsageError
-from bastion.ids import new_id
 from bastion.store.schema import group_members, groups
-from bastion.text import has_control
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from functools import cache
 import precis_i18n
 from fontTools import unicodedata as script_data
 
-from bastion.errors import UsageError
+from bastion.core.errors import UsageError
 
 MAX_LOCAL_LENGTH = 64
 MAX_UPN_LENGTH = 320

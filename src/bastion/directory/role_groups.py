@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 
-from bastion.errors import Conflict, NotFound, UsageError
-from bastion.ids import new_id
+from bastion.core.errors import Conflict, NotFound, UsageError
+from bastion.core.ids import new_id
+from bastion.core.text import has_control
 from bastion.plane.roles import BUILT_IN
 from bastion.store.schema import group_members, role_group_members, role_groups
-from bastion.text import has_control
 
 MemberKind = Literal["user", "group"]
 

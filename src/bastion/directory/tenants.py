@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from bastion.errors import Conflict, NotFound, UsageError
-from bastion.ids import new_id
+from bastion.core.errors import Conflict, NotFound, UsageError
+from bastion.core.ids import new_id
 from bastion.store.schema import tenants
 
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from bastion.core.errors import Conflict, NotFound, UsageError
+from bastion.core.ids import new_id
+from bastion.core.text import has_control
 from bastion.directory import names, role_groups
-from bastion.errors import Conflict, NotFound, UsageError
-from bastion.ids import new_id
 from bastion.store.schema import factors, recovery_codes, tenants, users
-from bastion.text import has_control
 
 #: ``disabled``: a password is enough. ``enabled``: the user must register a second factor
 #: at the next sign-in, after which the state becomes ``enforced``. ``enforced``: every

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection
 
 from bastion.audit import events
-from bastion.authority.context import Authority
-from bastion.plane import paging
-from bastion.plane.context import Caller
+from bastion.authority.parts import Authority
+from bastion.plane import listings as paging
+from bastion.plane.command_context import Caller
 from bastion.plane.declare import CommandSpec
 from bastion.plane.scope import Scope
 

@@ -15,7 +15,7 @@ validation with errors that name the parameter, and the HTTP endpoint (``plane/h
     ) -> Mailbox:
         \"\"\"Get one mailbox.\"\"\"
 
-Listing commands (``lists=True``) return a :class:`~bastion.plane.paging.Listing`; the plane
+Listing commands (``lists=True``) return a :class:`~bastion.plane.listings.Listing`; the plane
 pages it. A listing that takes an ``identity`` parameter is also how its noun is got by
 name (``Get-Mailbox -Identity alice``): when the identity is given and names nothing, the
 plane answers 404 instead of an empty page (``identifies=`` names another parameter, or

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from bastion.errors import Conflict, UsageError
+from bastion.core.errors import Conflict, UsageError
 from bastion.store.schema import idempotency_keys
 
 HEADER = "idempotency-key"

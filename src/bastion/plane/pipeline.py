@@ -45,11 +45,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from bastion.authority.context import Authority
-from bastion.errors import BastionError, StoreUnavailable
+from bastion.authority.parts import Authority
+from bastion.core.errors import BastionError, StoreUnavailable
 from bastion.plane.call import Call, Incoming
+from bastion.plane.command_errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.declare import CommandSpec
-from bastion.plane.errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.steps.assurance import require_two_factors, step_up
 from bastion.plane.steps.authentication import authenticate
 from bastion.plane.steps.execution import Answer, run_and_audit

@@ -30,14 +30,12 @@ from typing import Any
 import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 
-from bastion.authority.context import Authority
+from bastion.authority.parts import Authority
 from bastion.authority.token_validation import unverified_claim
-from bastion.clock import Clock
+from bastion.core.clock import Clock
+from bastion.core.errors import BastionError, InvalidToken
 from bastion.directory.tenants import NAME_PATTERN, find_tenant
-from bastion.errors import BastionError, InvalidToken
 
 log = logging.getLogger("bastion.remote_keys")
 
@@ -110,12 +108,6 @@ class RemoteKeys:
             return None
         name = issuer[len(self.issuer_prefix) :]
         return name if NAME_PATTERN.match(name) else None
-
-    async def prefetch_request(self, request: Request) -> None:
-        """:meth:`prefetch` for the bearer token of a request, if it has one."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            await run_in_threadpool(self.prefetch, token.strip())
 
     def prefetch(self, token: str) -> None:
         """Have the keys for this token's issuer and key id at hand, fetching them if they are
@@ -254,9 +246,3 @@ def _unverified_kid(token: str) -> str | None:
         return None
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) and kid else None
-
-
-def of(request: Request) -> RemoteKeys | None:
-    """The remote keys of a process serving services alone; None in the combined server."""
-    keys: RemoteKeys | None = getattr(request.app.state, "remote_keys", None)
-    return keys

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, false, or_, select
 
 from bastion.directory.role_groups import ScopeFilter
-from bastion.plane.errors import Forbidden
+from bastion.plane.command_errors import Forbidden
 from bastion.store.schema import group_members, users
 
 

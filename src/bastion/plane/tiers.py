@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bastion.directory.role_groups import Grant, ScopeFilter
-from bastion.plane.errors import Forbidden
+from bastion.plane.command_errors import Forbidden
 
 GLOBAL_ADMINISTRATOR = "Global Administrator"
 

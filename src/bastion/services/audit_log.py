@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from bastion.plane.context import CommandContext
-from bastion.plane.paging import Listing
+from bastion.plane.command_context import CommandContext
+from bastion.plane.listings import Listing
 from bastion.plane.service import Commands
 from bastion.store.schema import audit_events
 

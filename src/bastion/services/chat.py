@@ -6,9 +6,9 @@ Policies are tenant-wide objects: only role groups without a scope read or chang
 assignment belongs to its user, so a role group scoped to a department or a group grants
 policies to, and lists, the users in its scope.
 
-A policy's settings are declared once, in ``bastion.chat_policies``: New- and Set- commands
-take every setting as a parameter of the same type, constraints and help, named in
-snake_case (``allowRecording`` is ``allow_recording``). Policy names are compared without
+A policy's settings are declared once, in ``bastion.directory.chat_policies``: New- and
+Set- commands take every setting as a parameter of the same type, constraints and help,
+named in snake_case (``allowRecording`` is ``allow_recording``). Policy names are compared without
 regard to case, so there is one ``Global`` of each kind.
 """
 
@@ -37,16 +37,22 @@ from sqlalchemy import (
     update,
 )
 
-from bastion.chat_policies import GLOBAL, SETTINGS, MeetingSettings, MessagingSettings, PolicyKind
-from bastion.errors import Conflict, NotFound, UsageError
-from bastion.ids import new_id
-from bastion.plane.context import CommandContext
-from bastion.plane.paging import Listing
+from bastion.core.errors import Conflict, NotFound, UsageError
+from bastion.core.ids import new_id
+from bastion.core.text import has_control
+from bastion.directory.chat_policies import (
+    GLOBAL,
+    SETTINGS,
+    MeetingSettings,
+    MessagingSettings,
+    PolicyKind,
+)
+from bastion.plane.command_context import CommandContext
+from bastion.plane.listings import Listing
 from bastion.plane.service import Service
-from bastion.services.common import find_user
+from bastion.services.lookups import find_user
 from bastion.store.schema import chat_policies, chat_policy_assignments
 from bastion.store.schema import users as users_table
-from bastion.text import has_control
 
 chat = Service("chat")
 

@@ -9,15 +9,16 @@ from sqlalchemy import func, select
 
 from bastion.authority.passwords import PasswordHasher, check_new_password, context_words
 from bastion.authority.sessions import end_sign_ins, revoke_user_sessions
+from bastion.core.errors import NotFound, UsageError
 from bastion.directory import groups, names, removal, users
 from bastion.directory.role_groups import grants_of, grants_through_group
-from bastion.errors import NotFound, UsageError
 from bastion.plane import roles, tiers
-from bastion.plane.context import CommandContext
+from bastion.plane.command_context import CommandContext
 from bastion.plane.declare import SECRET
-from bastion.plane.paging import Listing
+from bastion.plane.listings import Listing
 from bastion.plane.service import Service
-from bastion.services import audit_log, role_groups
+from bastion.services import audit_log
+from bastion.services import role_group_commands as role_groups
 from bastion.store.schema import factors, group_members
 from bastion.store.schema import groups as groups_table
 from bastion.store.schema import users as users_table

@@ -34,17 +34,17 @@ from sqlalchemy import (
     update,
 )
 
+from bastion.core.errors import Conflict, NotFound, UsageError
+from bastion.core.ids import new_id
+from bastion.core.text import escape_control, has_control
 from bastion.directory import users
-from bastion.errors import Conflict, NotFound, UsageError
-from bastion.ids import new_id
-from bastion.plane.context import CommandContext
-from bastion.plane.paging import Listing
+from bastion.plane.command_context import CommandContext
+from bastion.plane.listings import Listing
 from bastion.plane.service import Service
 from bastion.services import mail_addresses as addresses
-from bastion.services.common import find_user, visible
+from bastion.services.lookups import find_user, visible
 from bastion.store.schema import mail_addresses, mailbox_permissions, mailboxes
 from bastion.store.schema import users as users_table
-from bastion.text import escape_control, has_control
 
 mail = Service("mail")
 

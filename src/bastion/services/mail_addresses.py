@@ -20,9 +20,9 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, select, update
 
-from bastion.errors import Conflict, UsageError
+from bastion.core.errors import Conflict, UsageError
+from bastion.core.text import escape_control
 from bastion.store.schema import mail_addresses, mailboxes
-from bastion.text import escape_control
 
 MAX_LENGTH = 320
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"

@@ -18,16 +18,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, delete, false, insert, select, update
 
-from bastion.errors import Conflict, NotFound
-from bastion.ids import new_id
-from bastion.plane.context import CommandContext
-from bastion.plane.paging import Listing
+from bastion.core.errors import Conflict, NotFound
+from bastion.core.ids import new_id
+from bastion.core.text import has_control
+from bastion.plane.command_context import CommandContext
+from bastion.plane.listings import Listing
 from bastion.plane.service import Service
-from bastion.services.common import find_user, visible
+from bastion.services.lookups import find_user, visible
 from bastion.store.schema import site_members
 from bastion.store.schema import sites as sites_table
 from bastion.store.schema import users as users_table
-from bastion.text import has_control
 
 sites = Service("sites")
 

@@ -20,11 +20,11 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from bastion.data_files import create_private
-from bastion.errors import BastionError, StoreUnavailable
+from bastion.core.data_files import create_private
+from bastion.core.errors import BastionError, StoreUnavailable
 
 if TYPE_CHECKING:
-    from bastion.secrets_at_rest import Keyring
+    from bastion.core.secrets_at_rest import Keyring
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: execution option marking a read-only transaction (``Store.read``)

@@ -15,15 +15,15 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from bastion.audit import events
 from bastion.authority.clients import GRANT_AUTHORIZATION_CODE
-from bastion.authority.context import Authority
-from bastion.authority.grants import pkce
+from bastion.authority.grants import pkce_verification as pkce
 from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
+from bastion.authority.parts import Authority
 from bastion.authority.resources import ScopeRequest, parse_scope_request
 from bastion.authority.sessions import revoke_session
+from bastion.core.errors import InvalidGrant
+from bastion.core.secrets_at_rest import random_token
 from bastion.directory.tenants import Tenant
-from bastion.errors import InvalidGrant
-from bastion.secrets_at_rest import random_token
 from bastion.store.schema import authorization_codes
 
 CODE_LIFETIME = 600

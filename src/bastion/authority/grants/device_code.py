@@ -23,20 +23,20 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 
 from bastion.authority.clients import GRANT_DEVICE_CODE, Client
-from bastion.authority.context import Authority
 from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
+from bastion.authority.parts import Authority
 from bastion.authority.resources import ScopeRequest, parse_scope_request
 from bastion.authority.sessions import parse_step_up
-from bastion.directory.tenants import Tenant
-from bastion.errors import (
+from bastion.core.errors import (
     AccessDenied,
     AuthorizationPending,
     ExpiredToken,
     InvalidGrant,
     SlowDown,
 )
-from bastion.secrets_at_rest import random_token
+from bastion.core.secrets_at_rest import random_token
+from bastion.directory.tenants import Tenant
 from bastion.store.schema import device_codes
 
 #: RFC 8628 section 6.1: consonants only, so no word can be spelled and none look alike

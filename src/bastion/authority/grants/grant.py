@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection
 
 from bastion.authority.clients import Client
-from bastion.authority.context import Authority
+from bastion.authority.parts import Authority
+from bastion.core.errors import UnauthorizedClient
 from bastion.directory.tenants import Tenant
-from bastion.errors import UnauthorizedClient
 
 
 @dataclass(frozen=True)

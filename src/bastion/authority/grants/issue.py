@@ -24,9 +24,9 @@ from bastion.authority.tokens import (
     new_refresh_token,
     store_refresh_token,
 )
+from bastion.core.errors import InvalidGrant
 from bastion.directory.role_groups import role_names_of
 from bastion.directory.users import User
-from bastion.errors import InvalidGrant
 from bastion.store.schema import sessions, users
 
 #: The session and its user in one statement: this runs on every token request.

@@ -14,7 +14,7 @@ from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.resources import ScopeRequest, parse_scope_request
 from bastion.authority.tokens import redeem_refresh_token
-from bastion.errors import InvalidRequest, InvalidScope
+from bastion.core.errors import InvalidRequest, InvalidScope
 
 ALWAYS_ALLOWED = frozenset({"openid", "profile", "offline_access"})
 

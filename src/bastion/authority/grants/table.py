@@ -13,7 +13,7 @@ from bastion.authority.grants.authorization_code import AuthorizationCodeGrant
 from bastion.authority.grants.device_code import DeviceCodeGrant
 from bastion.authority.grants.grant import Grant
 from bastion.authority.grants.refresh_token import RefreshTokenGrant
-from bastion.errors import InvalidRequest, UnsupportedGrantType
+from bastion.core.errors import InvalidRequest, UnsupportedGrantType
 
 
 def _by_type(*grants: Grant) -> Mapping[str, Grant]:

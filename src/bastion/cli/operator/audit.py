@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bastion.cli.operator.storage import StorageFlags, add_storage_options
-from bastion.errors import ConfigError, UsageError
+from bastion.core.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
+    from bastion.core.secrets_at_rest import Keyring
     from bastion.directory.tenants import Tenant
-    from bastion.secrets_at_rest import Keyring
     from bastion.store.engine import Store
 
 _ANCHOR = re.compile(r"^(\d+):([0-9a-f]{64})$")
@@ -86,7 +86,7 @@ def register(commands: Any) -> None:
 
 @contextmanager
 def _open(storage: StorageFlags) -> Iterator[tuple[Store, Keyring]]:
-    from bastion.secrets_at_rest import Keyring, load_or_create_master_key
+    from bastion.core.secrets_at_rest import Keyring, load_or_create_master_key
     from bastion.store.engine import open_store
 
     settings = storage.settings()

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bastion.cli.flags import whole_number
-from bastion.cli.operator.serve import add_server_options, is_loopback, run_server
+from bastion.cli.operator.serve import add_server_options, is_loopback
 from bastion.cli.operator.storage import StorageFlags
-from bastion.errors import UsageError
+from bastion.core.errors import UsageError
+from bastion.server.serving import run_server
 
 
 def register(commands: Any) -> None:
@@ -75,9 +76,9 @@ class DemoOptions:
 
 
 def run(options: DemoOptions) -> int:
-    from bastion import data_files
-    from bastion.config import default_data_dir
-    from bastion.demo import run_demo
+    from bastion.core import data_files
+    from bastion.core.config import default_data_dir
+    from bastion.server.demo_tenant import run_demo
 
     data_files.restrict_umask()  # before the demo writes its data directory
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bastion.authority.context import Authority
-    from bastion.config import Settings
+    from bastion.core.config import Settings
+    from bastion.server.context import ServerContext
 
 
 def add_storage_options(parser: argparse.ArgumentParser) -> None:
@@ -37,14 +37,14 @@ class StorageFlags:
         return cls(getattr(args, "data_dir", None), getattr(args, "database_url", None))
 
     def settings(self, **extra: object) -> Settings:
-        from bastion.config import Settings
+        from bastion.core.config import Settings
 
         return Settings.from_env(data_dir=self.data_dir, database_url=self.database_url, **extra)
 
-    def open_authority(self) -> Authority:
-        from bastion.authority.context import Authority
+    def open_authority(self) -> ServerContext:
+        from bastion.server.context import ServerContext
 
-        return Authority.open(self.settings())
+        return ServerContext.open(self.settings())
 
 
 def add_password_options(parser: argparse.ArgumentParser, whose: str = "the password") -> None:

@@ -17,7 +17,7 @@ from bastion.cli.operator.storage import (
     add_password_options,
     add_storage_options,
 )
-from bastion.errors import UsageError
+from bastion.core.errors import UsageError
 
 
 def register(commands: Any) -> None:
@@ -147,8 +147,8 @@ class CreateOptions:
 
 
 def run_create(options: CreateOptions) -> int:
-    from bastion.directory.bootstrap import new_tenant, new_user
     from bastion.directory.tenants import TenantPolicy
+    from bastion.server.bootstrap import new_tenant, new_user
 
     admin = options.admin
     auth = options.storage.open_authority()

@@ -127,8 +127,8 @@ class CreateOptions:
 
 
 def run_create(options: CreateOptions) -> int:
-    from bastion.directory.bootstrap import new_user
     from bastion.directory.tenants import get_tenant
+    from bastion.server.bootstrap import new_user
 
     target = options.target
     auth = target.storage.open_authority()
@@ -191,8 +191,8 @@ class ToggleOptions:
 def run_toggle(options: ToggleOptions) -> int:
     from bastion.audit import events
     from bastion.directory import users
-    from bastion.directory.bootstrap import disable_user
     from bastion.directory.tenants import get_tenant
+    from bastion.server.bootstrap import disable_user
 
     target, err = options.target, options.err
     auth = target.storage.open_authority()
@@ -229,8 +229,8 @@ class SetPasswordOptions:
 
 def run_set_password(options: SetPasswordOptions) -> int:
     from bastion.directory import users
-    from bastion.directory.bootstrap import set_password
     from bastion.directory.tenants import get_tenant
+    from bastion.server.bootstrap import set_password
 
     target = options.target
     auth = target.storage.open_authority()

@@ -5,9 +5,9 @@ and the ``acr_values`` (and ``max_age``) a new sign-in must meet (section 3)."""
 from __future__ import annotations
 
 from bastion.authority.sessions import ACR_TWO_FACTORS, SECOND_FACTOR_METHODS
+from bastion.core.text import human_duration
 from bastion.plane.call import Call
-from bastion.plane.errors import StepUpRequired
-from bastion.text import human_duration
+from bastion.plane.command_errors import StepUpRequired
 
 
 def require_two_factors(call: Call) -> None:

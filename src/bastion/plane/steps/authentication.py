@@ -12,14 +12,14 @@ from sqlalchemy import Connection
 from bastion.audit import events
 from bastion.audit.events import current_request
 from bastion.audit.refusals import ANONYMOUS
-from bastion.authority.context import Authority
+from bastion.authority.parts import Authority
 from bastion.authority.sessions import ended_sign_in
 from bastion.authority.token_validation import KeyLookup, unverified_claim, validate_access_token
+from bastion.core.errors import InvalidToken
 from bastion.directory.role_groups import grants_of
 from bastion.directory.tenants import Tenant, find_tenant
-from bastion.errors import InvalidToken
 from bastion.plane.call import Call, Incoming
-from bastion.plane.context import Caller
+from bastion.plane.command_context import Caller
 
 
 def authenticate(call: Call) -> None:

@@ -15,12 +15,13 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from bastion.audit.events import current_request
-from bastion.errors import Conflict, NotFound
-from bastion.plane import idempotency, paging
+from bastion.core.errors import Conflict, NotFound
+from bastion.core.text import escape_control
+from bastion.plane import idempotency
+from bastion.plane import listings as paging
 from bastion.plane.call import Call
-from bastion.plane.context import Caller, CommandContext
+from bastion.plane.command_context import Caller, CommandContext
 from bastion.plane.declare import CommandSpec
-from bastion.text import escape_control
 
 #: a listing page's audit record names at most this many of its objects
 MAX_TARGETS = 100

@@ -11,13 +11,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bastion.errors import UnsupportedMediaType, UsageError
-from bastion.plane import paging
+from bastion.core.errors import UnsupportedMediaType, UsageError
+from bastion.plane import listings as paging
 from bastion.plane.call import Call
 from bastion.plane.declare import CommandSpec
 
 #: the edge refuses a larger body while it streams, before authentication; this is the
-#: same figure (``bastion.web.edge.COMMAND_LIMIT``, a test keeps them equal) without
+#: same figure (``bastion.http.request_limits.COMMAND_LIMIT``, a test keeps them equal) without
 #: importing the HTTP framework
 MAX_BODY = 256 * 1024
 #: parameters are flat objects of values and lists: deeper JSON is refused, not parsed on

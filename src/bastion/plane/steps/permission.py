@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bastion.plane import access
 from bastion.plane.call import Call
-from bastion.plane.errors import Forbidden
+from bastion.plane.command_errors import Forbidden
 
 
 def authorize(call: Call) -> None:

@@ -4,14 +4,15 @@ held while it runs. From here a refusal's record names the validated parameters.
 
 from __future__ import annotations
 
-from bastion.plane import idempotency, paging
+from bastion.plane import idempotency
+from bastion.plane import listings as paging
 from bastion.plane.call import Call
 from bastion.plane.steps.execution import Replay
 
 
 def open_cursor(call: Call) -> None:
     """A listing's cursor is bound to the tenant, the caller, the command and its
-    parameters, and signed (``bastion.plane.paging``). One that fails to check is refused
+    parameters, and signed (``bastion.plane.listings``). One that fails to check is refused
     (400) and recorded as a security event: cursors are only ever altered on purpose."""
     spec, caller = call.spec, call.caller
     call.known = call.params

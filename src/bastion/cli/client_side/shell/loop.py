@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bastion.cli.client_side.services.params import kebab_command, normalize, params_of
 from bastion.cli.flags import SessionFlags, add_global_options
 from bastion.client.errors import ClientError, UsageError
-from bastion.errors import BastionError
+from bastion.core.errors import BastionError
 
 if TYPE_CHECKING:
     from bastion.cli.client_side.services.run import Invocation

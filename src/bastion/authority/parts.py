@@ -1,0 +1,40 @@
+"""What the authority's rules, the command plane and the HTTP edge use of the server's
+long-lived parts.
+
+The server assembly builds them once per process (``bastion.server.context.ServerContext``)
+and hands them down; the layers below it know only this description, so none of them
+imports the assembly.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bastion.audit.group_commit import GroupCommit
+from bastion.authority.clients import Client
+from bastion.authority.keys import SigningKeys
+from bastion.authority.passwords import PasswordHasher
+from bastion.authority.token_validation import VerifiedTokens
+from bastion.authority.ttl_cache import TtlCache
+from bastion.core.clock import Clock
+from bastion.core.config import Settings
+from bastion.core.secrets_at_rest import Keyring
+from bastion.directory.tenants import Tenant
+from bastion.store.engine import Store
+
+
+class Authority(Protocol):
+    settings: Settings
+    store: Store
+    keyring: Keyring
+    clock: Clock
+    hasher: PasswordHasher
+    keys: SigningKeys
+    tenants: TtlCache[str, Tenant]
+    clients: TtlCache[tuple[str, str], Client]
+    #: audit records of read commands, committed together (``bastion.audit.group_commit``)
+    audit_reads: GroupCommit
+    #: access tokens whose signature was checked lately (``token_validation``)
+    verified_tokens: VerifiedTokens
+
+    def now(self) -> float: ...

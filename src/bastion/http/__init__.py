@@ -1,0 +1,1 @@
+"""The HTTP edge: every route and page, the error answers, web sessions, templates."""

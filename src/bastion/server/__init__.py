@@ -1,0 +1,1 @@
+"""The server assembly: the context object, the application, bootstrap and the demo."""

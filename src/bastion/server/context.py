@@ -1,0 +1,66 @@
+"""The authority's long-lived parts, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bastion.audit import chain as audit_chain
+from bastion.audit.group_commit import GroupCommit
+from bastion.authority.clients import Client
+from bastion.authority.keys import SigningKeys
+from bastion.authority.passwords import PasswordHasher
+from bastion.authority.token_validation import VerifiedTokens
+from bastion.authority.ttl_cache import TtlCache
+from bastion.core import data_files
+from bastion.core.clock import Clock, OffsetFileClock, SystemClock
+from bastion.core.config import Settings
+from bastion.core.secrets_at_rest import Keyring, load_or_create_master_key
+from bastion.directory.tenants import Tenant
+from bastion.store.engine import Store, open_store
+
+
+@dataclass
+class ServerContext:
+    settings: Settings
+    store: Store
+    keyring: Keyring
+    clock: Clock
+    hasher: PasswordHasher
+    keys: SigningKeys
+    tenants: TtlCache[str, Tenant] = field(default_factory=TtlCache)
+    clients: TtlCache[tuple[str, str], Client] = field(default_factory=TtlCache)
+    #: audit records of read commands, committed together (``bastion.audit.group_commit``)
+    audit_reads: GroupCommit = field(init=False)
+    #: access tokens whose signature was checked lately (``token_validation``)
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+
+    def __post_init__(self) -> None:
+        self.audit_reads = GroupCommit(self.store)
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> ServerContext:
+        settings.check()
+        # every start: the data directory and the files in it are the service user's alone
+        data_files.tighten(settings.data_dir, settings.resolved_database_url)
+        keyring = Keyring(load_or_create_master_key(settings.resolved_master_key_file))
+        store = open_store(settings.resolved_database_url, migrate=migrate, keyring=keyring)
+        audit_chain.configure(store.engine, keyring)  # signs audit checkpoints (decision 0008)
+        clock: Clock = (
+            OffsetFileClock(settings.clock_offset_file)
+            if settings.clock_offset_file
+            else SystemClock()
+        )
+        return cls(
+            settings=settings,
+            store=store,
+            keyring=keyring,
+            clock=clock,
+            hasher=PasswordHasher(settings.argon2),
+            keys=SigningKeys(keyring),
+        )
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def close(self) -> None:
+        self.store.dispose()

@@ -1,1 +1,0 @@
-"""The HTTP edge: the Starlette application, templates and static files."""
