@@ -60,7 +60,7 @@ from bastion.client.errors import (
 if TYPE_CHECKING:
     from bastion.client.cache import Account
     from bastion.client.catalog import CommandInfo
-    from bastion.client.connection import Connection, connect
+    from bastion.client.connection import Connection, connect, status
     from bastion.client.paging import Listing, Page
     from bastion.client.profiles import (
         Profile,
@@ -72,11 +72,11 @@ if TYPE_CHECKING:
         use_profile,
     )
     from bastion.client.prompt import Prompt, TerminalPrompt
-    from bastion.client.report import Status, status
+    from bastion.client.report import Status
 
 _LAZY = {
     "connect": "bastion.client.connection",
-    "status": "bastion.client.report",
+    "status": "bastion.client.connection",
     "Connection": "bastion.client.connection",
     "Status": "bastion.client.report",
     "Account": "bastion.client.cache",

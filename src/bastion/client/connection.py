@@ -277,3 +277,20 @@ def connect(
         conn.close()
         raise
     return conn
+
+
+def status(
+    profile: str | None = None,
+    *,
+    url: str | None = None,
+    tenant: str | None = None,
+    config_dir: str | os.PathLike[str] | None = None,
+) -> Status:
+    """The sign-in of a profile (default: the current one), from the cache alone: no
+    network, no prompt."""
+    settings = resolve(files.config_dir_of(config_dir), url=url, tenant=tenant, profile=profile)
+    conn = Connection(settings, prompt=None, interactive=False)
+    try:
+        return conn.status()
+    finally:
+        conn.close()

@@ -1,13 +1,11 @@
-"""Who is signed in, where, until when: read from the token cache alone."""
+"""Who is signed in, where, until when (``bastion.client.connection.status`` reads it from
+the token cache alone)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from bastion.client import files
 from bastion.client.cache import Account
-from bastion.client.settings import resolve
 
 
 @dataclass(frozen=True)
@@ -27,22 +25,3 @@ class Status:
     session_expires_at: float | None
     key_storage: str
     cache_path: str
-
-
-def status(
-    profile: str | None = None,
-    *,
-    url: str | None = None,
-    tenant: str | None = None,
-    config_dir: str | os.PathLike[str] | None = None,
-) -> Status:
-    """The sign-in of a profile (default: the current one), from the cache alone: no
-    network, no prompt."""
-    settings = resolve(files.config_dir_of(config_dir), url=url, tenant=tenant, profile=profile)
-    from bastion.client.connection import Connection
-
-    conn = Connection(settings, prompt=None, interactive=False)
-    try:
-        return conn.status()
-    finally:
-        conn.close()

@@ -12,13 +12,19 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bastion.client.catalog import Catalog, CommandInfo, python_parameter
 from bastion.client.errors import ClientError, UsageError
 
-if TYPE_CHECKING:
-    from bastion.client.connection import Connection
+
+class Connection(Protocol):
+    """What a service's commands need of the connection that made them
+    (``bastion.client.connection.Connection``)."""
+
+    def catalog(self, service: str, *, refresh: bool = False) -> Catalog: ...
+
+    def invoke(self, service: str, command: str, /, **params: Any) -> Any: ...
 
 
 class Command:

@@ -22,8 +22,8 @@ from bastion.plane.declare import CommandSpec
 from bastion.plane.scope import Scope
 
 if TYPE_CHECKING:
+    from bastion.plane.answers import Answer, Replay
     from bastion.plane.remote_keys import RemoteKeys
-    from bastion.plane.steps.execution import Answer, Replay
 
 T = TypeVar("T")
 

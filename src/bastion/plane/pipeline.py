@@ -47,12 +47,13 @@ from collections.abc import Callable, Mapping
 
 from bastion.authority.parts import Authority
 from bastion.core.errors import BastionError, StoreUnavailable
+from bastion.plane.answers import Answer
 from bastion.plane.call import Call, Incoming
 from bastion.plane.command_errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.declare import CommandSpec
 from bastion.plane.steps.assurance import require_two_factors, step_up
 from bastion.plane.steps.authentication import authenticate
-from bastion.plane.steps.execution import Answer, run_and_audit
+from bastion.plane.steps.execution import run_and_audit
 from bastion.plane.steps.parameters import (
     check_media_type,
     read_parameters,

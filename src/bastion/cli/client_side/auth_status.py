@@ -41,7 +41,7 @@ class StatusOptions:
 
 def run(options: StatusOptions) -> int:
     from bastion.cli.client_side.open_connection import quiet_library_logs
-    from bastion.client import profiles, report
+    from bastion.client import connection, profiles
 
     quiet_library_logs()
     if options.profile is None and profiles.current_profile() is None:
@@ -51,7 +51,7 @@ def run(options: StatusOptions) -> int:
             file=options.err,
         )
         return 4
-    found = report.status(options.profile)
+    found = connection.status(options.profile)
     write_records(status_record(found), options.output, listing=False)
     if not found.signed_in:
         print(

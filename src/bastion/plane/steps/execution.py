@@ -8,7 +8,6 @@ loses a race for the same object is a 409, unless it is a retry whose twin won."
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -19,48 +18,13 @@ from bastion.core.errors import Conflict, NotFound
 from bastion.core.text import escape_control
 from bastion.plane import idempotency
 from bastion.plane import listings as paging
+from bastion.plane.answers import Answer, json_bytes
 from bastion.plane.call import Call
-from bastion.plane.command_context import Caller, CommandContext
+from bastion.plane.command_context import CommandContext
 from bastion.plane.declare import CommandSpec
 
 #: a listing page's audit record names at most this many of its objects
 MAX_TARGETS = 100
-
-
-@dataclass(frozen=True)
-class Replay:
-    """The ``Idempotency-Key`` of a write, and what its first answer is stored under."""
-
-    key: str
-    command: str
-    digest: str
-
-    def stored(self, conn: Connection, caller: Caller) -> dict[str, Any] | None:
-        return idempotency.stored(
-            conn,
-            tenant_id=caller.tenant.id,
-            subject=caller.subject,
-            key=self.key,
-            command=self.command,
-            params_digest=self.digest,
-        )
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A command's answer, already JSON, and the ids of the objects it names (for audit)."""
-
-    content: bytes
-    targets: list[str]
-    replayed: bool = False
-
-    @classmethod
-    def stored(cls, body: dict[str, Any]) -> Answer:
-        return cls(_json(body), [], replayed=True)
-
-
-def _json(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def run_and_audit(call: Call) -> None:
@@ -151,13 +115,13 @@ def _run_body(call: Call, conn: Connection) -> Answer:
     )
     # the first page also says how many objects the listing holds
     counted = call.count and call.after is None
-    total = b',"total":' + _json(paging.count(conn, result)) if counted else b""
+    total = b',"total":' + json_bytes(paging.count(conn, result)) if counted else b""
     # One call serializes the whole page: per-item conversion was most of a page's cost.
     return Answer(
         b'{"items":'
         + spec.page.dump_json(page.items)
         + b',"next":'
-        + _json(next_cursor)
+        + json_bytes(next_cursor)
         + total
         + b"}",
         _ids(page.items[:MAX_TARGETS]),

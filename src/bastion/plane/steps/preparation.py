@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from bastion.plane import idempotency
 from bastion.plane import listings as paging
+from bastion.plane.answers import Replay
 from bastion.plane.call import Call
-from bastion.plane.steps.execution import Replay
 
 
 def open_cursor(call: Call) -> None:

@@ -14,16 +14,18 @@ reading; only the network is taken away.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from bastion.client import catalog as catalogs
 from bastion.client import discovery as discoveries
 from bastion.client import documents
+from bastion.client.errors import ClientError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bastion.client.catalog import Catalog
+    from bastion.client.catalog import Catalog, CommandInfo
     from bastion.client.connection import Connection
     from bastion.client.http import Http
 
@@ -76,3 +78,11 @@ def catalog(conn: Connection, service: str) -> Catalog:
         except _Miss:
             pass
     return conn.catalog(service)
+
+
+def refresh_after(conn: Connection, info: CommandInfo, exc: ClientError) -> None:
+    """The server refused the parameters: the catalog the parser came from may be behind
+    the server's; fetch it again (a 304 when it is not) for the next command."""
+    if exc.status == 400:
+        with contextlib.suppress(ClientError):
+            conn.catalog(info.service, refresh=True)

@@ -142,7 +142,7 @@ def run(
             try:
                 listing: Listing = conn.invoke(info.service, info.name, **params, **paging)
             except UsageError as exc:
-                from bastion.cli.client_side.services.run import refresh_after
+                from bastion.cli.client_side.services.cached_catalogs import refresh_after
 
                 refresh_after(conn, info, exc)
                 raise

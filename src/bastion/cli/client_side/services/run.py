@@ -11,7 +11,6 @@ progress bars import what they need when asked for.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import sys
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bastion.cli.client_side.services import cached_catalogs
 from bastion.cli.client_side.services import checkpoint as checkpoints
 from bastion.cli.client_side.services.listing import ListingOptions
 from bastion.cli.client_side.services.params import kebab_command, normalize
@@ -29,7 +29,7 @@ from bastion.cli.flags import (
     opt,
     properties,
 )
-from bastion.client.errors import ClientError, SignInRequired, UsageError
+from bastion.client.errors import SignInRequired, UsageError
 
 if TYPE_CHECKING:
     from bastion.client.catalog import CommandInfo
@@ -278,7 +278,7 @@ def execute(conn: Connection, inv: Invocation) -> int:
     try:
         result = conn.invoke(info.service, info.name, **inv.params)
     except UsageError as exc:
-        refresh_after(conn, info, exc)
+        cached_catalogs.refresh_after(conn, info, exc)
         raise
     if inv.query is not None:
         result = query(inv.query, result)
@@ -286,14 +286,6 @@ def execute(conn: Connection, inv: Invocation) -> int:
         result = pick(result, inv.properties)
     writer.value(result)
     return 0
-
-
-def refresh_after(conn: Connection, info: CommandInfo, exc: ClientError) -> None:
-    """The server refused the parameters: the catalog the parser came from may be behind
-    the server's; fetch it again (a 304 when it is not) for the next command."""
-    if exc.status == 400:
-        with contextlib.suppress(ClientError):
-            conn.catalog(info.service, refresh=True)
 
 
 def _resumed(

@@ -5,7 +5,7 @@ allowed values (enums, booleans, ``-ResultSize Unlimited``), in both forms of co
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prompt_toolkit.completion import CompleteEvent, Completion
 from prompt_toolkit.completion import Completer as BaseCompleter
@@ -21,10 +21,17 @@ from bastion.cli.client_side.services.params import (
 )
 
 if TYPE_CHECKING:
-    from bastion.cli.client_side.shell.loop import Shell
-    from bastion.client.catalog import CommandInfo
+    from bastion.client.catalog import Catalog, CommandInfo
 
 BUILTINS = ("help", "exit", "quit")
+
+
+class Shell(Protocol):
+    """What completion reads of the shell it completes for (``shell.loop.Shell``)."""
+
+    services: list[str]
+    catalogs: dict[str, Catalog]
+    commands: dict[str, CommandInfo]
 
 
 def split(text: str) -> list[str]:
