@@ -417,9 +417,9 @@ role_group_members = Table(
         ForeignKey("role_groups.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    #: a user id or a group id (ids are unique across both); removed with the user or group
+    #: a user, group or application id (ids are unique across all three); removed with it
     Column("member_id", String(36), primary_key=True),
-    #: ``user`` | ``group``
+    #: ``user`` | ``group`` | ``app``
     Column("member_kind", String(8), nullable=False),
     Index(None, "member_id"),
 )
@@ -541,4 +541,65 @@ chat_policy_assignments = Table(
         "policy_id", String(36), ForeignKey("chat_policies.id", ondelete="CASCADE"), nullable=False
     ),
     Index(None, "policy_id"),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    #: the client id the application signs in with (a UUID, shown as ``appId``)
+    Column("app_id", String(36), nullable=False),
+    Column("display_name", String(256), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    #: NULL (anywhere) or the source networks tokens may be issued to and used from
+    Column("allowed_networks", JSON, nullable=True),
+    #: tokens issued before this moment are refused (a removed certificate or credential)
+    Column("valid_after", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("app_id"),
+    UniqueConstraint("tenant_id", "display_name"),
+)
+
+application_certificates = Table(
+    "application_certificates",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    #: hex SHA-256 of the certificate's DER (``x5t#S256`` is its base64url form)
+    Column("thumbprint", String(64), primary_key=True),
+    #: hex SHA-1 of the DER (``x5t``), for clients that name a certificate by it
+    Column("thumbprint_sha1", String(40), nullable=False),
+    #: the certificate, public part only (PEM)
+    Column("certificate", Text, nullable=False),
+    #: ``RSA`` | ``EC``: decides the signature algorithms its key may use
+    Column("key_type", String(8), nullable=False),
+    Column("not_before", Float, nullable=False),
+    Column("not_after", Float, nullable=False),
+    Column("added_at", Float, nullable=False),
+    Index(None, "thumbprint_sha1"),
+)
+
+federated_credentials = Table(
+    "federated_credentials",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    #: the external issuer's exact ``iss``; its keys come from its discovery document
+    Column("issuer", String(512), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("audience", String(512), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("application_id", "issuer", "subject", "audience"),
 )
