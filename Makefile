@@ -21,6 +21,7 @@ demo: venv
 lint: venv
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/pylint src/bastion
 	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: venv

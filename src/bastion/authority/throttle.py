@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bastion.audit import events
 from bastion.core.config import Settings
+from bastion.core.text import human_duration
 from bastion.store.schema import throttles
 
 #: consecutive failures of an account or a factor up to its first pause (that one included)
@@ -245,11 +246,10 @@ def reset_user(conn: Connection, tenant_id: str, user_id: str, upn: str) -> None
 
 
 def human_wait(seconds: int) -> str:
-    """``45 seconds``, ``2 minutes``, ``1 hour``: a wait in the unit a person reads."""
-    if seconds < 90:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = math.ceil(seconds / 60)
-    if minutes < 90:
-        return f"{minutes} minutes"
-    hours = math.ceil(minutes / 60)
-    return f"{hours} hour{'s' if hours != 1 else ''}"
+    """A wait as people read it, never shorter than the real one: to the second under 90
+    seconds, rounded up to the minute under 90 minutes, to the hour beyond; written as
+    every duration is (:func:`~bastion.core.text.human_duration`)."""
+    if seconds >= 90:
+        minutes = math.ceil(seconds / 60)
+        seconds = minutes * 60 if minutes < 90 else math.ceil(minutes / 60) * 3600
+    return human_duration(seconds)

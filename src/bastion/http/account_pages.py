@@ -15,7 +15,10 @@ and offers to end every other sign-in.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -71,9 +74,53 @@ def _sign_in_again(
     return redirect(f"/t/{tenant.name}/login", _cookie(tenant, ws))
 
 
+@dataclass(frozen=True)
+class _Visit:
+    """A signed-in person at their account page, in one transaction: what answering needs."""
+
+    auth: Authority
+    conn: Connection
+    tenant: Tenant
+    ws: WebSession
+    session: SignInSession
+    user: User
+    now: float
+
+    def page(self, *, status: int = 200, **extra: Any) -> Response:
+        """The account page: the person's sign-ins and factors, and ``extra`` (a notice, an
+        error and its hint)."""
+        auth, conn, tenant, user = self.auth, self.conn, self.tenant, self.user
+        own = sessions_of_user(conn, tenant.id, user.id, tenant.policy, self.now)
+        clients = clients_of_sessions(conn, [s.id for s in own])
+        listed = [
+            {
+                "ref": auth.keyring.lookup_hash(_SESSION_REF, s.id),
+                "started": _when(s.created_at),
+                "last_used": _when(s.last_active_at),
+                "clients": clients.get(s.id, []),
+                "current": s.id == self.session.id,
+            }
+            for s in own
+        ]
+        context = {
+            "tenant": tenant,
+            "csrf": web_session.csrf_token(auth, self.ws),
+            "user": user,
+            "sessions": listed,
+            "factors": _factor_rows(conn, user.id),
+            "can_add_totp": "totp" in tenant.policy.allowed_methods,
+            **extra,
+        }
+        return render("account.html", context, status=status)
+
+    def refused(self, status: int, error: str, hint: str | None = None) -> Response:
+        """The account page again, saying why the change was not made."""
+        return self.page(status=status, error=error, hint=hint)
+
+
 def _signed_in(
     auth: Authority, conn: Connection, request: Request, tenant: Tenant, now: float
-) -> tuple[WebSession, SignInSession, User]:
+) -> _Visit:
     """The browser's live sign-in, or :class:`_Gate` to the login page."""
     ws = web_session.load(auth, conn, tenant, request, now)
     if ws is None or ws.stage != "authenticated" or not ws.session_id or not ws.user_id:
@@ -81,7 +128,7 @@ def _signed_in(
     session = find_session(conn, tenant.id, ws.session_id)
     if session is None or session.user_id != ws.user_id or end_reason(session, tenant.policy, now):
         raise _Gate(_sign_in_again(auth, conn, tenant, ws, now))
-    return ws, session, get_user(conn, tenant.id, ws.user_id)
+    return _Visit(auth, conn, tenant, ws, session, get_user(conn, tenant.id, ws.user_id), now)
 
 
 def _one_factor_recent(session: SignInSession, tenant: Tenant, now: float) -> bool:
@@ -132,49 +179,13 @@ def _factor_rows(conn: Connection, user_id: str) -> list[dict[str, Any]]:
     return [{"kind": row.kind, "added": _when(row.created_at)} for row in rows]
 
 
-def _page(
-    auth: Authority,
-    conn: Connection,
-    tenant: Tenant,
-    ws: WebSession,
-    session: SignInSession,
-    user: User,
-    now: float,
-    *,
-    status: int = 200,
-    **extra: Any,
-) -> Response:
-    own = sessions_of_user(conn, tenant.id, user.id, tenant.policy, now)
-    clients = clients_of_sessions(conn, [s.id for s in own])
-    listed = [
-        {
-            "ref": auth.keyring.lookup_hash(_SESSION_REF, s.id),
-            "started": _when(s.created_at),
-            "last_used": _when(s.last_active_at),
-            "clients": clients.get(s.id, []),
-            "current": s.id == session.id,
-        }
-        for s in own
-    ]
-    context = {
-        "tenant": tenant,
-        "csrf": web_session.csrf_token(auth, ws),
-        "user": user,
-        "sessions": listed,
-        "factors": _factor_rows(conn, user.id),
-        "can_add_totp": "totp" in tenant.policy.allowed_methods,
-        **extra,
-    }
-    return render("account.html", context, status=status)
-
-
 def account_page(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
         try:
-            ws, session, user = _signed_in(auth, conn, request, tenant, now)
+            visit = _signed_in(auth, conn, request, tenant, now)
         except _Gate as gate:
             return gate.response
         notice = {
@@ -182,16 +193,7 @@ def account_page(request: Request, form: dict[str, Any]) -> Response:
             "changed": "Your password was changed.",
             "removed": "Your authenticator app and its recovery codes were removed.",
         }
-        return _page(
-            auth,
-            conn,
-            tenant,
-            ws,
-            session,
-            user,
-            now,
-            notice=notice.get(request.query_params.get("done", "")),
-        )
+        return visit.page(notice=notice.get(request.query_params.get("done", "")))
 
 
 def _checked(
@@ -201,59 +203,68 @@ def _checked(
     tenant: Tenant,
     form: dict[str, Any],
     now: float,
-) -> tuple[WebSession, SignInSession, User]:
+) -> _Visit:
     web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
     return _signed_in(auth, conn, request, tenant, now)
 
 
-def end_session_submit(request: Request, form: dict[str, Any]) -> Response:
+def _account_change(
+    change: Callable[[_Visit, dict[str, Any]], Response],
+) -> Callable[[Request, dict[str, Any]], Response]:
+    """A POST of the account page: ``change`` answers it in one transaction, once the CSRF
+    token is checked and the sign-in is live (else the browser goes to sign in)."""
+
+    @functools.wraps(change)
+    def endpoint(request: Request, form: dict[str, Any]) -> Response:
+        auth = authority_of(request)
+        now = auth.now()
+        with auth.store.begin() as conn:
+            tenant = load_tenant(conn, request)
+            try:
+                visit = _checked(auth, conn, request, tenant, form, now)
+            except _Gate as gate:
+                return gate.response
+            return change(visit, form)
+
+    return endpoint
+
+
+@_account_change
+def end_session_submit(visit: _Visit, form: dict[str, Any]) -> Response:
     """End one listed sign-in (``session``), or every other one (``session=others``)."""
-    auth = authority_of(request)
-    now = auth.now()
-    with auth.store.begin() as conn:
-        tenant = load_tenant(conn, request)
-        try:
-            ws, session, user = _checked(auth, conn, request, tenant, form, now)
-        except _Gate as gate:
-            return gate.response
-        if not _one_factor_recent(session, tenant, now):
-            return _ask_one_factor(auth, conn, tenant, ws, user, now)
-        ref = str(form.get("session", ""))
-        ending_this = False
-        if ref == "others":
-            ended = end_other_sessions(conn, user.id, session.id, now)
-        else:
-            own = sessions_of_user(conn, tenant.id, user.id, tenant.policy, now)
-            chosen = [s for s in own if auth.keyring.lookup_hash(_SESSION_REF, s.id) == ref]
-            if not chosen:
-                return _page(
-                    auth,
-                    conn,
-                    tenant,
-                    ws,
-                    session,
-                    user,
-                    now,
-                    status=400,
-                    error="That sign-in is not one of yours, or it has already ended.",
-                    hint="Reload the page to see your sign-ins.",
-                )
-            revoke_session(conn, chosen[0].id, now)
-            ended, ending_this = 1, chosen[0].id == session.id
-        events.record(
-            conn,
-            tenant_id=tenant.id,
-            type="session.ended_by_user",
-            outcome="success",
-            now=now,
-            actor_id=user.id,
-            actor_name=user.upn,
-            session_id=session.id,
-            ended=ended,
-        )
-        if ending_this:
-            web_session.end(auth, conn, ws)
-            return redirect(f"/t/{tenant.name}/login")
+    auth, conn, tenant, now = visit.auth, visit.conn, visit.tenant, visit.now
+    session, user = visit.session, visit.user
+    if not _one_factor_recent(session, tenant, now):
+        return _ask_one_factor(auth, conn, tenant, visit.ws, user, now)
+    ref = str(form.get("session", ""))
+    ending_this = False
+    if ref == "others":
+        ended = end_other_sessions(conn, user.id, session.id, now)
+    else:
+        own = sessions_of_user(conn, tenant.id, user.id, tenant.policy, now)
+        chosen = [s for s in own if auth.keyring.lookup_hash(_SESSION_REF, s.id) == ref]
+        if not chosen:
+            return visit.refused(
+                400,
+                "That sign-in is not one of yours, or it has already ended.",
+                "Reload the page to see your sign-ins.",
+            )
+        revoke_session(conn, chosen[0].id, now)
+        ended, ending_this = 1, chosen[0].id == session.id
+    events.record(
+        conn,
+        tenant_id=tenant.id,
+        type="session.ended_by_user",
+        outcome="success",
+        now=now,
+        actor_id=user.id,
+        actor_name=user.upn,
+        session_id=session.id,
+        ended=ended,
+    )
+    if ending_this:
+        web_session.end(auth, conn, visit.ws)
+        return redirect(f"/t/{tenant.name}/login")
     return redirect(f"/t/{tenant.name}/account?done=ended")
 
 
@@ -268,37 +279,33 @@ def password_submit(request: Request, form: dict[str, Any]) -> Response:
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
         try:
-            ws, session, user = _checked(auth, conn, request, tenant, form, now)
+            visit = _checked(auth, conn, request, tenant, form, now)
         except _Gate as gate:
             return gate.response
-
-        def refused(status: int, error: str, hint: str | None = None) -> Response:
-            return _page(
-                auth, conn, tenant, ws, session, user, now, status=status, error=error, hint=hint
-            )
-
+        user = visit.user
         if not current:
-            return refused(400, "Enter your current password.")
+            return visit.refused(400, "Enter your current password.")
         attempt = attempt_of(auth, request, tenant, user.id, now)
         try:
             signin.check_password_throttle(conn, attempt, upn=user.upn, now=now)
         except signin.Throttled as exc:
-            return throttled(refused(429, exc.detail, exc.hint), exc)
+            return throttled(visit.refused(429, exc.detail, exc.hint), exc)
         context = passwords.context_words(
             tenant.name, tenant.display_name, user.upn, user.display_name
         )
         try:
             passwords.check_new_password(new, context)
         except UsageError as exc:
-            return refused(400, f"The new password cannot be used: {exc.detail}", exc.hint)
+            return visit.refused(400, f"The new password cannot be used: {exc.detail}", exc.hint)
         if new != confirm:
-            return refused(400, "The new password and its confirmation differ.")
+            return visit.refused(400, "The new password and its confirmation differ.")
     # Argon2id runs between transactions, so it never holds a database lock.
     verdict = signin.verify_password(auth, user, current)
     new_hash = auth.hasher.hash(new) if verdict.matched else None
     try:
         with auth.store.begin() as conn:
-            ws, session, user = _checked(auth, conn, request, tenant, form, now)
+            visit = _checked(auth, conn, request, tenant, form, now)
+            user = visit.user
             if new_hash is None:
                 fail = signin.Failures(auth, conn, attempt, now, user=user)
                 fail.count(throttle.password_key(tenant.id, user.upn))
@@ -306,84 +313,53 @@ def password_submit(request: Request, form: dict[str, Any]) -> Response:
             set_password_hash(conn, user, new_hash)
             notify(conn, tenant.id, user, "password_changed", now)
             if end_others:
-                end_other_sessions(conn, user.id, session.id, now)
+                end_other_sessions(conn, user.id, visit.session.id, now)
     except _Gate as gate:
         return gate.response
     except SignInFailed as exc:
         # the failure is committed (it counts); the page is read in a new transaction
         with auth.store.begin() as conn:
             try:
-                ws, session, user = _signed_in(auth, conn, request, tenant, now)
+                visit = _signed_in(auth, conn, request, tenant, now)
             except _Gate as gate:
                 return gate.response
-            return _page(
-                auth,
-                conn,
-                tenant,
-                ws,
-                session,
-                user,
-                now,
-                status=400,
-                error=exc.detail,
-                hint=exc.hint,
-            )
+            return visit.refused(400, exc.detail, exc.hint)
     return redirect(f"/t/{tenant.name}/account?done=changed")
 
 
-def add_totp_submit(request: Request, form: dict[str, Any]) -> Response:
+@_account_change
+def add_totp_submit(visit: _Visit, form: dict[str, Any]) -> Response:
     """Register an authenticator app: only after full reauthentication (S6). A user without
     one goes to the registration page of the sign-in flow."""
-    auth = authority_of(request)
-    now = auth.now()
-    with auth.store.begin() as conn:
-        tenant = load_tenant(conn, request)
-        try:
-            ws, session, user = _checked(auth, conn, request, tenant, form, now)
-        except _Gate as gate:
-            return gate.response
-        if not _fully_reauthenticated(conn, session, tenant, now):
-            return _sign_in_again(auth, conn, tenant, ws, now)
-        if "totp" not in tenant.policy.allowed_methods or factor_store.has_factor(conn, user.id):
-            return _page(
-                auth,
-                conn,
-                tenant,
-                ws,
-                session,
-                user,
-                now,
-                status=409,
-                error="An authenticator app is registered already.",
-                hint="Ask an administrator to reset your factors to register another one.",
-            )
-        ws = web_session.save(
-            auth, conn, tenant, now, previous=ws, stage="enroll", continuation=_CONTINUE_HERE
+    auth, conn, tenant, now = visit.auth, visit.conn, visit.tenant, visit.now
+    if not _fully_reauthenticated(conn, visit.session, tenant, now):
+        return _sign_in_again(auth, conn, tenant, visit.ws, now)
+    if "totp" not in tenant.policy.allowed_methods or factor_store.has_factor(conn, visit.user.id):
+        return visit.refused(
+            409,
+            "An authenticator app is registered already.",
+            "Ask an administrator to reset your factors to register another one.",
         )
-        return redirect(f"/t/{tenant.name}/login/enroll", _cookie(tenant, ws))
+    ws = web_session.save(
+        auth, conn, tenant, now, previous=visit.ws, stage="enroll", continuation=_CONTINUE_HERE
+    )
+    return redirect(f"/t/{tenant.name}/login/enroll", _cookie(tenant, ws))
 
 
-def remove_factor_submit(request: Request, form: dict[str, Any]) -> Response:
+@_account_change
+def remove_factor_submit(visit: _Visit, form: dict[str, Any]) -> Response:
     """Remove the authenticator app and its recovery codes: only after full reauthentication
     (S6). A user whose sign-in needs a second factor registers a new one at the next
     sign-in, as after an administrator's factor reset."""
-    auth = authority_of(request)
-    now = auth.now()
-    end_others = form.get("end_others") == "on"
-    with auth.store.begin() as conn:
-        tenant = load_tenant(conn, request)
-        try:
-            ws, session, user = _checked(auth, conn, request, tenant, form, now)
-        except _Gate as gate:
-            return gate.response
-        if not _fully_reauthenticated(conn, session, tenant, now):
-            return _sign_in_again(auth, conn, tenant, ws, now)
-        if not factor_store.has_factor(conn, user.id):
-            return redirect(f"/t/{tenant.name}/account")
-        set_mfa_state(conn, user, user.mfa_state, reset_factors=True)
-        notify(conn, tenant.id, user, "factor_removed", now, method="totp")
-        if end_others:
-            end_other_sessions(conn, user.id, session.id, now)
+    auth, conn, tenant, now, user = visit.auth, visit.conn, visit.tenant, visit.now, visit.user
+    if not _fully_reauthenticated(conn, visit.session, tenant, now):
+        return _sign_in_again(auth, conn, tenant, visit.ws, now)
+    if not factor_store.has_factor(conn, user.id):
+        return redirect(f"/t/{tenant.name}/account")
+    set_mfa_state(conn, user, user.mfa_state, reset_factors=True)
+    notify(conn, tenant.id, user, "factor_removed", now, method="totp")
+    if form.get("end_others") == "on":
+        end_other_sessions(conn, user.id, visit.session.id, now)
     return redirect(f"/t/{tenant.name}/account?done=removed")
 
 

@@ -43,7 +43,7 @@ from starlette.routing import Route
 from bastion.audit import events
 from bastion.authority import auth_sessions, factor_store, known_clients, signin, throttle
 from bastion.authority.auth_sessions import AuthSession, SignInRequest
-from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client, authenticate_client
+from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client
 from bastion.authority.grants import pkce_verification as pkce
 from bastion.authority.grants.authorization_code import NO_REDIRECT_URI, issue_code
 from bastion.authority.parts import Authority
@@ -72,11 +72,11 @@ from bastion.http.discovery_endpoints import published_audiences
 from bastion.http.endpoint_support import (
     NO_STORE,
     authority_of,
-    basic_credentials,
     client_address,
     in_thread,
     issuer_of,
     load_tenant,
+    request_client,
 )
 from bastion.http.signin_pages import TOTP_AMR
 from bastion.store import housekeeping
@@ -210,27 +210,44 @@ def _password_step(ctx: _Context, form: dict[str, Any], step: _Password) -> Resp
         if not signin.needs_second_factor(conn, user):
             return _signed_in(conn, ctx, user, ["pwd"], wanted)
         if factor_store.has_factor(conn, user.id):
-            required = _open_method(conn, ctx, user, first=OTP) or OTP
-            value = auth_sessions.issue(
-                ctx.auth,
-                conn,
-                tenant_id=ctx.tenant.id,
-                user_id=user.id,
-                request=wanted,
-                expires_at=ctx.now + auth_sessions.LIFETIME,
-                now=ctx.now,
-            )
-            return _answer(
-                ctx.issuer,
-                403,
-                {
-                    "error": "insufficient_authorization",
-                    "error_description": _ASKS[required],
-                    "auth_session": value,
-                    "required": required,
-                },
-            )
+            return _ask_second_factor(conn, ctx, user, wanted, _ASKS)
         return _no_factor(ctx)
+
+
+def _ask_second_factor(
+    conn: Connection,
+    ctx: _Context,
+    user: User,
+    wanted: SignInRequest,
+    asks: dict[str, str],
+    *,
+    session_id: str | None = None,
+    handle: str | None = None,
+) -> Response:
+    """The 403 that asks for the user's second factor (the words of ``asks``), with a new
+    auth_session for ``wanted``; a step-up names the sign-in it renews and its handle."""
+    required = _open_method(conn, ctx, user, first=OTP) or OTP
+    value = auth_sessions.issue(
+        ctx.auth,
+        conn,
+        tenant_id=ctx.tenant.id,
+        user_id=user.id,
+        request=wanted,
+        expires_at=ctx.now + auth_sessions.LIFETIME,
+        now=ctx.now,
+        session_id=session_id,
+        handle=handle,
+    )
+    return _answer(
+        ctx.issuer,
+        403,
+        {
+            "error": "insufficient_authorization",
+            "error_description": asks[required],
+            "auth_session": value,
+            "required": required,
+        },
+    )
 
 
 def _no_factor(ctx: _Context) -> Response:
@@ -292,27 +309,8 @@ def _step_up_step(ctx: _Context, form: dict[str, Any], step: _StepUp) -> Respons
                     },
                 )
             return _no_factor(ctx)
-        required = _open_method(conn, ctx, user, first=OTP) or OTP
-        value = auth_sessions.issue(
-            ctx.auth,
-            conn,
-            tenant_id=ctx.tenant.id,
-            user_id=user.id,
-            request=wanted,
-            expires_at=ctx.now + auth_sessions.LIFETIME,
-            now=ctx.now,
-            session_id=session.id,
-            handle=handle.key,
-        )
-        return _answer(
-            ctx.issuer,
-            403,
-            {
-                "error": "insufficient_authorization",
-                "error_description": _STEP_UP_ASKS[required],
-                "auth_session": value,
-                "required": required,
-            },
+        return _ask_second_factor(
+            conn, ctx, user, wanted, _STEP_UP_ASKS, session_id=session.id, handle=handle.key
         )
 
 
@@ -483,23 +481,7 @@ def _first_party_client(
     auth: Authority, conn: Connection, tenant: Tenant, request: Request, form: dict[str, Any]
 ) -> Client:
     """The client, authenticated as at the token endpoint (draft §4.1), and first-party."""
-    basic = basic_credentials(request)
-    secret: str | None
-    if basic is not None:
-        client_id, secret = basic
-        if form.get("client_id") and form["client_id"] != client_id:
-            raise InvalidRequest("client_id differs from the Authorization header.")
-    else:
-        client_id = str(form.get("client_id", ""))
-        secret = str(form["client_secret"]) if form.get("client_secret") else None
-    client = authenticate_client(
-        conn,
-        auth.keyring,
-        tenant.id,
-        client_id=client_id,
-        client_secret=secret,
-        cache=auth.clients,
-    )
+    client = request_client(auth, conn, tenant, request, form)
     if not client.first_party:
         raise UnauthorizedClient(
             "This endpoint is only for Bastion's own first-party clients.",

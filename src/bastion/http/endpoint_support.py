@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from bastion.authority.clients import Client, authenticate_client
 from bastion.authority.parts import Authority
 from bastion.core.errors import BastionError, InvalidRequest
 from bastion.directory.tenants import Tenant, find_tenant, get_tenant
@@ -179,6 +180,38 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("the Authorization header is malformed.") from exc
     return unquote(client_id), unquote(secret)
+
+
+def request_client(
+    auth: Authority,
+    conn: Connection,
+    tenant: Tenant,
+    request: Request,
+    form: dict[str, Any],
+    *,
+    require_secret: bool = False,
+) -> Client:
+    """The client a token-endpoint-style request names, authenticated (RFC 6749 section
+    2.3): by HTTP Basic, or by ``client_id`` and ``client_secret`` in the form; a
+    ``client_id`` in the form besides the Basic one must be the same."""
+    basic = basic_credentials(request)
+    secret: str | None
+    if basic is not None:
+        client_id, secret = basic
+        if form.get("client_id") and form["client_id"] != client_id:
+            raise InvalidRequest("client_id differs from the Authorization header.")
+    else:
+        client_id = str(form.get("client_id", ""))
+        secret = str(form["client_secret"]) if form.get("client_secret") else None
+    return authenticate_client(
+        conn,
+        auth.keyring,
+        tenant.id,
+        client_id=client_id,
+        client_secret=secret,
+        require_secret=require_secret,
+        cache=auth.clients,
+    )
 
 
 def in_thread(

@@ -25,7 +25,6 @@ from starlette.routing import Route
 
 from bastion.audit import events
 from bastion.authority import limits, throttle
-from bastion.authority.clients import Client, authenticate_client
 from bastion.authority.grants import device_code
 from bastion.authority.grants.grant import TokenRequest
 from bastion.authority.grants.table import grant_for
@@ -55,6 +54,7 @@ from bastion.http.endpoint_support import (
     issuer_of,
     load_tenant,
     oauth_error,
+    request_client,
 )
 from bastion.store import housekeeping
 from bastion.store.schema import refresh_tokens, revoked_access_tokens
@@ -103,35 +103,6 @@ def _count_failure(auth: Authority, tenant: Tenant, request: Request, now: float
         )
 
 
-def _client(
-    auth: Authority,
-    conn: Connection,
-    tenant: Tenant,
-    request: Request,
-    form: dict[str, Any],
-    *,
-    require_secret: bool = False,
-) -> Client:
-    basic = basic_credentials(request)
-    secret: str | None
-    if basic is not None:
-        client_id, secret = basic
-        if form.get("client_id") and form["client_id"] != client_id:
-            raise InvalidRequest("client_id differs from the Authorization header.")
-    else:
-        client_id = str(form.get("client_id", ""))
-        secret = str(form["client_secret"]) if form.get("client_secret") else None
-    return authenticate_client(
-        conn,
-        auth.keyring,
-        tenant.id,
-        client_id=client_id,
-        client_secret=secret,
-        require_secret=require_secret,
-        cache=auth.clients,
-    )
-
-
 def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=NO_STORE)
 
@@ -145,7 +116,7 @@ def token(request: Request, form: dict[str, Any]) -> Response:
             tenant = load_tenant(conn, request)
             if _presents_secret(request, form):
                 _check_source(conn, tenant, request, now)
-            client = _client(auth, conn, tenant, request, form)
+            client = request_client(auth, conn, tenant, request, form)
             grant = grant_for(form.get("grant_type"))
             body = grant.respond(
                 TokenRequest(
@@ -178,7 +149,7 @@ def device_authorization(request: Request, form: dict[str, Any]) -> Response:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
             _check_source(conn, tenant, request, now)
-            client = _client(auth, conn, tenant, request, form)
+            client = request_client(auth, conn, tenant, request, form)
             _count_device_code(conn, tenant, request, now)
             body = device_code.start(
                 auth,
@@ -230,7 +201,7 @@ def revoke(request: Request, form: dict[str, Any]) -> Response:
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
-            client = _client(auth, conn, tenant, request, form)
+            client = request_client(auth, conn, tenant, request, form)
             value = str(form.get("token", ""))
             if not value:
                 raise InvalidRequest("token is required.")
@@ -308,7 +279,7 @@ def introspect(request: Request, form: dict[str, Any]) -> Response:
             tenant = load_tenant(conn, request)
             if basic_credentials(request) is None and not form.get("client_secret"):
                 raise InvalidClient("Introspection needs client authentication.")
-            _client(auth, conn, tenant, request, form, require_secret=True)
+            request_client(auth, conn, tenant, request, form, require_secret=True)
             value = str(form.get("token", ""))
             return _json(_introspect(auth, conn, request, tenant, value, now))
     except NotFound:
