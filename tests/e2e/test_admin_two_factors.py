@@ -22,6 +22,7 @@ import bastion
 from bastion.authority.factors import totp
 from bastion.client import ClientError
 from bastion.directory import groups, role_groups, users
+from bastion.server.bootstrap import ROLE_NAMES
 from tests.client.players import Player
 from tests.e2e.test_authorization_challenge import claims_of, start, step_up
 from tests.e2e.test_authorization_code import authorize_url, redeem
@@ -48,7 +49,7 @@ def grant(t: Org, person: Person, how: str, role: str = "Read-Only Reporting") -
         user = users.require_user(conn, t.tenant.id, person.username)
         now = t.server.now()
         if how == "directly":
-            role_groups.add_to_built_in(conn, t.tenant.id, user.id, role, now)
+            role_groups.add_to_built_in(conn, t.tenant.id, user.id, role, now, ROLE_NAMES)
         elif how == "through a group":
             group = groups.create_group(
                 conn, tenant_id=t.tenant.id, name=f"g-{tag}", description="", now=now
@@ -65,6 +66,7 @@ def grant(t: Org, person: Person, how: str, role: str = "Read-Only Reporting") -
                 roles=[role],
                 scope=None,
                 now=now,
+                known_roles=ROLE_NAMES,
             )
             role_groups.add_member(conn, custom, user.id, "user")
 

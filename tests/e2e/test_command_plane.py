@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bastion.server.bootstrap import ROLE_NAMES
 from bastion.store.schema import audit_events
 from tests.support.flows import Org, device_sign_in, make_tenant, register_factor
 from tests.support.server import ServerProcess
@@ -122,7 +123,7 @@ def test_helpdesk_resets_passwords_but_deletes_nothing(t: Org) -> None:
     auth = t.server.authority
     with auth.store.begin() as conn:
         sam = users.require_user(conn, t.tenant.id, t.password_only.username)
-        users.add_role(conn, sam, "Helpdesk", auth.now())
+        users.add_role(conn, sam, "Helpdesk", auth.now(), ROLE_NAMES)
     register_factor(t, t.password_only)  # a role holder signs in with two factors (A8)
     token = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]
     reset = run(
@@ -165,6 +166,7 @@ def test_sensitive_command_needs_a_recent_second_factor(t: Org) -> None:
             users.require_user(conn, t.tenant.id, t.password_only.username),
             "Global Administrator",
             t.server.authority.now(),
+            ROLE_NAMES,
         )
     assert run(t, weak, "Remove-User", {"identity": t.enrolling.username}).status_code == 401
     # a fresh two-factor sign-in passes
@@ -455,6 +457,7 @@ def test_search_audit_log_filters_and_pages(t: Org) -> None:
             users.require_user(conn, t.tenant.id, t.password_only.username),
             "Audit Reader",
             t.server.authority.now(),
+            ROLE_NAMES,
         )
     # a role holder's password-only token opens nothing (A8): sam signs in again
     sam = device_sign_in(t, t.password_only, resource=t.audience("directory"))["access_token"]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bastion.plane.roles import BUILT_IN
+from bastion.server.bootstrap import ROLE_NAMES
 
 
 def demo_json(data_dir: Path) -> dict:
@@ -40,7 +40,7 @@ def test_demo_is_idempotent_and_covers_every_role(tmp_path: Path) -> None:
     assert first["tenant"] == "contoso" and first["client_id"] == "bastion-cli"
     assert first["issuer"] == "http://127.0.0.1:8700/t/contoso"
     roles = {role for user in first["users"] for role in user["roles"]}
-    assert roles == set(BUILT_IN)
+    assert roles == set(ROLE_NAMES)
     by_mfa = {u["mfa"] for u in first["users"]}
     assert by_mfa == {"enforced", "enabled", "disabled"}
     # A8: a role holder always signs in with two factors, so the password-only user has none

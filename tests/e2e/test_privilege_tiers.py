@@ -21,6 +21,7 @@ from bastion.authority import factor_store
 from bastion.authority.factors import totp
 from bastion.directory import groups, role_groups, users
 from bastion.directory.role_groups import ScopeFilter
+from bastion.server.bootstrap import ROLE_NAMES
 from bastion.store.schema import audit_events, factors
 from bastion.store.schema import users as users_table
 from tests.support.flows import Org, Person, device_sign_in
@@ -83,7 +84,9 @@ def caller(t: Org, name: str, roles: list[str]) -> Tokens:
             now=t.server.now(),
         )
         for role in roles:
-            role_groups.add_to_built_in(conn, t.tenant.id, user.id, role, t.server.now())
+            role_groups.add_to_built_in(
+                conn, t.tenant.id, user.id, role, t.server.now(), ROLE_NAMES
+            )
         _add_factor(t, conn, user.id, secret)
     return Tokens(t, Person(f"{name}@{t.name}", password, secret))
 
@@ -126,7 +129,9 @@ def make_targets(t: Org, prefix: str) -> list[Cell]:
                     enabled=change != "enable",
                 )
                 if target is not None:
-                    role_groups.add_to_built_in(conn, t.tenant.id, user.id, target, t.server.now())
+                    role_groups.add_to_built_in(
+                        conn, t.tenant.id, user.id, target, t.server.now(), ROLE_NAMES
+                    )
                 _add_factor(t, conn, user.id)
                 cells.append(Cell(target, change, user.id, user.upn))
     return cells
@@ -253,6 +258,7 @@ def test_roles_held_through_a_group_or_a_custom_role_group_count(t: Org) -> None
             roles=["Helpdesk", "Audit Reader"],
             scope=None,
             now=now,
+            known_roles=ROLE_NAMES,
         )
         made = {}
         for name in ("via-group", "custom", "plain-helpdesk"):
@@ -267,7 +273,9 @@ def test_roles_held_through_a_group_or_a_custom_role_group_count(t: Org) -> None
             )
         groups.add_member(conn, admins, made["via-group"].id)
         _member_of(t, conn, made["custom"].id, "Desk and audit")
-        role_groups.add_to_built_in(conn, t.tenant.id, made["plain-helpdesk"].id, "Helpdesk", now)
+        role_groups.add_to_built_in(
+            conn, t.tenant.id, made["plain-helpdesk"].id, "Helpdesk", now, ROLE_NAMES
+        )
     helpdesk = caller(t, "helpdesk", ["Helpdesk"])
     both = caller(t, "both", ["Helpdesk", "Audit Reader"])
 
@@ -299,6 +307,7 @@ def test_scoped_role_groups_follow_the_rule_inside_their_scope(t: Org) -> None:
                 roles=["Helpdesk"],
                 scope=scope,
                 now=now,
+                known_roles=ROLE_NAMES,
             )
         me = users.create_user(
             conn,

@@ -31,6 +31,7 @@ from bastion.plane.call import Call, Incoming
 from bastion.plane.command_context import Caller
 from bastion.plane.command_errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.declare import CommandSpec
+from bastion.plane.service import built_in_roles
 from bastion.plane.steps import assurance, authentication, parameters, permission, preparation
 from bastion.server.context import ServerContext
 from bastion.services import SERVICES
@@ -38,6 +39,7 @@ from bastion.store.schema import audit_events
 
 #: the server's commands by service and name, as ``plane.http`` hands them to the pipeline
 REGISTRY = {service.name: {spec.name: spec for spec in service} for service in SERVICES}
+ROLES = built_in_roles(SERVICES)
 BASE = "https://bastion.localhost"
 NOW = 1_800_000_000.0
 TENANT = Tenant(id="t-1", name="contoso", display_name="Contoso")
@@ -113,6 +115,7 @@ def state(
         auth=auth,
         incoming=incoming(command, service=service, body=body, content_type=content_type),
         commands=REGISTRY,
+        roles=ROLES,
         now=now,
         started=time.perf_counter(),
     )
@@ -434,7 +437,7 @@ def signed_in_as(who: Caller) -> pipeline.Step:
 
 
 def run(auth: ServerContext, steps: tuple[pipeline.Step, ...], body: bytes = b"") -> None:
-    pipeline.run(auth, incoming("Get-User", body=body), REGISTRY, steps=steps)
+    pipeline.run(auth, incoming("Get-User", body=body), REGISTRY, ROLES, steps=steps)
 
 
 def test_a_refusal_is_recorded_once_with_the_parameters_known_when_found(
@@ -493,6 +496,7 @@ def test_nothing_is_recorded_before_the_caller_is_known(
             auth,
             incoming("Get-User", body=b"{}", content_type="text/plain"),
             REGISTRY,
+            ROLES,
         )
     assert records(auth, tenant, "command") == before
 
@@ -508,7 +512,7 @@ def test_the_whole_table_refuses_a_caller_without_a_role_and_records_it_once(
     )
     before = records(auth, tenant, "command")
     with pytest.raises(Forbidden, match="do not allow Get-User with identity"):
-        pipeline.run(auth, sent, REGISTRY)
+        pipeline.run(auth, sent, REGISTRY, ROLES)
     assert records(auth, tenant, "command")[len(before) :] == [
         ("denied", "forbidden", {"identity": "bob@fabrikam"})
     ]

@@ -22,8 +22,7 @@ from bastion.authority.sessions import ACR_TWO_FACTORS
 from bastion.authority.tokens import sign
 from bastion.core.config import Settings
 from bastion.plane.command_context import CommandContext
-from bastion.plane.roles import BUILT_IN
-from bastion.plane.service import Commands, Service
+from bastion.plane.service import Commands, Service, built_in_roles
 from bastion.server.app import create_app
 from bastion.server.bootstrap import new_tenant, new_user
 from bastion.server.context import ServerContext
@@ -242,7 +241,7 @@ def test_the_server_list_holds_every_service_once_with_its_commands() -> None:
 def test_every_built_in_role_names_services_of_the_list() -> None:
     """The built-in roles name services by name: none names a service the server lacks."""
     names = {service.name for service in SERVICES}
-    for role, entries in BUILT_IN.items():
+    for role, entries in built_in_roles(SERVICES).items():
         for entry in entries:
             assert entry.service == "*" or entry.service in names, role
             service = next((s for s in SERVICES if s.name == entry.service), None)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -90,7 +91,9 @@ class Settings:
     #: a standalone service process: the base URL of the authority whose tokens it accepts
     authority_url: str | None = None
 
-    def check(self) -> None:
+    def check(self, service_names: Collection[str] | None = None) -> None:
+        """Refuse settings that cannot work. ``service_names``: the server's services, which
+        ``--service`` and ``BASTION_SERVICE_URLS`` must name (the core does not know them)."""
         if not 1 <= self.attempt_limit <= MAX_ATTEMPT_LIMIT:
             raise ConfigError(
                 f"attempt limit {self.attempt_limit} is outside 1..{MAX_ATTEMPT_LIMIT}.",
@@ -104,10 +107,10 @@ class Settings:
             )
         self.argon2.check()
         for name, url in self.service_urls.items():
-            _check_service(name, "BASTION_SERVICE_URLS")
+            _check_service(name, "BASTION_SERVICE_URLS", service_names)
             check_url(url, f"the URL of service '{name}'")
         for name in self.services:
-            _check_service(name, "--service")
+            _check_service(name, "--service", service_names)
         if bool(self.services) != bool(self.authority_url):
             raise ConfigError(
                 "a service served alone needs the URL of its authority, and the reverse.",
@@ -202,13 +205,8 @@ def parse_service_urls(text: str) -> dict[str, str]:
     return urls
 
 
-def _check_service(name: str, where: str) -> None:
-    # The settings name services of the server's list; it is read only here, when a name
-    # is to be checked, since it brings the whole command plane with it.
-    from bastion.services import SERVICES
-
-    names = [service.name for service in SERVICES]
-    if name not in names:
+def _check_service(name: str, where: str, names: Collection[str] | None) -> None:
+    if names is not None and name not in names:
         raise ConfigError(
             f"{where}: there is no service '{name}'.", hint=f"Services: {', '.join(names)}."
         )

@@ -12,7 +12,7 @@ group, or from a group that is a member of one, takes effect on their next comma
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,7 +21,6 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 from bastion.core.errors import Conflict, NotFound, UsageError
 from bastion.core.ids import new_id
 from bastion.core.text import has_control
-from bastion.plane.roles import BUILT_IN
 from bastion.store.schema import group_members, role_group_members, role_groups
 
 MemberKind = Literal["user", "group"]
@@ -81,8 +80,9 @@ def _to_role_group(row: Any) -> RoleGroup:
     )
 
 
-def ensure_built_in(conn: Connection, tenant_id: str, now: float) -> None:
-    """Give a tenant its built-in role groups (those it already has are left alone)."""
+def ensure_built_in(conn: Connection, tenant_id: str, now: float, roles: Iterable[str]) -> None:
+    """Give a tenant a built-in role group for each of ``roles`` (the server's built-in
+    roles; those it already has are left alone)."""
     have = set(
         conn.execute(
             select(role_groups.c.name).where(
@@ -90,7 +90,7 @@ def ensure_built_in(conn: Connection, tenant_id: str, now: float) -> None:
             )
         ).scalars()
     )
-    missing = [role for role in BUILT_IN if role not in have]
+    missing = [role for role in roles if role not in have]
     if missing:
         conn.execute(
             insert(role_groups),
@@ -147,16 +147,17 @@ def create_role_group(
     roles: Iterable[str],
     scope: ScopeFilter | None,
     now: float,
+    known_roles: Collection[str],
 ) -> RoleGroup:
     name = name.strip()
     if not name or has_control(name):
         raise UsageError("a role group name must be visible text.", parameter="name")
     chosen = tuple(dict.fromkeys(roles))
-    unknown = [role for role in chosen if role not in BUILT_IN]
+    unknown = [role for role in chosen if role not in known_roles]
     if not chosen or unknown:
         raise UsageError(
             f"unknown role {unknown[0]!r}." if unknown else "a role group needs a role.",
-            hint="Roles: " + ", ".join(BUILT_IN) + ".",
+            hint="Roles: " + ", ".join(known_roles) + ".",
             parameter="roles",
         )
     if find_role_group(conn, tenant_id, name) is not None:
@@ -238,15 +239,22 @@ def remove_member(conn: Connection, group: RoleGroup, member_id: str) -> bool:
 
 
 def forget_principal(conn: Connection, member_id: str) -> None:
-    """A removed user or group leaves every role group."""
+    """A removed user, group or application leaves every role group."""
     conn.execute(delete(role_group_members).where(role_group_members.c.member_id == member_id))
 
 
-def add_to_built_in(conn: Connection, tenant_id: str, user_id: str, role: str, now: float) -> None:
-    """Give a user a built-in role through its built-in role group."""
-    if role not in BUILT_IN:
-        raise UsageError(f"unknown role {role!r}.", hint="Roles: " + ", ".join(BUILT_IN) + ".")
-    ensure_built_in(conn, tenant_id, now)
+def add_to_built_in(
+    conn: Connection,
+    tenant_id: str,
+    user_id: str,
+    role: str,
+    now: float,
+    known_roles: Collection[str],
+) -> None:
+    """Give a user one of the server's built-in roles through its built-in role group."""
+    if role not in known_roles:
+        raise UsageError(f"unknown role {role!r}.", hint="Roles: " + ", ".join(known_roles) + ".")
+    ensure_built_in(conn, tenant_id, now, known_roles)
     group = require_role_group(conn, tenant_id, role)
     add_member(conn, group, user_id, "user")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,17 +187,15 @@ def require_user(conn: Connection, tenant_id: str, upn: str) -> User:
     return user
 
 
-def set_password_hash(conn: Connection, user: User, password_hash: str) -> None:
-    """Store a new hash; a new password also clears the failure count (admin reset, A3),
-    and it passed today's rules."""
+def store_password_hash(conn: Connection, user: User, password_hash: str) -> None:
+    """Store a new hash, which passed today's rules. Its failure counters are the
+    authority's: change a password with ``bastion.authority.credentials.set_password_hash``,
+    which starts them again too."""
     conn.execute(
         update(users)
         .where(users.c.id == user.id)
         .values(password_hash=password_hash, password_failures=0, password_fails_rules=False)
     )
-    from bastion.authority import throttle
-
-    throttle.reset(conn, throttle.password_key(user.tenant_id, user.upn))
 
 
 def set_enabled(conn: Connection, user: User, enabled: bool) -> None:
@@ -212,17 +211,12 @@ def set_mfa_state(conn: Connection, user: User, state: str, *, reset_factors: bo
         conn.execute(update(users).where(users.c.id == user.id).values(recovery_failures=0))
 
 
-def unlock(conn: Connection, user: User) -> None:
-    """Lift every block of a user's sign-in at once: the counters of the account's name and
-    of each second factor start again from zero (the operator's break-glass path, A3)."""
-    from bastion.authority import throttle  # the directory does not otherwise need it
-
-    throttle.reset_user(conn, user.tenant_id, user.id, user.upn)
-
-
-def add_role(conn: Connection, user: User, role: str, now: float) -> None:
-    """Give a user a built-in role (through the built-in role group of that name)."""
-    role_groups.add_to_built_in(conn, user.tenant_id, user.id, role, now)
+def add_role(
+    conn: Connection, user: User, role: str, now: float, known_roles: Collection[str]
+) -> None:
+    """Give a user one of the server's built-in roles (through the built-in role group of
+    that name)."""
+    role_groups.add_to_built_in(conn, user.tenant_id, user.id, role, now, known_roles)
 
 
 def count_users(conn: Connection, tenant_id: str) -> int:
@@ -286,6 +280,6 @@ def set_display_name(conn: Connection, user: User, display_name: str) -> None:
 
 def delete_user(conn: Connection, user: User) -> None:
     """Delete the user's row; rows that cascade go with it (sessions, factors, codes, group
-    memberships). What happens to everything else they had is ``bastion.directory.removal``."""
+    memberships). What happens to everything else they had is ``bastion.services.user_removal``."""
     role_groups.forget_principal(conn, user.id)
     conn.execute(delete(users).where(users.c.id == user.id))

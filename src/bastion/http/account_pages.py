@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from bastion.audit import events
 from bastion.authority import factor_store, passwords, signin, throttle
+from bastion.authority.credentials import set_password_hash
 from bastion.authority.notifications import notify
 from bastion.authority.parts import Authority
 from bastion.authority.sessions import (
@@ -42,7 +43,7 @@ from bastion.authority.sessions import (
 )
 from bastion.core.errors import SignInFailed, UsageError
 from bastion.directory.tenants import Tenant
-from bastion.directory.users import User, get_user, set_mfa_state, set_password_hash
+from bastion.directory.users import User, get_user, set_mfa_state
 from bastion.http import web_session
 from bastion.http.endpoint_support import authority_of, in_thread, load_tenant, render
 from bastion.http.sign_in_flow import redirect

@@ -28,6 +28,7 @@ from bastion.plane.call import SECRET_PARAMETERS, Incoming
 from bastion.plane.command_errors import CommandNotFound, StepUpRequired
 from bastion.plane.declare import CommandSpec
 from bastion.plane.remote_keys import RemoteKeys
+from bastion.plane.roles import Roles
 from bastion.plane.service import Service
 
 __all__ = ["SECRET_PARAMETERS", "catalog", "routes", "run_command"]
@@ -61,6 +62,12 @@ def services_of(request: Request) -> dict[str, Service]:
     """The services of the application serving ``request``, by name (``create_app``)."""
     services: dict[str, Service] = request.app.state.services
     return services
+
+
+def roles_of(request: Request) -> Roles:
+    """The roles of the application's services (``create_app``)."""
+    roles: Roles = request.app.state.roles
+    return roles
 
 
 def commands_of(request: Request) -> Mapping[str, Mapping[str, CommandSpec]]:
@@ -108,7 +115,9 @@ def run_command(request: Request, body: bytes) -> Response:
         base_url=base_url(request),
         remote=getattr(request.app.state, "remote_keys", None),
     )
-    answer = pipeline.run(authority_of(request), incoming, commands_of(request), started=started)
+    answer = pipeline.run(
+        authority_of(request), incoming, commands_of(request), roles_of(request), started=started
+    )
     replayed = {"Idempotent-Replayed": "true"} if answer.replayed else None
     return Response(answer.content, media_type="application/json", headers=replayed)
 

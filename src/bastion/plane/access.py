@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from bastion.directory.role_groups import Grant, ScopeFilter
 from bastion.plane.declare import CommandSpec
-from bastion.plane.roles import BUILT_IN
+from bastion.plane.roles import Roles
 from bastion.plane.scope import EVERYTHING, Scope
 
 
 def authorize(
-    grants: tuple[Grant, ...], spec: CommandSpec, used: set[str], tenant_id: str
+    grants: tuple[Grant, ...], spec: CommandSpec, used: set[str], tenant_id: str, roles: Roles
 ) -> Scope | None:
-    """The scope the command may act in, or None when no grant allows it."""
+    """The scope the command may act in, or None when no grant of one of ``roles`` (the
+    server's roles) allows it."""
     scopes: list[ScopeFilter] = []
     allowed = False
     for grant in grants:
-        if not any(entry.covers(spec, used) for entry in BUILT_IN.get(grant.role, ())):
+        if not any(entry.covers(spec, used) for entry in roles.get(grant.role, ())):
             continue
         if grant.scope is None:
             return EVERYTHING

@@ -19,6 +19,7 @@ from bastion.authority.parts import Authority
 from bastion.plane import listings as paging
 from bastion.plane.command_context import Caller
 from bastion.plane.declare import CommandSpec
+from bastion.plane.roles import Roles
 from bastion.plane.scope import Scope
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class Call:
     auth: Authority
     incoming: Incoming
     commands: Mapping[str, Mapping[str, CommandSpec]]
+    #: the server's roles (derived from its services)
+    roles: Roles
     now: float
     #: ``time.perf_counter()`` when the request arrived, for the recorded duration
     started: float
@@ -90,6 +93,7 @@ class Call:
         auth: Authority,
         incoming: Incoming,
         commands: Mapping[str, Mapping[str, CommandSpec]],
+        roles: Roles,
         *,
         started: float | None = None,
     ) -> Call:
@@ -97,6 +101,7 @@ class Call:
             auth=auth,
             incoming=incoming,
             commands=commands,
+            roles=roles,
             now=auth.now(),
             started=time.perf_counter() if started is None else started,
         )

@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from bastion.authority.passwords import PasswordHasher
 from bastion.directory.role_groups import Grant
 from bastion.directory.tenants import Tenant
+from bastion.plane.roles import Roles
 from bastion.plane.scope import Scope
 
 
@@ -45,6 +46,8 @@ class CommandContext:
     hasher: PasswordHasher
     #: the objects this command may touch (``bastion.plane.scope``)
     scope: Scope
+    #: the server's roles (derived from its services), for commands about roles
+    roles: Roles
     #: what the command's ``prepare`` computed before the transaction (e.g. a password hash)
     prepared: dict[str, Any] = field(default_factory=dict)
 

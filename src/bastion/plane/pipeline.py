@@ -51,6 +51,7 @@ from bastion.plane.answers import Answer
 from bastion.plane.call import Call, Incoming
 from bastion.plane.command_errors import CommandNotFound, Forbidden, StepUpRequired
 from bastion.plane.declare import CommandSpec
+from bastion.plane.roles import Roles
 from bastion.plane.steps.assurance import require_two_factors, step_up
 from bastion.plane.steps.authentication import authenticate
 from bastion.plane.steps.execution import run_and_audit
@@ -107,12 +108,13 @@ def run(
     auth: Authority,
     incoming: Incoming,
     commands: Mapping[str, Mapping[str, CommandSpec]],
+    roles: Roles,
     *,
     started: float | None = None,
     steps: tuple[Step, ...] = STEPS,
 ) -> Answer:
     """Run ``incoming`` through ``steps``: the command's answer, or the first step's error."""
-    call = Call.begin(auth, incoming, commands, started=started)
+    call = Call.begin(auth, incoming, commands, roles, started=started)
     with call.closing:
         for step in steps:
             try:

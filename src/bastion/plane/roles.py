@@ -1,12 +1,15 @@
 """Built-in roles: which commands each may run. Anything not granted is denied (R1).
 
 A role is a set of entries, each a service, a command name (``*`` for every command of the
-service) and, optionally, the parameters it may use. Role groups with object scopes come on
-top of this.
+service) and, optionally, the parameters it may use. Each service declares its own roles;
+the server's roles are derived from its list of services (``bastion.plane.service.
+built_in_roles``): Global Administrator, every service's roles, and Read-Only Reporting.
+Role groups with object scopes come on top of this.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bastion.plane.declare import CommandSpec
@@ -31,25 +34,13 @@ class RoleEntry:
         return self.parameters is None or used <= self.parameters
 
 
-def _readers(service: str) -> RoleEntry:
+def readers(service: str) -> RoleEntry:
+    """Every ``Get-`` command of ``service``."""
     return RoleEntry(service, "Get-*")
 
 
-BUILT_IN: dict[str, tuple[RoleEntry, ...]] = {
-    "Global Administrator": (RoleEntry("*", "*"),),
-    "Mail Recipients Administrator": (RoleEntry("mail", "*"), _readers("directory")),
-    "Helpdesk": (
-        _readers("directory"),
-        RoleEntry("directory", "Set-UserMfa"),
-        RoleEntry("directory", "Enable-User"),
-        RoleEntry("directory", "Disable-User"),
-        RoleEntry("directory", "Set-User", frozenset({"identity", "password"})),
-    ),
-    "Sites Administrator": (RoleEntry("sites", "*"), _readers("directory")),
-    "Chat Administrator": (RoleEntry("chat", "*"), _readers("directory")),
-    "Audit Reader": (
-        RoleEntry("directory", "Search-AuditLog"),
-        RoleEntry("directory", "Export-AuditLog"),
-    ),
-    "Read-Only Reporting": tuple(_readers(s) for s in ("directory", "mail", "sites", "chat")),
-}
+#: a role's name, and the entries it grants
+Roles = Mapping[str, tuple[RoleEntry, ...]]
+
+GLOBAL_ADMINISTRATOR = "Global Administrator"
+READ_ONLY_REPORTING = "Read-Only Reporting"

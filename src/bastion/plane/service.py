@@ -19,11 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from bastion.plane.declare import CommandSpec, Options, Prepare, check_name, declare
+from bastion.plane.roles import (
+    GLOBAL_ADMINISTRATOR,
+    READ_ONLY_REPORTING,
+    RoleEntry,
+    Roles,
+    readers,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,11 +83,13 @@ class Commands:
 class Service(Commands):
     """A named service: ``/api/{name}/commands`` and the audience ``{base}/api/{name}``."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, roles: Roles | None = None) -> None:
         if not name.isascii() or not name.isalpha() or not name.islower():
             raise ValueError(f"'{name}' is not a service name: lowercase letters only")
         super().__init__(name)
         self.name = name
+        #: the roles this service brings, by name (a role may name other services' readers)
+        self.roles: dict[str, tuple[RoleEntry, ...]] = dict(roles or {})
         #: the catalog as served, rendered at its first request: (JSON body, strong ETag)
         self._catalog: tuple[bytes, str] | None = None
 
@@ -110,3 +119,16 @@ class Service(Commands):
 
     def __repr__(self) -> str:
         return f"Service({self.name!r})"
+
+
+def built_in_roles(services: Iterable[Service]) -> dict[str, tuple[RoleEntry, ...]]:
+    """The server's roles, from its services: Global Administrator (every command), the roles
+    each service declares (a role two services declare joins their entries), and Read-Only
+    Reporting (the readers of every service)."""
+    chosen = list(services)
+    found: dict[str, tuple[RoleEntry, ...]] = {GLOBAL_ADMINISTRATOR: (RoleEntry("*", "*"),)}
+    for service in chosen:
+        for name, entries in service.roles.items():
+            found[name] = found.get(name, ()) + tuple(entries)
+    found[READ_ONLY_REPORTING] = tuple(readers(service.name) for service in chosen)
+    return found

@@ -33,7 +33,7 @@ from bastion.http.application import (
 )
 from bastion.http.request_limits import EdgeMiddleware
 from bastion.plane.remote_keys import RemoteKeys
-from bastion.plane.service import Service
+from bastion.plane.service import Service, built_in_roles
 from bastion.server.context import ServerContext
 from bastion.services import SERVICES
 
@@ -75,6 +75,7 @@ def create_app(
     # The command plane finds its services here (``plane_http.services_of``), and
     # discovery their audiences.
     app.state.services = {service.name: service for service in services}
+    app.state.roles = built_in_roles(services)
     if keys is not None:
         app.state.remote_keys = keys
     edge = EdgeMiddleware(app, base_url=auth.settings.base_url, render=on_bastion_error)

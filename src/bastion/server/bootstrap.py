@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from bastion.authority import credentials
 from bastion.authority.clients import register_cli_client
 from bastion.authority.keys import create_signing_key
 from bastion.authority.passwords import check_new_password, context_words
 from bastion.authority.sessions import revoke_user_sessions
 from bastion.directory import chat_policies, role_groups, users
 from bastion.directory.tenants import Tenant, TenantPolicy, create_tenant, get_tenant_by_id
+from bastion.plane.service import built_in_roles
 from bastion.server.context import ServerContext
+from bastion.services import SERVICES
+
+#: the built-in roles of the server's services: each tenant has a role group for each
+ROLE_NAMES: tuple[str, ...] = tuple(built_in_roles(SERVICES))
 
 
 def new_tenant(
@@ -28,7 +34,7 @@ def new_tenant(
     )
     create_signing_key(conn, auth.keyring, tenant.id, now)
     register_cli_client(conn, auth.keyring, tenant.id, now)
-    role_groups.ensure_built_in(conn, tenant.id, now)
+    role_groups.ensure_built_in(conn, tenant.id, now, ROLE_NAMES)
     chat_policies.ensure_global_policies(conn, tenant.id, now)
     return tenant
 
@@ -58,7 +64,7 @@ def new_user(
         now=auth.now(),
     )
     for role in roles or []:
-        users.add_role(conn, user, role, auth.now())
+        users.add_role(conn, user, role, auth.now(), ROLE_NAMES)
     return user
 
 
@@ -68,7 +74,7 @@ def set_password(auth: ServerContext, conn: Connection, user: users.User, passwo
     check_new_password(
         password, context_words(tenant.name, tenant.display_name, user.upn, user.display_name)
     )
-    users.set_password_hash(conn, user, auth.hasher.hash(password))
+    credentials.set_password_hash(conn, user, auth.hasher.hash(password))
     revoke_user_sessions(conn, user.id, auth.now())
 
 

@@ -16,6 +16,7 @@ from bastion.core.clock import Clock, OffsetFileClock, SystemClock
 from bastion.core.config import Settings
 from bastion.core.secrets_at_rest import Keyring, load_or_create_master_key
 from bastion.directory.tenants import Tenant
+from bastion.services import SERVICES
 from bastion.store.engine import Store, open_store
 
 
@@ -39,7 +40,7 @@ class ServerContext:
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> ServerContext:
-        settings.check()
+        settings.check(service_names=[service.name for service in SERVICES])
         # every start: the data directory and the files in it are the service user's alone
         data_files.tighten(settings.data_dir, settings.resolved_database_url)
         keyring = Keyring(load_or_create_master_key(settings.resolved_master_key_file))

@@ -49,12 +49,16 @@ from bastion.directory.chat_policies import (
 )
 from bastion.plane.command_context import CommandContext
 from bastion.plane.listings import Listing
+from bastion.plane.roles import RoleEntry, readers
 from bastion.plane.service import Service
 from bastion.services.lookups import find_user
 from bastion.store.schema import chat_policies, chat_policy_assignments
 from bastion.store.schema import users as users_table
 
-chat = Service("chat")
+chat = Service(
+    "chat",
+    roles={"Chat Administrator": (RoleEntry("chat", "*"), readers("directory"))},
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

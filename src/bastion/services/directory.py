@@ -2,28 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from bastion.authority import credentials
 from bastion.authority.passwords import PasswordHasher, check_new_password, context_words
 from bastion.authority.sessions import end_sign_ins, revoke_user_sessions
 from bastion.core.errors import NotFound, UsageError
-from bastion.directory import groups, names, removal, users
+from bastion.directory import groups, names, users
 from bastion.directory.role_groups import grants_of, grants_through_group
-from bastion.plane import roles, tiers
+from bastion.plane import tiers
 from bastion.plane.command_context import CommandContext
 from bastion.plane.declare import SECRET
 from bastion.plane.listings import Listing
+from bastion.plane.roles import RoleEntry, readers
 from bastion.plane.service import Service
-from bastion.services import audit_log
+from bastion.services import audit_log, user_removal
 from bastion.services import role_group_commands as role_groups
 from bastion.store.schema import factors, group_members
 from bastion.store.schema import groups as groups_table
 from bastion.store.schema import users as users_table
 
-directory = Service("directory")
+directory = Service(
+    "directory",
+    roles={
+        "Helpdesk": (
+            readers("directory"),
+            RoleEntry("directory", "Set-UserMfa"),
+            RoleEntry("directory", "Enable-User"),
+            RoleEntry("directory", "Disable-User"),
+            RoleEntry("directory", "Set-User", frozenset({"identity", "password"})),
+        ),
+        "Audit Reader": (
+            RoleEntry("directory", "Search-AuditLog"),
+            RoleEntry("directory", "Export-AuditLog"),
+        ),
+    },
+)
 # The audit log's commands come first in the catalog, and role groups' last, as they
 # always have: the catalog's version is a hash of it, in order.
 directory.include(audit_log.commands)
@@ -219,7 +237,7 @@ def set_user(
     if display_name is not None:
         users.set_display_name(ctx.conn, user, display_name)
     if password is not None:  # checked and hashed by _hash_password, before the transaction
-        users.set_password_hash(ctx.conn, user, ctx.prepared["password_hash"])
+        credentials.set_password_hash(ctx.conn, user, ctx.prepared["password_hash"])
         revoke_user_sessions(ctx.conn, user.id, ctx.now)  # a reset ends every sign-in (S5)
     return _public(_find(ctx, user.id))
 
@@ -313,7 +331,7 @@ def remove_user(ctx: CommandContext, *, identity: Identity) -> RemovedUser:
     it is on litigation hold (then it is kept as an inactive mailbox); sites they own are
     kept without an owner; their memberships and policy assignments are removed."""
     user = _find_changeable(ctx, identity)
-    removed = removal.remove_user(ctx.conn, user, ctx.now)
+    removed = user_removal.remove_user(ctx.conn, user, ctx.now)
     return RemovedUser(
         **_public(user).model_dump(),
         mailboxesDeleted=removed.mailboxes_deleted,
@@ -481,11 +499,9 @@ def get_management_role(
     identity: Annotated[str | None, Field(max_length=128, description="One role's name.")] = None,
 ) -> list[ManagementRole]:
     """The built-in roles and the commands (and parameters) each grants."""
-    chosen = (
-        {identity: roles.BUILT_IN[identity]}
-        if identity in roles.BUILT_IN
-        else (roles.BUILT_IN if identity is None else {})
-    )
+    chosen: Mapping[str, tuple[RoleEntry, ...]] = ctx.roles
+    if identity is not None:
+        chosen = {identity: ctx.roles[identity]} if identity in ctx.roles else {}
     if identity is not None and not chosen:
         raise NotFound(f"no role '{identity}'.", hint="Get-ManagementRole lists them.")
     return [

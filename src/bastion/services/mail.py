@@ -4,7 +4,7 @@ and the permissions others hold on them.
 A *user* mailbox belongs to its directory user (one each): a role group scoped to a
 department or a group manages the mailboxes of the users in its scope. *Shared* and *room*
 mailboxes belong to the tenant, and so does an *inactive* mailbox, kept with no owner after
-its user was removed while it was on litigation hold (``bastion.directory.removal``): only
+its user was removed while it was on litigation hold (``bastion.services.user_removal``): only
 role groups without a scope read or change them. An inactive mailbox is read-only except
 for its hold; once the hold is lifted it can be removed. A mailbox on hold cannot be
 removed at all.
@@ -40,13 +40,17 @@ from bastion.core.text import escape_control, has_control
 from bastion.directory import users
 from bastion.plane.command_context import CommandContext
 from bastion.plane.listings import Listing
+from bastion.plane.roles import RoleEntry, readers
 from bastion.plane.service import Service
 from bastion.services import mail_addresses as addresses
 from bastion.services.lookups import find_user, visible
 from bastion.store.schema import mail_addresses, mailbox_permissions, mailboxes
 from bastion.store.schema import users as users_table
 
-mail = Service("mail")
+mail = Service(
+    "mail",
+    roles={"Mail Recipients Administrator": (RoleEntry("mail", "*"), readers("directory"))},
+)
 
 MailboxType = Literal["user", "shared", "room"]
 AccessRight = Literal["FullAccess", "SendAs"]

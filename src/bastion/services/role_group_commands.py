@@ -152,6 +152,7 @@ def new_role_group(
         roles=roles,
         scope=scope,
         now=ctx.now,
+        known_roles=tuple(ctx.roles),
     )
     # after the names are checked (an unknown role is a 400); a refusal rolls it back
     require_grantable(

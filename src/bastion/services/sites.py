@@ -3,7 +3,7 @@
 A site belongs to its owner, a directory user: a role group scoped to a department or a
 group may manage the sites whose owners are in its scope, and give them only owners in its
 scope. A site whose owner was removed from the directory is *ownerless* (kept, see
-``bastion.directory.removal``); it belongs to the tenant until a sites administrator
+``bastion.services.user_removal``); it belongs to the tenant until a sites administrator
 without a scope gives it a new owner. Members are part of their site: whoever may manage a
 site manages its membership, whichever users they add. The owner is always a member with
 the ``Owner`` role, so the owner cannot be removed or demoted before another user becomes
@@ -23,13 +23,17 @@ from bastion.core.ids import new_id
 from bastion.core.text import has_control
 from bastion.plane.command_context import CommandContext
 from bastion.plane.listings import Listing
+from bastion.plane.roles import RoleEntry, readers
 from bastion.plane.service import Service
 from bastion.services.lookups import find_user, visible
 from bastion.store.schema import site_members
 from bastion.store.schema import sites as sites_table
 from bastion.store.schema import users as users_table
 
-sites = Service("sites")
+sites = Service(
+    "sites",
+    roles={"Sites Administrator": (RoleEntry("sites", "*"), readers("directory"))},
+)
 
 Sharing = Literal["Disabled", "ExistingExternalUsers", "ExternalUsers", "Anyone"]
 SiteRole = Literal["Visitor", "Member", "Owner"]

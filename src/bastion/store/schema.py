@@ -396,7 +396,7 @@ role_groups = Table(
     Column("tenant_id", String(36), ForeignKey(_TENANT_FK), nullable=False),
     Column("name", String(256), nullable=False),
     Column("description", Text, nullable=False, default=""),
-    #: names of built-in roles (``bastion.plane.roles.BUILT_IN``) this group grants
+    #: names of the built-in roles (derived from the services) this group grants
     Column("roles", JSON, nullable=False),
     #: NULL (every object) or a filter on the directory users whose objects it may touch:
     #: ``{"department": "Sales"}`` or ``{"group": "<group id>"}``

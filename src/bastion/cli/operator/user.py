@@ -190,6 +190,7 @@ class ToggleOptions:
 
 def run_toggle(options: ToggleOptions) -> int:
     from bastion.audit import events
+    from bastion.authority import credentials
     from bastion.directory import users
     from bastion.directory.tenants import get_tenant
     from bastion.server.bootstrap import disable_user
@@ -206,7 +207,7 @@ def run_toggle(options: ToggleOptions) -> int:
             users.set_enabled(conn, user, True)
             print(f"{user.upn} enabled.", file=err)
         else:
-            users.unlock(conn, user)
+            credentials.unlock(conn, user)
             events.record(
                 conn,
                 tenant_id=tenant.id,

@@ -97,6 +97,7 @@ def _run_body(call: Call, conn: Connection) -> Answer:
         request_id=ctx_request.request_id if ctx_request else None,
         hasher=call.auth.hasher,
         scope=call.scope,
+        roles=call.roles,
         prepared=call.prepared,
     )
     result = spec.func(ctx, **call.arguments)

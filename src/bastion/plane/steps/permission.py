@@ -14,7 +14,7 @@ def authorize(call: Call) -> None:
     caller without the role learns nothing about what the command would accept."""
     spec, caller = call.spec, call.caller
     used = set(call.raw)
-    call.allowed = access.authorize(caller.grants, spec, used, caller.tenant.id)
+    call.allowed = access.authorize(caller.grants, spec, used, caller.tenant.id, call.roles)
     if call.allowed is None:
         raise Forbidden(
             f"your roles do not allow {spec.name}"
