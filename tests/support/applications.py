@@ -177,7 +177,7 @@ class StandInIssuer:
         *,
         lifetime: float = 300,
         issuer: str | None = None,
-        key: rsa.RSAPrivateKey | None = None,
+        key: PrivateKey | None = None,
         kid: str | None = None,
     ) -> str:
         claims = {
