@@ -8,7 +8,9 @@ pages), a request that presents a client secret, the one credential here that ca
 guessed, is answered 429 with ``Retry-After``, unchecked. Codes, device codes and refresh
 tokens carry 256 random bits: they are still checked, so that a neighbour behind the same
 address cannot stop a known client redeeming its code or renewing its sign-in (decision
-0019). The device authorization endpoint
+0019). An application's client assertion (``private_key_jwt``, decisions 0036 and 0037)
+cannot be guessed either: it is checked while the address is blocked, and a refused one
+counts against the address and is audited. The device authorization endpoint
 issues at most :data:`MAX_DEVICE_CODES` codes per address and tenant in
 :data:`DEVICE_CODE_WINDOW` seconds.
 """
