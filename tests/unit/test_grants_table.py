@@ -22,6 +22,8 @@ SPECIFIED = {
     "refresh_token": {"refresh_token", "scope", "resource"},
     # RFC 8628 section 3.4
     "urn:ietf:params:oauth:grant-type:device_code": {"device_code"},
+    # RFC 6749 section 4.4.2, RFC 8707 section 2
+    "client_credentials": {"scope", "resource"},
 }
 
 #: the ``unauthorized_client`` answers, word for word as before the table
@@ -30,6 +32,10 @@ REFUSALS = {
     "refresh_token": "This client may not use refresh tokens.",
     "urn:ietf:params:oauth:grant-type:device_code": (
         "This client may not use the device authorization grant."
+    ),
+    "client_credentials": (
+        "Only applications may use the client credentials grant, authenticated with a "
+        "client assertion (private_key_jwt)."
     ),
 }
 
@@ -70,14 +76,16 @@ def test_the_table_lists_every_grant_type_the_discovery_document_advertises() ->
         "authorization_code",
         "refresh_token",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "client_credentials",
     ]
 
 
 def test_a_client_can_be_registered_for_exactly_the_grants_in_the_table() -> None:
-    assert set(KNOWN_GRANTS) == set(GRANTS)
+    # client_credentials is applications' alone (decision 0036): never a client's
+    assert set(KNOWN_GRANTS) == set(GRANTS) - {"client_credentials"}
 
 
-@pytest.mark.parametrize("grant_type", ["password", "implicit", "client_credentials", "x" * 500])
+@pytest.mark.parametrize("grant_type", ["password", "implicit", "jwt-bearer", "x" * 500])
 def test_an_unknown_grant_is_refused_as_unsupported(grant_type: str) -> None:
     with pytest.raises(UnsupportedGrantType) as refused:
         grant_for(grant_type)

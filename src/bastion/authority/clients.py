@@ -33,6 +33,8 @@ GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_REFRESH_TOKEN = "refresh_token"
 GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 KNOWN_GRANTS = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_DEVICE_CODE)
+#: applications' grant (RFC 6749 section 4.4); never registered on a client of this table
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
 
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "localhost")
 

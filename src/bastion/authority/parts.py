@@ -12,6 +12,7 @@ from typing import Protocol
 
 from bastion.audit.group_commit import GroupCommit
 from bastion.authority.clients import Client
+from bastion.authority.federated_keys import FederatedKeys
 from bastion.authority.keys import SigningKeys
 from bastion.authority.passwords import PasswordHasher
 from bastion.authority.token_validation import VerifiedTokens
@@ -36,5 +37,7 @@ class Authority(Protocol):
     audit_reads: GroupCommit
     #: access tokens whose signature was checked lately (``token_validation``)
     verified_tokens: VerifiedTokens
+    #: keys of the external issuers applications' federated credentials name
+    federated_keys: FederatedKeys
 
     def now(self) -> float: ...

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bastion.authority.client_assertions import ACCEPTED_ALGORITHMS
 from bastion.authority.grants.table import GRANTS
 from bastion.authority.resources import OIDC_SCOPES, service_audiences
 from bastion.authority.sessions import ACR_ONE_FACTOR, ACR_TWO_FACTORS
@@ -48,7 +49,10 @@ def metadata(issuer: str, services: dict[str, str]) -> dict[str, Any]:
             "none",
             "client_secret_basic",
             "client_secret_post",
+            # applications (RFC 7523 section 2.2, OpenID Connect Core section 9)
+            "private_key_jwt",
         ],
+        "token_endpoint_auth_signing_alg_values_supported": list(ACCEPTED_ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": [
             "none",
             "client_secret_basic",

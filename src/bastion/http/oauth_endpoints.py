@@ -8,7 +8,9 @@ pages), a request that presents a client secret, the one credential here that ca
 guessed, is answered 429 with ``Retry-After``, unchecked. Codes, device codes and refresh
 tokens carry 256 random bits: they are still checked, so that a neighbour behind the same
 address cannot stop a known client redeeming its code or renewing its sign-in (decision
-0019). The device authorization endpoint
+0019). An application's client assertion (``private_key_jwt``, decisions 0036 and 0037)
+cannot be guessed either: it is checked while the address is blocked, and a refused one
+counts against the address and is audited. The device authorization endpoint
 issues at most :data:`MAX_DEVICE_CODES` codes per address and tenant in
 :data:`DEVICE_CODE_WINDOW` seconds.
 """
@@ -25,6 +27,15 @@ from starlette.routing import Route
 
 from bastion.audit import events
 from bastion.authority import limits, throttle
+from bastion.authority.client_assertions import (
+    AssertionRefused,
+    AuthenticatedApplication,
+    authenticate_application,
+    federated_issuer,
+    parse_assertion,
+    read_assertion,
+    record_refusal,
+)
 from bastion.authority.grants import device_code
 from bastion.authority.grants.grant import TokenRequest
 from bastion.authority.grants.table import grant_for
@@ -94,17 +105,77 @@ def _presents_secret(request: Request, form: dict[str, Any]) -> bool:
     return basic_credentials(request) is not None or bool(form.get("client_secret"))
 
 
-def _count_failure(auth: Authority, tenant: Tenant, request: Request, now: float) -> None:
+def _count_failure(
+    auth: Authority,
+    tenant: Tenant,
+    request: Request,
+    now: float,
+    refused: BastionError | None = None,
+    form: dict[str, Any] | None = None,
+) -> None:
     """A refused credential counts against the address, in a transaction of its own (the
-    refusal's is rolled back)."""
+    refusal's is rolled back); a refused application is audited there too (L1)."""
     with auth.store.begin() as conn:
         throttle.fail(
             conn, auth.settings, throttle.source_key(tenant.id, client_address(request)), now
         )
+        if isinstance(refused, AssertionRefused):
+            client_id = str((form or {}).get("client_id") or "")
+            record_refusal(conn, tenant.id, refused, client_id=client_id, now=now)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=NO_STORE)
+
+
+def _presents_assertion(form: dict[str, Any]) -> bool:
+    return bool(form.get("client_assertion") or form.get("client_assertion_type"))
+
+
+def _prefetch_federated_keys(auth: Authority, request: Request, form: dict[str, Any]) -> None:
+    """Before the transaction opens: fetch the keys of the issuer of an application's
+    federated credential, if the assertion is such a token (decision 0037). Only a
+    registered issuer is ever fetched; any failure is left for the check to report."""
+    client_id = str(form.get("client_id") or "")
+    if not client_id or not form.get("client_assertion"):
+        return
+    try:
+        assertion = parse_assertion(str(form["client_assertion"]))
+        with auth.store.read() as conn:
+            tenant = load_tenant(conn, request)
+            issuer = federated_issuer(conn, tenant.id, client_id, assertion)
+    except BastionError:
+        return
+    if issuer is not None:
+        auth.federated_keys.prefetch(issuer, assertion.kid)
+
+
+def _application(
+    auth: Authority,
+    conn: Connection,
+    tenant: Tenant,
+    request: Request,
+    form: dict[str, Any],
+    now: float,
+) -> AuthenticatedApplication:
+    """An application's client authentication (RFC 7523 section 2.2): one method only
+    (RFC 6749 section 2.3)."""
+    if _presents_secret(request, form):
+        raise InvalidRequest("Use one client authentication method: an assertion or a secret.")
+    assertion = read_assertion(
+        str(form.get("client_assertion_type") or ""), str(form.get("client_assertion") or "")
+    )
+    issuer = issuer_of(request, tenant)
+    return authenticate_application(
+        conn,
+        tenant_id=tenant.id,
+        client_id=str(form.get("client_id") or ""),
+        assertion=assertion,
+        audiences=(f"{issuer}/oauth2/token", issuer),
+        source=client_address(request),
+        now=now,
+        federated_keys=auth.federated_keys,
+    )
 
 
 def token(request: Request, form: dict[str, Any]) -> Response:
@@ -112,11 +183,18 @@ def token(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     tenant: Tenant | None = None
     try:
+        application: AuthenticatedApplication | None = None
+        if _presents_assertion(form):
+            _prefetch_federated_keys(auth, request, form)
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
             if _presents_secret(request, form):
                 _check_source(conn, tenant, request, now)
-            client = request_client(auth, conn, tenant, request, form)
+            if _presents_assertion(form):
+                application = _application(auth, conn, tenant, request, form, now)
+                client = application.client
+            else:
+                client = request_client(auth, conn, tenant, request, form)
             grant = grant_for(form.get("grant_type"))
             body = grant.respond(
                 TokenRequest(
@@ -128,12 +206,13 @@ def token(request: Request, form: dict[str, Any]) -> Response:
                     client=client,
                     form=grant.declared(form),
                     now=now,
+                    application=application,
                 )
             )
         return _json(body)
     except (InvalidGrant, InvalidClient) as exc:
         if tenant is not None:
-            _count_failure(auth, tenant, request, now)
+            _count_failure(auth, tenant, request, now, exc, form)
         return oauth_error(exc)
     except BastionError as exc:
         return _answer_error(exc)

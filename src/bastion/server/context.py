@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bastion.audit import chain as audit_chain
 from bastion.audit.group_commit import GroupCommit
 from bastion.authority.clients import Client
+from bastion.authority.federated_keys import FederatedKeys
 from bastion.authority.keys import SigningKeys
 from bastion.authority.passwords import PasswordHasher
 from bastion.authority.token_validation import VerifiedTokens
@@ -34,9 +35,12 @@ class ServerContext:
     audit_reads: GroupCommit = field(init=False)
     #: access tokens whose signature was checked lately (``token_validation``)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+    #: keys of the external issuers applications' federated credentials name
+    federated_keys: FederatedKeys = field(init=False)
 
     def __post_init__(self) -> None:
         self.audit_reads = GroupCommit(self.store)
+        self.federated_keys = FederatedKeys(self.clock)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> ServerContext:

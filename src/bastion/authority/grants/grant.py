@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Connection
 
+from bastion.authority.client_assertions import AuthenticatedApplication
 from bastion.authority.clients import Client
 from bastion.authority.parts import Authority
 from bastion.core.errors import UnauthorizedClient
@@ -39,6 +40,9 @@ class TokenRequest:
     #: the form, limited to the parameters the grant declares (read-only)
     form: Mapping[str, Any]
     now: float
+    #: the application that authenticated with a client assertion (then ``client`` is it,
+    #: as a client of the one grant applications use), or None
+    application: AuthenticatedApplication | None = None
 
     def text(self, name: str) -> str:
         """A parameter as a string, empty when absent."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from bastion.authority.grants.authorization_code import AuthorizationCodeGrant
+from bastion.authority.grants.client_credentials import ClientCredentialsGrant
 from bastion.authority.grants.device_code import DeviceCodeGrant
 from bastion.authority.grants.grant import Grant
 from bastion.authority.grants.refresh_token import RefreshTokenGrant
@@ -24,6 +25,7 @@ GRANTS = _by_type(
     AuthorizationCodeGrant(),
     RefreshTokenGrant(),
     DeviceCodeGrant(),
+    ClientCredentialsGrant(),
 )
 
 #: what an unsupported grant's answer suggests instead: a sentence, so written by hand

@@ -1,0 +1,198 @@
+"""The signing keys of the external issuers that applications' federated credentials name.
+
+A federated credential (docs/decisions/0037) trusts another OpenID provider's token for an
+application: a CI system, a Kubernetes cluster. The token endpoint checks such a token with
+the keys that provider publishes: ``{issuer}/.well-known/openid-configuration`` is read, its
+``issuer`` must be the registered one exactly, and the JWKS at its ``jwks_uri`` is read.
+Both over HTTPS; plain HTTP only when the issuer's host is a loopback address (tests).
+Redirects are not followed and answers are limited to :data:`MAX_BODY` bytes.
+
+Only issuers registered on an application are ever fetched: the caller checks that before
+asking (an assertion's ``iss`` cannot make the server fetch an arbitrary URL). Keys are
+cached for :data:`TTL` seconds and fetched again when a token names a ``kid`` they lack, but
+never more often than once in :data:`MIN_REFETCH` seconds per issuer, whatever the tokens
+say. :meth:`FederatedKeys.prefetch` does the network part and is called before the token
+endpoint opens its database transaction; :meth:`FederatedKeys.keys` only reads the cache.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from bastion.core.clock import Clock
+
+log = logging.getLogger("bastion.federated_keys")
+
+#: how long fetched keys are used before they are fetched again
+TTL = 900.0
+#: the least time between two fetches for one issuer (an unknown ``kid`` asks for a refetch)
+MIN_REFETCH = 60.0
+#: a token request waits seconds, never minutes, for an issuer that is down
+TIMEOUT = httpx.Timeout(3.0, connect=2.0)
+#: the largest discovery document or JWKS read
+MAX_BODY = 256 * 1024
+#: more issuers than this and the cache starts over (bounds memory)
+MAX_ISSUERS = 1_000
+
+
+class FederatedKeysUnavailable(Exception):
+    """The issuer's keys could not be had; the message says why (for the refusal)."""
+
+
+def fetchable(url: str) -> bool:
+    """An ``https`` URL with a host, or plain ``http`` to a loopback address."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.username or parts.password:
+        return False
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class _Entry:
+    attempted_at: float
+    keys: KeySet | None = None
+    kids: frozenset[str] = frozenset()
+    fetched_at: float = 0.0
+    error: str | None = None
+
+
+class FederatedKeys:
+    """Per-process cache of external issuers' keys; owned by the server's context."""
+
+    def __init__(self, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> None:
+        self._clock = clock
+        self._transport = transport
+        self._guard = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._fetching: dict[str, threading.Lock] = {}
+
+    def prefetch(self, issuer: str, kid: str | None) -> None:
+        """Have the issuer's keys at hand (and ``kid`` among them, if it exists there).
+        Called outside any database transaction, only for a registered issuer. Never raises:
+        a failure is remembered and :meth:`keys` reports it."""
+        if not self._due(issuer, kid):
+            return
+        with self._lock_for(issuer):
+            if self._due(issuer, kid):  # unless another request fetched them meanwhile
+                self._fetch(issuer)
+
+    def keys(self, issuer: str) -> KeySet:
+        """The issuer's keys as last fetched (cache only), or why there are none."""
+        entry = self._entries.get(issuer)
+        if entry is None:
+            raise FederatedKeysUnavailable(f"the keys of {issuer} have not been fetched")
+        if entry.keys is not None and self._clock.now() - entry.fetched_at <= 2 * TTL:
+            return entry.keys
+        raise FederatedKeysUnavailable(entry.error or f"the keys of {issuer} are too old")
+
+    def forget(self) -> None:
+        with self._guard:
+            self._entries.clear()
+
+    def _due(self, issuer: str, kid: str | None) -> bool:
+        entry = self._entries.get(issuer)
+        if entry is None:
+            return True
+        now = self._clock.now()
+        if 0 <= now - entry.attempted_at < MIN_REFETCH:
+            return False
+        if entry.keys is None or now - entry.fetched_at >= TTL:
+            return True
+        return kid is not None and kid not in entry.kids
+
+    def _lock_for(self, issuer: str) -> threading.Lock:
+        with self._guard:
+            return self._fetching.setdefault(issuer, threading.Lock())
+
+    def _fetch(self, issuer: str) -> None:
+        now = self._clock.now()
+        previous = self._entries.get(issuer)
+        try:
+            keys = self._download(issuer)
+        except FederatedKeysUnavailable as exc:
+            log.warning(
+                "the keys of a federated issuer could not be fetched",
+                extra={"fields": {"issuer": issuer, "error": str(exc)}},
+            )
+            # keys fetched before stay usable for a while (see ``keys``)
+            self._store(
+                issuer,
+                _Entry(
+                    attempted_at=now,
+                    keys=previous.keys if previous else None,
+                    kids=previous.kids if previous else frozenset(),
+                    fetched_at=previous.fetched_at if previous else 0.0,
+                    error=str(exc),
+                ),
+            )
+            return
+        kids = frozenset(k.kid for k in keys.keys if k.kid)
+        log.info("fetched the keys of a federated issuer", extra={"fields": {"issuer": issuer}})
+        self._store(issuer, _Entry(attempted_at=now, keys=keys, kids=kids, fetched_at=now))
+
+    def _store(self, issuer: str, entry: _Entry) -> None:
+        with self._guard:
+            if issuer not in self._entries and len(self._entries) >= MAX_ISSUERS:
+                self._entries.clear()
+            self._entries[issuer] = entry
+
+    def _download(self, issuer: str) -> KeySet:
+        if not fetchable(issuer):
+            raise FederatedKeysUnavailable(f"the issuer {issuer} is not an https URL")
+        try:
+            with httpx.Client(
+                timeout=TIMEOUT, follow_redirects=False, transport=self._transport, trust_env=False
+            ) as client:
+                document = _json(client, issuer.rstrip("/") + "/.well-known/openid-configuration")
+                if document.get("issuer") != issuer:
+                    raise FederatedKeysUnavailable(
+                        f"the discovery document of {issuer} names another issuer"
+                    )
+                jwks_uri = document.get("jwks_uri")
+                if not isinstance(jwks_uri, str) or not fetchable(jwks_uri):
+                    raise FederatedKeysUnavailable(
+                        f"the discovery document of {issuer} names no https jwks_uri"
+                    )
+                return KeySet.import_key_set(_json(client, jwks_uri))  # type: ignore[arg-type]
+        except httpx.HTTPError as exc:
+            raise FederatedKeysUnavailable(
+                f"the issuer {issuer} could not be reached ({type(exc).__name__})"
+            ) from exc
+        except (JoseError, ValueError, KeyError, TypeError) as exc:
+            raise FederatedKeysUnavailable(
+                f"the issuer {issuer} published keys that could not be read"
+            ) from exc
+
+
+def _json(client: httpx.Client, url: str) -> dict[str, Any]:
+    with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
+        if response.status_code != 200:
+            raise FederatedKeysUnavailable(f"{url} answered {response.status_code}")
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise FederatedKeysUnavailable(f"{url} answered with too much")
+    value = json.loads(bytes(body))
+    if not isinstance(value, dict):
+        raise FederatedKeysUnavailable(f"{url} answered with something other than a JSON object")
+    return value
