@@ -44,7 +44,7 @@ def database_url(backend: str, tmp_path: Path) -> str:
 
 def open_configured(url: str) -> Store:
     store = open_store(url, keyring=KEYRING)  # the upgrade to 0011 signs existing heads
-    chain.configure(store.engine, KEYRING)
+    chain.configure(store, KEYRING)
     return store
 
 

@@ -23,8 +23,8 @@ when this process's remembered head is stale. Concurrent transactions thus appen
 another, and a rolled-back transaction leaves no trace.
 
 Checkpoints need the key, and ``record()`` has many callers that have no keyring at hand.
-So the key is registered once per database engine with :func:`configure`, which
-``ServerContext.open`` calls (docs/decisions/0008-audit-chain.md). Appending through an engine
+So the key is registered once per store with :func:`configure`, which
+``ServerContext.open`` calls (docs/decisions/0008-audit-chain.md). Appending through a store
 that was never configured raises: the audit log fails closed rather than writing records no
 checkpoint will ever cover.
 """
@@ -34,15 +34,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bastion.core.secrets_at_rest import Keyring
+from bastion.store.engine import Store
 from bastion.store.schema import audit_checkpoints, audit_events, audit_heads
 
 #: a signed checkpoint is written every this many records of a tenant
@@ -133,7 +133,7 @@ def head_valid(keyring: Keyring, tenant_id: str, seq: int, hash_: str, sig: str 
     )
 
 
-# -- configuration: one keyring per engine ---------------------------------------------------
+# -- configuration: one keyring per store -----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -144,35 +144,34 @@ class Head:
 
 
 @dataclass
-class _EngineState:
+class ChainState:
+    """What appending needs besides the record: the checkpoint key, and a hint."""
+
     keyring: Keyring
     #: the head each tenant had after this process's last append. Only a hint: every append
     #: checks it against the row (compare-and-set), so a stale entry costs one more read.
     heads: dict[str, Head] = field(default_factory=dict)
 
 
-_engines: weakref.WeakKeyDictionary[Engine, _EngineState] = weakref.WeakKeyDictionary()
+#: the execution option of a store's connections that carries its :class:`ChainState`
+_OPTION = "bastion_audit_chain"
 
 
-def configure(engine: Engine, keyring: Keyring) -> None:
-    """Sign this engine's checkpoints with ``keyring`` (called by ``ServerContext.open``).
-
-    Keyed by engine, not global: one process may hold several stores with different master
-    keys (the test suite holds one per backend).
+def configure(store: Store, keyring: Keyring) -> None:
+    """Sign ``store``'s checkpoints and heads with ``keyring`` (``ServerContext.open`` calls
+    it). The state rides on the store's connections as an execution option, so every
+    transaction of that store finds it and nothing is kept at module level: one process may
+    hold several stores with different master keys (the test suite holds one per backend).
     """
-    _engines[engine] = _EngineState(keyring)
+    store.engine = store.engine.execution_options(**{_OPTION: ChainState(keyring)})
 
 
-def keyring_for(engine: Engine) -> Keyring:
-    return _state(engine).keyring
-
-
-def _state(engine: Engine) -> _EngineState:
-    state = _engines.get(engine)
-    if state is None:
+def _state(conn: Connection) -> ChainState:
+    state = conn.get_execution_options().get(_OPTION)
+    if not isinstance(state, ChainState):
         raise RuntimeError(
             "the audit log has no checkpoint key for this database; call "
-            "bastion.audit.chain.configure(engine, keyring) first (ServerContext.open does)"
+            "bastion.audit.chain.configure(store, keyring) first (ServerContext.open does)"
         )
     return state
 
@@ -310,7 +309,7 @@ def append(conn: Connection, fields: dict[str, Any]) -> int:
     Runs in the caller's transaction, so the record commits or rolls back with the change it
     describes (L5). Returns the record's ``seq``.
     """
-    state = _state(conn.engine)
+    state = _state(conn)
     tenant_id: str = fields["tenant_id"]
     hint = state.heads.get(tenant_id)
     # The head this process wrote last is trusted as it is: the compare-and-set moves it
@@ -345,7 +344,7 @@ def _unverified(fields: dict[str, Any], head: Head, signature: str | None) -> di
     }
 
 
-def _appended(conn: Connection, state: _EngineState, head: Head, fields: dict[str, Any]) -> Head:
+def _appended(conn: Connection, state: ChainState, head: Head, fields: dict[str, Any]) -> Head:
     """Append after ``head``, which this transaction has locked."""
     moved = _try_append(conn, state, head, fields)
     if moved is None:
@@ -354,7 +353,7 @@ def _appended(conn: Connection, state: _EngineState, head: Head, fields: dict[st
 
 
 def _try_append(
-    conn: Connection, state: _EngineState, head: Head, fields: dict[str, Any]
+    conn: Connection, state: ChainState, head: Head, fields: dict[str, Any]
 ) -> Head | None:
     """Append after ``head`` if the row still holds it (None if it moved); the new head is
     signed in the same UPDATE, and a checkpoint written when one is due."""

@@ -6,9 +6,9 @@ source address and tenant in each :data:`WINDOW`: the first refusal of a window 
 record whose ``repeats`` says how many refusals from that source went unrecorded since the
 previous record. So a flood costs one record per source per minute, and the count is kept.
 
-The counts live in the memory of each server process (a bounded table: the least recently
-seen sources are dropped first), so several workers may each write their own record in a
-window; a restart loses only the unrecorded counts.
+The counts live in the memory of each server process, in its context object (a bounded
+table: the least recently seen sources are dropped first), so several workers may each
+write their own record in a window; a restart loses only the unrecorded counts.
 """
 
 from __future__ import annotations
@@ -53,7 +53,3 @@ class AnonymousRefusals:
             while len(self._seen) > self.max_sources:
                 self._seen.popitem(last=False)
             return repeats
-
-
-#: this process's table
-ANONYMOUS = AnonymousRefusals()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bastion.audit.group_commit import GroupCommit
+from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.clients import Client
 from bastion.authority.federated_keys import FederatedKeys
 from bastion.authority.keys import SigningKeys
@@ -21,6 +22,7 @@ from bastion.core.clock import Clock
 from bastion.core.config import Settings
 from bastion.core.secrets_at_rest import Keyring
 from bastion.directory.tenants import Tenant
+from bastion.store import housekeeping
 from bastion.store.engine import Store
 
 
@@ -37,6 +39,12 @@ class Authority(Protocol):
     audit_reads: GroupCommit
     #: access tokens whose signature was checked lately (``token_validation``)
     verified_tokens: VerifiedTokens
+    #: refusals of anonymous callers, recorded at most once per source and minute
+    anonymous_refusals: AnonymousRefusals
+    #: crashes, counted apart from refusals so that neither hides the other
+    crash_records: AnonymousRefusals
+    #: when this process last purged expired rows
+    housekeeping: housekeeping.Schedule
     #: keys of the external issuers applications' federated credentials name
     federated_keys: FederatedKeys
 

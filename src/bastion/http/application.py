@@ -16,7 +16,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.audit import events
 from bastion.audit.events import RequestContext, current_request
-from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.parts import Authority
 from bastion.core.errors import BastionError, MethodNotAllowed, NotFound, UsageError
 from bastion.core.secrets_at_rest import random_token
@@ -137,8 +136,6 @@ async def on_crash(request: Request, exc: Exception) -> Response:
 
 
 _TENANT_PATH = re.compile(r"^/t/([^/]+)/")
-#: crashes are counted apart from refusals, so that neither hides the other
-CRASHES = AnonymousRefusals()
 
 
 def _record_crash(request: Request) -> None:
@@ -154,7 +151,7 @@ def _record_crash(request: Request) -> None:
             if tenant is None:
                 return
             ctx = current_request.get()
-            repeats = CRASHES.due(tenant.id, ctx.source if ctx else None, now)
+            repeats = auth.crash_records.due(tenant.id, ctx.source if ctx else None, now)
             if repeats is None:
                 return
             events.record(

@@ -154,7 +154,7 @@ class _StepUp:
 def authorize_challenge(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
-    if housekeeping.due():
+    if auth.housekeeping.due():
         with auth.store.begin() as conn:
             housekeeping.purge_expired(conn, now)
     issuer: str | None = None

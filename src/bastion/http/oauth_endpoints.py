@@ -221,7 +221,7 @@ def token(request: Request, form: dict[str, Any]) -> Response:
 def device_authorization(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
-    if housekeeping.due():
+    if auth.housekeeping.due():
         with auth.store.begin() as conn:
             housekeeping.purge_expired(conn, now)
     try:

@@ -116,7 +116,7 @@ def throttled(response: Response, exc: signin.Throttled) -> Response:
 def login_page(request: Request, form: dict[str, Any]) -> Response:
     auth = authority_of(request)
     now = auth.now()
-    if housekeeping.due():
+    if auth.housekeeping.due():
         with auth.store.begin() as conn:
             housekeeping.purge_expired(conn, now)
     with auth.store.begin() as conn:

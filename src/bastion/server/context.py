@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from bastion.audit import chain as audit_chain
 from bastion.audit.group_commit import GroupCommit
+from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.clients import Client
 from bastion.authority.federated_keys import FederatedKeys
 from bastion.authority.keys import SigningKeys
@@ -18,6 +19,7 @@ from bastion.core.config import Settings
 from bastion.core.secrets_at_rest import Keyring, load_or_create_master_key
 from bastion.directory.tenants import Tenant
 from bastion.services import SERVICES
+from bastion.store import housekeeping
 from bastion.store.engine import Store, open_store
 
 
@@ -37,6 +39,12 @@ class ServerContext:
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
     #: keys of the external issuers applications' federated credentials name
     federated_keys: FederatedKeys = field(init=False)
+    #: refusals of anonymous callers, recorded at most once per source and minute
+    anonymous_refusals: AnonymousRefusals = field(default_factory=AnonymousRefusals)
+    #: crashes, counted apart from refusals so that neither hides the other
+    crash_records: AnonymousRefusals = field(default_factory=AnonymousRefusals)
+    #: when this process last purged expired rows
+    housekeeping: housekeeping.Schedule = field(default_factory=housekeeping.Schedule)
 
     def __post_init__(self) -> None:
         self.audit_reads = GroupCommit(self.store)
@@ -49,7 +57,7 @@ class ServerContext:
         data_files.tighten(settings.data_dir, settings.resolved_database_url)
         keyring = Keyring(load_or_create_master_key(settings.resolved_master_key_file))
         store = open_store(settings.resolved_database_url, migrate=migrate, keyring=keyring)
-        audit_chain.configure(store.engine, keyring)  # signs audit checkpoints (decision 0008)
+        audit_chain.configure(store, keyring)  # signs audit checkpoints (decision 0008)
         clock: Clock = (
             OffsetFileClock(settings.clock_offset_file)
             if settings.clock_offset_file

@@ -27,19 +27,23 @@ INTERVAL = 60.0
 #: refresh tokens outlive their session's absolute lifetime (at most 24 h) by this much
 RETENTION = 24 * 3600
 
-_lock = threading.Lock()
-_last_run = 0.0
 
+class Schedule:
+    """When this process last purged: a purge is due at most once per :data:`INTERVAL`
+    seconds (the server's context holds one per process)."""
 
-def due() -> bool:
-    """True at most once per :data:`INTERVAL` seconds in this process."""
-    global _last_run
-    with _lock:
-        now = time.monotonic()
-        if now - _last_run < INTERVAL:
-            return False
-        _last_run = now
-        return True
+    def __init__(self, interval: float = INTERVAL) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._last_run = float("-inf")
+
+    def due(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_run < self.interval:
+                return False
+            self._last_run = now
+            return True
 
 
 def purge_expired(conn: Connection, now: float) -> None:

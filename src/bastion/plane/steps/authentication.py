@@ -11,7 +11,6 @@ from sqlalchemy import Connection
 
 from bastion.audit import events
 from bastion.audit.events import current_request
-from bastion.audit.refusals import ANONYMOUS
 from bastion.authority.parts import Authority
 from bastion.authority.sessions import ended_sign_in
 from bastion.authority.token_validation import KeyLookup, unverified_claim, validate_access_token
@@ -116,7 +115,7 @@ def _record_refusal(call: Call, conn: Connection, exc: InvalidToken) -> None:
     if tenant is None:
         return
     ctx = current_request.get()
-    repeats = ANONYMOUS.due(tenant.id, ctx.source if ctx else None, call.now)
+    repeats = call.auth.anonymous_refusals.due(tenant.id, ctx.source if ctx else None, call.now)
     if repeats is None:
         return
     spec = call.spec
