@@ -20,8 +20,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import threading
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +27,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from bastion.authority.issuer_keys import FetchMessages, IssuerKeyCache
 from bastion.core.clock import Clock
 
 log = logging.getLogger("bastion.federated_keys")
@@ -66,94 +65,45 @@ def fetchable(url: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class _Entry:
-    attempted_at: float
-    keys: KeySet | None = None
-    kids: frozenset[str] = frozenset()
-    fetched_at: float = 0.0
-    error: str | None = None
-
-
 class FederatedKeys:
     """Per-process cache of external issuers' keys; owned by the server's context."""
 
     def __init__(self, clock: Clock, *, transport: httpx.BaseTransport | None = None) -> None:
-        self._clock = clock
         self._transport = transport
-        self._guard = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
-        self._fetching: dict[str, threading.Lock] = {}
+        self._cache = IssuerKeyCache(
+            clock,
+            self._download,
+            unavailable=FederatedKeysUnavailable,
+            ttl=TTL,
+            min_refetch=MIN_REFETCH,
+            max_stale=2 * TTL,
+            max_issuers=MAX_ISSUERS,
+            messages=FetchMessages(
+                log,
+                fetched="fetched the keys of a federated issuer",
+                unavailable="the keys of a federated issuer could not be fetched",
+            ),
+        )
 
     def prefetch(self, issuer: str, kid: str | None) -> None:
         """Have the issuer's keys at hand (and ``kid`` among them, if it exists there).
         Called outside any database transaction, only for a registered issuer. Never raises:
         a failure is remembered and :meth:`keys` reports it."""
-        if not self._due(issuer, kid):
-            return
-        with self._lock_for(issuer):
-            if self._due(issuer, kid):  # unless another request fetched them meanwhile
-                self._fetch(issuer)
+        self._cache.prefetch(issuer, kid)
 
     def keys(self, issuer: str) -> KeySet:
         """The issuer's keys as last fetched (cache only), or why there are none."""
-        entry = self._entries.get(issuer)
+        entry = self._cache.entry(issuer)
         if entry is None:
             raise FederatedKeysUnavailable(f"the keys of {issuer} have not been fetched")
-        if entry.keys is not None and self._clock.now() - entry.fetched_at <= 2 * TTL:
-            return entry.keys
-        raise FederatedKeysUnavailable(entry.error or f"the keys of {issuer} are too old")
+        keys = self._cache.usable(entry)
+        if keys is not None:
+            return keys
+        why = str(entry.error) if entry.error is not None else ""
+        raise FederatedKeysUnavailable(why or f"the keys of {issuer} are too old")
 
     def forget(self) -> None:
-        with self._guard:
-            self._entries.clear()
-
-    def _due(self, issuer: str, kid: str | None) -> bool:
-        entry = self._entries.get(issuer)
-        if entry is None:
-            return True
-        now = self._clock.now()
-        if 0 <= now - entry.attempted_at < MIN_REFETCH:
-            return False
-        if entry.keys is None or now - entry.fetched_at >= TTL:
-            return True
-        return kid is not None and kid not in entry.kids
-
-    def _lock_for(self, issuer: str) -> threading.Lock:
-        with self._guard:
-            return self._fetching.setdefault(issuer, threading.Lock())
-
-    def _fetch(self, issuer: str) -> None:
-        now = self._clock.now()
-        previous = self._entries.get(issuer)
-        try:
-            keys = self._download(issuer)
-        except FederatedKeysUnavailable as exc:
-            log.warning(
-                "the keys of a federated issuer could not be fetched",
-                extra={"fields": {"issuer": issuer, "error": str(exc)}},
-            )
-            # keys fetched before stay usable for a while (see ``keys``)
-            self._store(
-                issuer,
-                _Entry(
-                    attempted_at=now,
-                    keys=previous.keys if previous else None,
-                    kids=previous.kids if previous else frozenset(),
-                    fetched_at=previous.fetched_at if previous else 0.0,
-                    error=str(exc),
-                ),
-            )
-            return
-        kids = frozenset(k.kid for k in keys.keys if k.kid)
-        log.info("fetched the keys of a federated issuer", extra={"fields": {"issuer": issuer}})
-        self._store(issuer, _Entry(attempted_at=now, keys=keys, kids=kids, fetched_at=now))
-
-    def _store(self, issuer: str, entry: _Entry) -> None:
-        with self._guard:
-            if issuer not in self._entries and len(self._entries) >= MAX_ISSUERS:
-                self._entries.clear()
-            self._entries[issuer] = entry
+        self._cache.forget()
 
     def _download(self, issuer: str) -> KeySet:
         if not fetchable(issuer):

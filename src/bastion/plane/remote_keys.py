@@ -22,15 +22,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from bastion.authority.issuer_keys import FetchMessages, IssuerKeyCache
 from bastion.authority.parts import Authority
 from bastion.authority.token_validation import unverified_claim
 from bastion.core.clock import Clock
@@ -57,20 +56,6 @@ class AuthorityUnavailable(BastionError):
     title = "Authority unavailable"
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """What is known of one issuer's keys."""
-
-    #: when the last fetch was attempted, successful or not
-    attempted_at: float
-    keys: KeySet | None = None
-    kids: frozenset[str] = frozenset()
-    #: when ``keys`` were fetched
-    fetched_at: float = 0.0
-    #: why the last fetch failed, if it did
-    error: BastionError | None = None
-
-
 class RemoteKeys:
     """Per-process cache of the keys of one authority's issuers."""
 
@@ -85,12 +70,25 @@ class RemoteKeys:
         self.authority_url = authority_url
         #: every issuer this process trusts starts with this
         self.issuer_prefix = f"{authority_url}/t/"
-        self._clock = clock
         self._tenant_exists = tenant_exists
         self._transport = transport
-        self._guard = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
-        self._fetching: dict[str, threading.Lock] = {}
+        self._cache = IssuerKeyCache[BastionError](
+            clock,
+            self._download,
+            unavailable=AuthorityUnavailable,
+            untrusted=InvalidToken,  # an untrusted discovery document: no keys at all
+            ttl=TTL,
+            min_refetch=MIN_REFETCH,
+            max_stale=MAX_STALE,
+            max_issuers=MAX_ISSUERS,
+            messages=FetchMessages[BastionError](
+                log,
+                fetched="fetched the keys of an issuer",
+                unavailable="the authority could not be reached for keys",
+                untrusted="the authority's discovery document is not trusted",
+                error_text=lambda exc: exc.detail,
+            ),
+        )
 
     @classmethod
     def for_authority(cls, auth: Authority) -> RemoteKeys:
@@ -119,84 +117,30 @@ class RemoteKeys:
         except InvalidToken:
             return  # refused with its reason by the validation
         name = self.tenant_name(issuer)
-        if name is None or kid is None or not self._due(issuer, kid):
+        if name is None or kid is None or not self._cache.due(issuer, kid):
             return
         try:
-            if issuer not in self._entries and not self._tenant_exists(name):
+            if self._cache.entry(issuer) is None and not self._tenant_exists(name):
                 return  # an unknown tenant is refused without asking the authority
         except BastionError:
             return  # the database is unavailable; the command will say so
-        with self._lock_for(issuer):
-            if self._due(issuer, kid):  # unless another request fetched them meanwhile
-                self._fetch(issuer)
+        self._cache.prefetch(issuer, kid)
 
     def keys(self, issuer: str) -> KeySet:
         """The issuer's keys as last fetched; only the cache is read."""
-        entry = self._entries.get(issuer)
+        entry = self._cache.entry(issuer)
         if entry is None:
             raise AuthorityUnavailable(
                 f"the keys of {issuer} have not been fetched from the authority yet.",
                 hint="Try again in a moment.",
             )
-        usable = self._clock.now() - entry.fetched_at <= MAX_STALE
-        if entry.keys is not None and usable:
-            return entry.keys
+        keys = self._cache.usable(entry)
+        if keys is not None:
+            return keys
         raise entry.error or AuthorityUnavailable(
             f"the keys of {issuer} are too old to be trusted and could not be fetched again.",
             hint="Check that the authority is running and reachable.",
         )
-
-    def _due(self, issuer: str, kid: str) -> bool:
-        entry = self._entries.get(issuer)
-        if entry is None:
-            return True
-        now = self._clock.now()
-        if 0 <= now - entry.attempted_at < MIN_REFETCH:
-            return False
-        return entry.keys is None or now - entry.fetched_at >= TTL or kid not in entry.kids
-
-    def _lock_for(self, issuer: str) -> threading.Lock:
-        with self._guard:
-            return self._fetching.setdefault(issuer, threading.Lock())
-
-    def _fetch(self, issuer: str) -> None:
-        now = self._clock.now()
-        previous = self._entries.get(issuer)
-        try:
-            keys = self._download(issuer)
-        except AuthorityUnavailable as exc:
-            # The keys last fetched stay usable for a while (MAX_STALE).
-            log.warning(
-                "the authority could not be reached for keys",
-                extra={"fields": {"issuer": issuer, "error": exc.detail}},
-            )
-            self._store(
-                issuer,
-                _Entry(
-                    attempted_at=now,
-                    keys=previous.keys if previous else None,
-                    kids=previous.kids if previous else frozenset(),
-                    fetched_at=previous.fetched_at if previous else 0.0,
-                    error=exc,
-                ),
-            )
-            return
-        except InvalidToken as exc:
-            log.warning(
-                "the authority's discovery document is not trusted",
-                extra={"fields": {"issuer": issuer, "error": exc.detail}},
-            )
-            self._store(issuer, _Entry(attempted_at=now, error=exc))
-            return
-        kids = frozenset(k.kid for k in keys.keys if k.kid)
-        log.info("fetched the keys of an issuer", extra={"fields": {"issuer": issuer}})
-        self._store(issuer, _Entry(attempted_at=now, keys=keys, kids=kids, fetched_at=now))
-
-    def _store(self, issuer: str, entry: _Entry) -> None:
-        with self._guard:
-            if issuer not in self._entries and len(self._entries) >= MAX_ISSUERS:
-                self._entries.clear()
-            self._entries[issuer] = entry
 
     def _download(self, issuer: str) -> KeySet:
         """The discovery document, checked, then the JWKS it names."""
