@@ -29,6 +29,7 @@ from bastion.core.clock import FrozenClock
 from bastion.core.config import Settings
 from bastion.core.errors import ConfigError, InvalidToken
 from bastion.plane import remote_keys
+from bastion.server.context import SERVICE_NAMES
 from tests.support.flows import Org, device_sign_in, make_tenant, refresh
 from tests.support.server import (
     ServerProcess,
@@ -318,7 +319,7 @@ def test_service_urls_are_validated() -> None:
         ({"mail": "https://mail.example.org/?q=1"}, "absolute"),
     ):
         with pytest.raises(ConfigError, match=message):
-            Settings(service_urls=bad).check()
+            Settings(service_urls=bad).check(service_names=SERVICE_NAMES)
 
 
 def test_service_urls_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

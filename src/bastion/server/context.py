@@ -22,6 +22,9 @@ from bastion.services import SERVICES
 from bastion.store import housekeeping
 from bastion.store.engine import Store, open_store
 
+#: the services ``--service`` and ``BASTION_SERVICE_URLS`` may name
+SERVICE_NAMES: tuple[str, ...] = tuple(service.name for service in SERVICES)
+
 
 @dataclass
 class ServerContext:
@@ -52,7 +55,7 @@ class ServerContext:
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> ServerContext:
-        settings.check(service_names=[service.name for service in SERVICES])
+        settings.check(service_names=SERVICE_NAMES)
         # every start: the data directory and the files in it are the service user's alone
         data_files.tighten(settings.data_dir, settings.resolved_database_url)
         keyring = Keyring(load_or_create_master_key(settings.resolved_master_key_file))

@@ -103,6 +103,7 @@ class ServeOptions:
 
 def run(options: ServeOptions) -> int:
     from bastion.core.config import parse_service_list
+    from bastion.server.context import SERVICE_NAMES
 
     listen = options.listen
     if bool(listen.tls_cert) != bool(listen.tls_key):
@@ -121,6 +122,7 @@ def run(options: ServeOptions) -> int:
         authority_url=options.authority.rstrip("/") if options.authority else None,
         base_url=options.base_url.rstrip("/") if options.base_url else None,
     )
+    settings.check(service_names=SERVICE_NAMES)
     if not is_loopback(listen.host) and not settings.base_url:
         # Without it, names would come from each request's Host header, which anyone
         # reaching the address chooses (issuers, discovery, audiences).
