@@ -107,11 +107,13 @@ def resolve(
         ),
     )
     chosen_method = method if method is not None else (chosen.method if chosen else "auto")
-    application = given if given is not None else (chosen.application if chosen else None)
-    if application is not None and (token is not None or method is not None):
+    application = given
+    if given is None and chosen is not None and token is None and method is None:
+        application = chosen.application  # a person's method or token given wins
+    if given is not None and (token is not None or method is not None):
         raise ConfigError(
-            f"application {application.app_id} signs in with its "
-            f"{'certificate' if application.certificate else 'federated token'}, not with "
+            f"application {given.app_id} signs in with its "
+            f"{'certificate' if given.certificate else 'federated token'}, not with "
             + ("an access token." if token is not None else f"the '{method}' method."),
             hint="Give either an application's credential or a person's sign-in method.",
             cli_hint="Give either --app-id with its credential, or --method.",
