@@ -21,6 +21,13 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("a second profile, trusting the company's CA",
          "bastion connect --url https://bastion.example.org --tenant fabrikam --profile lab "
          "--ca-bundle ca.pem"),
+        ("a scheduled job, as an application with its certificate (no prompt, ever)",
+         "bastion connect --url https://bastion.example.org --tenant contoso --profile jobs "
+         "--app-id 2f1c0a4e-8d3b-4f7a-9e61-5b0c2d7a9f13 --certificate /etc/bastion/app.pem"),
+        ("in a pod, with the platform's federated token (read again at every renewal)",
+         "bastion connect --url https://bastion.example.org --tenant contoso --app-id "
+         "2f1c0a4e-8d3b-4f7a-9e61-5b0c2d7a9f13 --federated-token-file "
+         "/var/run/secrets/tokens/bastion"),
     ],
     "auth status": [
         ("who is signed in, and until when", "bastion auth status"),

@@ -13,7 +13,8 @@
     conn.invoke("sites", "Get-Site", page_size=100)        # any command, by its name
 
 ``connect(url=None, tenant=None, *, method=None, profile=None, token=None, interactive=None,
-proxy=None, timeout=None, ca_bundle=None, retries=None, prompt=None, config_dir=None)``
+proxy=None, timeout=None, ca_bundle=None, retries=None, prompt=None, config_dir=None,
+app_id=None, certificate=None, federated_token_file=None)``
 
 - ``url``, ``tenant``: the server and the tenant; the issuer is ``{url}/t/{tenant}``.
   Without them, the profile named by ``profile`` (else ``$BASTION_PROFILE``, else the
@@ -22,6 +23,12 @@ proxy=None, timeout=None, ca_bundle=None, retries=None, prompt=None, config_dir=
   code), ``"browser"``, ``"device"``, ``"terminal"`` or ``"token"``.
 - ``token``: an access token to use as it is (never renewed; one service's audience).
 - ``interactive``: whether a person may be asked; see :mod:`bastion.client.prompt`.
+- ``app_id`` with ``certificate`` (a PEM file with the private key and the certificate, or
+  a PKCS#12 file whose password is ``$BASTION_CERTIFICATE_PASSWORD``) or
+  ``federated_token_file`` (a token a platform writes and rotates, read afresh each time):
+  sign in as an application, for scheduled jobs. Never interactive; each token is asked
+  with a new assertion, and the key stays in its file
+  (:mod:`bastion.client.signin.application`).
 - ``proxy``, ``timeout`` (seconds), ``ca_bundle`` (a PEM file), ``retries``: session options
   for every request, sign-in included; the profile's otherwise. ``HTTPS_PROXY``,
   ``HTTP_PROXY`` and ``NO_PROXY`` apply when no proxy is given. A profile's proxy password

@@ -12,6 +12,11 @@ For each service audience the connection needs an access token. In order:
 
 A service's ``401 invalid_token`` asks for one renewal past the refused token; an RFC 9470
 challenge asks for a step-up (:meth:`Authenticator.step_up`).
+
+An application (:mod:`bastion.client.signin.application`) has no refresh token and nobody
+to ask: steps 3 and 4 are one token request with a new client assertion, made under the
+cache lock like a renewal; a cache that holds a person's sign-in is not an application's,
+and the reverse.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from bastion.client.http import Http
 from bastion.client.oauth import Challenge, TokenSet
 from bastion.client.prompt import Prompt
 from bastion.client.signin import FlowContext, Method, SignInRequest
+from bastion.client.signin.application import AppCredential
 
 log = logging.getLogger("bastion.client")
 
@@ -74,6 +80,7 @@ class Authenticator:
         prompt: Prompt,
         token: str | None = None,
         profile: str | None = None,
+        application: AppCredential | None = None,
     ) -> None:
         self.issuer = issuer
         self.profile = profile
@@ -86,6 +93,7 @@ class Authenticator:
         self._http = http
         self._discovery = discovery
         self._given = token
+        self.application = application
         self._memory: dict[str, CachedToken] = {}
         self._lock = threading.RLock()
         self.sleep: Callable[[float], None] = time.sleep
@@ -100,7 +108,14 @@ class Authenticator:
         """The cached sign-in of this issuer (read without the lock; no network)."""
         if self.cache is None:
             return CacheState(issuer=self.issuer)
-        return self.cache.load().for_issuer(self.issuer)
+        state = self.cache.load().for_issuer(self.issuer)
+        if state.client_id != self._client_id:  # a person's sign-in is not an app's
+            return CacheState(issuer=self.issuer)
+        return state
+
+    @property
+    def _client_id(self) -> str | None:
+        return self.application.app_id if self.application is not None else None
 
     def signed_in(self) -> bool:
         if self._given is not None:
@@ -117,6 +132,8 @@ class Authenticator:
         with self._lock:
             if self._given is not None:
                 return self._given_for(audience, reject)
+            if self.application is not None:
+                return self._app_token(audience, reject)
             now = time.time()
             cached = self._memory.get(audience)
             if cached is not None and cached.token != reject and cached.fresh(now):
@@ -124,7 +141,7 @@ class Authenticator:
             reason: ClientError | None = None
             assert self.cache is not None
             with self.cache.transaction() as state:
-                _own(state, self.issuer)
+                _own(state, self.issuer)  # an application's tokens are not a person's
                 cached = state.access.get(audience)
                 if cached is not None and cached.token != reject and cached.fresh(time.time()):
                     self._memory[audience] = cached
@@ -147,6 +164,14 @@ class Authenticator:
             if self._given is not None:
                 raise StepUpRequired(
                     detail, max_age=challenge.max_age, acr_values=challenge.acr_values
+                )
+            if self.application is not None:
+                raise StepUpRequired(
+                    detail,
+                    max_age=challenge.max_age,
+                    acr_values=challenge.acr_values,
+                    hint="An application has no second factor: run this command as a person, "
+                    "or give the application a role whose commands do not ask for one.",
                 )
             before = float(oauth.claims(rejected).get("auth_time") or 0)
             assert self.cache is not None
@@ -186,6 +211,9 @@ class Authenticator:
         unless ``force``."""
         with self._lock:
             if self._given is not None or (not force and self.signed_in()):
+                return
+            if self.application is not None:
+                self._app_token(audience, None, force=force)
                 return
             account = self.state().account
             username = account.username if account else None
@@ -258,10 +286,45 @@ class Authenticator:
             state.auth_session = tokens.auth_session
         if tokens.session_expires_at:
             state.session_expires_at = tokens.session_expires_at
-        account = _account(tokens, self.issuer, self.tenant)
+        account = _account(tokens, self.issuer, self.tenant, self._client_id)
         if account is not None:
             state.account = account
         return tokens.access_token
+
+    def _app_token(self, audience: str, reject: str | None, *, force: bool = False) -> str:
+        """The application's token for ``audience``: from memory, from the cache, else a new
+        one asked with a new assertion (under the cache lock, so that processes sharing the
+        cache ask once)."""
+        from bastion.client.signin import application
+
+        assert self.application is not None and self.cache is not None
+        cached = self._memory.get(audience)
+        if not force and _usable(cached, reject):
+            assert cached is not None
+            return cached.token
+        previous: str | None = None
+        with self.cache.transaction() as state:
+            if state.issuer == self.issuer and state.client_id != self._client_id:
+                previous = state.refresh_token  # a person's sign-in this profile had
+            _own(state, self.issuer, client_id=self._client_id)
+            cached = state.access.get(audience)
+            if not force and cached is not None and _usable(cached, reject):
+                self._memory[audience] = cached
+                return cached.token
+            self._memory.pop(audience, None)
+            tokens = application.request_token(
+                self._http,
+                self._discovery().token_endpoint,
+                self.application,
+                issuer=self.issuer,
+                audience=audience,
+            )
+            state.method = self.application.method
+            token = self._store(state, audience, tokens)
+            state.refresh_token = None  # never one for an application
+        if previous:
+            self._revoke_quietly(previous, "refresh_token")
+        return token
 
     def _given_for(self, audience: str, reject: str | None) -> str:
         assert self._given is not None
@@ -310,10 +373,18 @@ class Authenticator:
                 oauth.revoke(self._http, endpoint, token, hint)
 
 
-def _own(state: CacheState, issuer: str, *, clear: bool = False) -> None:
-    """Make ``state`` this issuer's: tokens of any other issuer are dropped unused."""
-    if clear or state.issuer != issuer:
-        account = state.account if state.issuer == issuer else None
+def _usable(cached: CachedToken | None, reject: str | None) -> bool:
+    return cached is not None and cached.token != reject and cached.fresh(time.time())
+
+
+def _own(
+    state: CacheState, issuer: str, *, clear: bool = False, client_id: str | None = None
+) -> None:
+    """Make ``state`` this issuer's, and a person's (``client_id`` None) or that
+    application's: tokens of any other issuer or signer are dropped unused."""
+    if clear or state.issuer != issuer or state.client_id != client_id:
+        same = state.issuer == issuer and state.client_id == client_id
+        account = state.account if same else None
         if state.issuer != issuer:
             state.known_client = None  # another authority's mark means nothing here
         state.issuer = issuer
@@ -322,12 +393,25 @@ def _own(state: CacheState, issuer: str, *, clear: bool = False) -> None:
         state.access = {}
         state.session_expires_at = None
         state.account = account  # kept as a user name hint for the next sign-in
+        state.client_id = client_id
 
 
-def _account(tokens: TokenSet, issuer: str, tenant: str) -> Account | None:
+def _account(
+    tokens: TokenSet, issuer: str, tenant: str, client_id: str | None = None
+) -> Account | None:
     found = tokens.claims
     if not found.get("sub"):
         return None
+    if client_id is not None:
+        name = found.get("app_displayname")
+        return Account(
+            sub=str(found["sub"]),
+            username=f"{name} (application {client_id})" if name else f"application {client_id}",
+            tenant=tenant,
+            issuer=issuer,
+            auth_time=0.0,
+            acr="",
+        )
     return Account(
         sub=str(found["sub"]),
         username=str(found.get("preferred_username") or found["sub"]),

@@ -3,7 +3,9 @@
 ``{config_dir}/tokens/{slot}.json`` holds a small header (format version, where the key
 is) and the state, sealed with AES-256-GCM (``cryptography``'s AESGCM) under a random 96-bit
 nonce per write, with the slot name as associated data. The state is the refresh token, the
-access token of each audience with its expiry, and the signed-in account. Nothing in it is
+access token of each audience with its expiry, and the signed-in account. An application's
+sign-in keeps its access tokens and its app ID only: never its private key, its certificate's
+password or its federated token. Nothing in it is
 ever written in plain text; a file that fails authentication (tampered, or its key lost) is
 discarded and the person signs in again.
 
@@ -77,6 +79,9 @@ class CacheState:
     #: the authority's mark that this client signed the account in before (decision 0019);
     #: kept across sign-ins of the same issuer, like the account
     known_client: str | None = None
+    #: the application these tokens are for (its app ID), or None for a person's sign-in:
+    #: an application keeps access tokens only, never its key or a refresh token
+    client_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +98,7 @@ class CacheState:
             account=Account(**account) if isinstance(account, dict) else None,
             session_expires_at=data.get("session_expires_at"),
             known_client=data.get("known_client"),
+            client_id=data.get("client_id"),
         )
 
     def for_issuer(self, issuer: str) -> CacheState:

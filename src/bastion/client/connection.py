@@ -70,6 +70,7 @@ class Connection:
             prompt=prompt or TerminalPrompt(),
             token=settings.token,
             profile=settings.profile,
+            application=settings.application,
         )
 
     # -- the tenant ------------------------------------------------------------------------
@@ -206,6 +207,7 @@ class Connection:
             signed_in=self.auth.signed_in(),
             account=state.account,
             method="token" if self.settings.token else state.method,
+            app_id=self.settings.application.app_id if self.settings.application else None,
             access_expires={k: v.expires_at for k, v in state.access.items()},
             session_expires_at=state.session_expires_at,
             key_storage=self.cache.key_storage if self.cache else "none (token given)",
@@ -255,9 +257,14 @@ def connect(
     retries: int | None = None,
     prompt: Prompt | None = None,
     config_dir: str | os.PathLike[str] | None = None,
+    app_id: str | None = None,
+    certificate: str | os.PathLike[str] | None = None,
+    federated_token_file: str | os.PathLike[str] | None = None,
 ) -> Connection:
     """Connect to every service of a tenant, signing in if the profile's cache holds no
-    sign-in. See the package documentation for every argument."""
+    sign-in. With ``app_id`` and a ``certificate`` or a ``federated_token_file``, sign in as
+    that application: never interactive. See the package documentation for every
+    argument."""
     settings = resolve(
         files.config_dir_of(config_dir),
         url=url,
@@ -269,6 +276,9 @@ def connect(
         timeout=timeout,
         ca_bundle=ca_bundle,
         retries=retries,
+        app_id=app_id,
+        certificate=certificate,
+        federated_token_file=federated_token_file,
     )
     conn = Connection(settings, prompt=prompt, interactive=interactive)
     try:

@@ -22,12 +22,15 @@ import os
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bastion.client import files
 from bastion.client.errors import ConfigError
 from bastion.client.profile_secrets import ProfileSecrets, split_password
+
+if TYPE_CHECKING:
+    from bastion.client.signin.application import AppCredential
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -44,12 +47,25 @@ class Profile:
     timeout: float | None = None
     ca_bundle: str | None = None
     retries: int | None = None
+    #: an application's ID, when the profile signs in as that application (S7)
+    app_id: str | None = None
+    #: the application's certificate file (its path only: the key stays in the file)
+    certificate: str | None = None
+    #: the file where a platform writes the application's federated token (its path)
+    federated_token_file: str | None = None
     #: whether this is the current profile (not stored in the profile itself)
     current: bool = False
 
     @property
     def issuer(self) -> str:
         return f"{self.url}/t/{self.tenant}"
+
+    @property
+    def application(self) -> AppCredential | None:
+        """The application this profile signs in as, if it is not a person's."""
+        from bastion.client.signin.application import credential
+
+        return credential(self.app_id, self.certificate, self.federated_token_file)
 
 
 def check_url(url: str) -> str:
@@ -183,13 +199,19 @@ def add_profile(
     timeout: float | None = None,
     ca_bundle: str | None = None,
     retries: int | None = None,
+    app_id: str | None = None,
+    certificate: str | os.PathLike[str] | None = None,
+    federated_token_file: str | os.PathLike[str] | None = None,
     make_current: bool | None = None,
     replace_existing: bool = False,
     config_dir: str | os.PathLike[str] | None = None,
 ) -> Profile:
     """Add a profile (or, with ``replace_existing``, change one). The first profile becomes
-    current; ``make_current=True`` makes this one current."""
+    current; ``make_current=True`` makes this one current. With ``app_id`` and a
+    ``certificate`` or a ``federated_token_file``, the profile signs in as that application
+    (the file's path is kept, never what it holds)."""
     from bastion.client.signin import check_method
+    from bastion.client.signin.application import credential
 
     check_name(name)
     if method == "token":
@@ -207,6 +229,16 @@ def add_profile(
         ca_bundle=ca_bundle or None,
         retries=check_retries(retries),
     )
+    application = credential(app_id, certificate, federated_token_file)
+    if application is not None:
+        profile = replace(
+            profile,
+            app_id=application.app_id,
+            certificate=str(application.certificate) if application.certificate else None,
+            federated_token_file=(
+                str(application.federated_token_file) if application.federated_token_file else None
+            ),
+        )
     store = ProfileStore(files.config_dir_of(config_dir))
     with files.exclusive_lock(store.lock_path):
         data = store.read()

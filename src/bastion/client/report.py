@@ -25,3 +25,5 @@ class Status:
     session_expires_at: float | None
     key_storage: str
     cache_path: str
+    #: the application signed in, when it is not a person
+    app_id: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bastion.client.profiles import (
     check_url,
 )
 from bastion.client.signin import Method, check_method
+from bastion.client.signin.application import AppCredential, credential
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Settings:
     #: name derived from its issuer
     slot: str
     token: str | None = None
+    #: the application that signs in (its ID and credential file), if it is not a person
+    application: AppCredential | None = None
 
 
 def resolve(
@@ -47,12 +51,17 @@ def resolve(
     timeout: float | None = None,
     ca_bundle: str | None = None,
     retries: int | None = None,
+    app_id: str | None = None,
+    certificate: str | os.PathLike[str] | None = None,
+    federated_token_file: str | os.PathLike[str] | None = None,
 ) -> Settings:
     """The settings of a connection.
 
     With ``profile`` (or ``$BASTION_PROFILE``), that profile; with ``url`` and ``tenant``
     alone, the profile for that server and tenant if there is one, else none; with neither,
-    the current profile."""
+    the current profile. An application given here (``app_id`` with its credential) is
+    found in a profile only if that profile is for the same application."""
+    given = credential(app_id, certificate, federated_token_file)
     store = ProfileStore(config_dir)
     chosen: Profile | None
     if profile is not None:
@@ -70,7 +79,14 @@ def resolve(
         chosen = None
         if url is not None and tenant is not None:
             wanted = (check_url(url), tenant)
-            chosen = next((p for p in store.profiles() if (p.url, p.tenant) == wanted), None)
+            chosen = next(
+                (
+                    p
+                    for p in store.profiles()
+                    if (p.url, p.tenant) == wanted and (given is None or p.app_id == given.app_id)
+                ),
+                None,
+            )
     final_url = url if url is not None else (chosen.url if chosen else None)
     final_tenant = tenant if tenant is not None else (chosen.tenant if chosen else None)
     if final_url is None or final_tenant is None:
@@ -91,6 +107,17 @@ def resolve(
         ),
     )
     chosen_method = method if method is not None else (chosen.method if chosen else "auto")
+    application = given
+    if given is None and chosen is not None and token is None and method is None:
+        application = chosen.application  # a person's method or token given wins
+    if given is not None and (token is not None or method is not None):
+        raise ConfigError(
+            f"application {given.app_id} signs in with its "
+            f"{'certificate' if given.certificate else 'federated token'}, not with "
+            + ("an access token." if token is not None else f"the '{method}' method."),
+            hint="Give either an application's credential or a person's sign-in method.",
+            cli_hint="Give either --app-id with its credential, or --method.",
+        )
     if token is not None:
         chosen_method = "token"
     elif chosen_method == "token":
@@ -105,9 +132,17 @@ def resolve(
         method=check_method(chosen_method),
         options=options,
         profile=chosen.name if chosen else None,
-        slot=chosen.name if chosen else "_" + hashlib.sha256(issuer.encode()).hexdigest()[:16],
+        slot=chosen.name if chosen else _slot(issuer, application),
         token=token,
+        application=application,
     )
+
+
+def _slot(issuer: str, application: AppCredential | None) -> str:
+    """The cache slot of a connection outside any profile: one per issuer, and one per
+    application of that issuer."""
+    key = issuer if application is None else f"{issuer}\napp:{application.app_id}"
+    return "_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _first(*values: float | None) -> float:

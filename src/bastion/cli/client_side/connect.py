@@ -3,6 +3,11 @@
 ``connect`` is configure-and-sign-in: the URL, tenant, method and session options it is given
 are saved in the profile (the tenant's name when none is named), which becomes the current
 one, and the person signs in unless the profile's cache already holds a sign-in.
+
+With ``--app-id`` and ``--certificate`` or ``--federated-token-file``, a scheduled job signs in
+as an application instead (S7): nobody is asked anything, the profile keeps the app ID and
+the file's path (never what it holds), and later commands of the profile ask their tokens
+with a new assertion whenever they need one.
 """
 
 from __future__ import annotations
@@ -40,6 +45,24 @@ def register_connect(commands: Any) -> None:
     connect.add_argument(
         "--force", action="store_true", help="sign in again even if the profile is signed in"
     )
+    app = connect.add_argument_group(
+        "an application (a scheduled job: no password, no prompt)",
+        "The profile keeps the app ID and the file's path; the key stays in its file. A PKCS#12 "
+        "file's password is read from BASTION_CERTIFICATE_PASSWORD, never from an argument.",
+    )
+    app.add_argument("--app-id", metavar="ID", help="the application's ID (its client ID)")
+    credential = app.add_mutually_exclusive_group()
+    credential.add_argument(
+        "--certificate",
+        metavar="FILE",
+        help="a PEM file with the private key and the certificate, or a PKCS#12 file",
+    )
+    credential.add_argument(
+        "--federated-token-file",
+        metavar="FILE",
+        help="the file where the platform writes the workload's token (read again at every "
+        "renewal)",
+    )
     add_global_options(connect)
     connect.set_defaults(handler=lambda args: run_connect(ConnectOptions.from_args(args)))
 
@@ -67,6 +90,9 @@ class ConnectOptions:
     force: bool
     session: SessionFlags
     err: TextIO = field(default_factory=lambda: sys.stderr)
+    app_id: str | None = None
+    certificate: str | None = None
+    federated_token_file: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ConnectOptions:
@@ -76,7 +102,37 @@ class ConnectOptions:
             method=args.method,
             force=args.force,
             session=SessionFlags.from_args(args),
+            app_id=args.app_id,
+            certificate=args.certificate,
+            federated_token_file=args.federated_token_file,
         )
+
+    @property
+    def application(self) -> bool:
+        return any(
+            v is not None for v in (self.app_id, self.certificate, self.federated_token_file)
+        )
+
+    def check_application(self) -> None:
+        """``--app-id`` goes with one credential, and neither with ``--method``."""
+        if not self.application:
+            return
+        if self.method:
+            raise UsageError(
+                "--method signs a person in; --app-id, --certificate and "
+                "--federated-token-file an application.",
+                hint="Give one or the other.",
+            )
+        if self.app_id is None:
+            raise UsageError(
+                "--certificate and --federated-token-file need --app-id.",
+                hint="Give the application's ID (its client ID) with --app-id ID.",
+            )
+        if self.certificate is None and self.federated_token_file is None:
+            raise UsageError(
+                "--app-id needs the application's credential.",
+                hint="Give --certificate FILE or --federated-token-file FILE.",
+            )
 
 
 @dataclass(frozen=True)
@@ -90,6 +146,7 @@ def run_connect(options: ConnectOptions) -> int:
     from bastion.client import profiles
 
     session = options.session
+    options.check_application()
     name: str | None = session.profile
     url, tenant = options.url, options.tenant
     if (url is None) != (tenant is None):
@@ -113,13 +170,16 @@ def run_connect(options: ConnectOptions) -> int:
                 hint="Give the server and tenant: bastion connect --url URL --tenant NAME.",
             )
         name = base.name
-    saving = url is not None or bool(options.method) or _session_given(session)
+    saving = (
+        url is not None or bool(options.method) or _session_given(session) or options.application
+    )
     before = profiles.current_profile()
     wanted: dict[str, Any] = {
         "url": url or (base.url if base else ""),
         "tenant": tenant or (base.tenant if base else ""),
         "method": options.method or (base.method if base else "auto"),
         **{n: _pick(session, n, base) for n in SESSION_SETTINGS},
+        **_application(options, base),
     }
     # The profile is saved (and made current) only once the sign-in has worked: a mistyped
     # URL or tenant must not leave a profile behind that refuses the corrected command.
@@ -133,7 +193,8 @@ def run_connect(options: ConnectOptions) -> int:
         conn.sign_in(force=options.force)
         report = conn.status()
     except SignInRequired as exc:
-        if type(exc) is SignInRequired:  # nobody to ask (not a refused password or code)
+        # nobody to ask (not a refused password or code, nor an application's credential)
+        if type(exc) is SignInRequired and wanted.get("app_id") is None:
             exc.cli_hint = (
                 "Run this bastion connect in a terminal (BASTION_INTERACTIVE=1 shows a "
                 "device code without one)."
@@ -173,6 +234,8 @@ def _unsaved_connection(session: SessionFlags, name: str, wanted: dict[str, Any]
     from bastion.client.settings import resolve
 
     quiet_library_logs()
+    if wanted.get("app_id"):  # an application has no sign-in method
+        wanted = {k: v for k, v in wanted.items() if k != "method"}
     settings = resolve(files.config_dir_of(None), **wanted)
     settings = dataclasses.replace(settings, profile=name, slot=name)
     return Connection(settings, prompt=None, interactive=session.interactive)
@@ -202,6 +265,24 @@ def _name_for(url: str, tenant: str) -> str:
             hint="Name a profile for this one with --profile NAME.",
         )
     return profiles.check_name(tenant)
+
+
+def _application(options: ConnectOptions, base: Profile | None) -> dict[str, Any]:
+    """The application the profile signs in as: the one given, else the profile's, unless
+    a person's method is given (which makes the profile a person's again)."""
+    if options.application:
+        return {
+            "app_id": options.app_id,
+            "certificate": options.certificate,
+            "federated_token_file": options.federated_token_file,
+        }
+    if options.method or base is None or base.app_id is None:
+        return {}
+    return {
+        "app_id": base.app_id,
+        "certificate": base.certificate,
+        "federated_token_file": base.federated_token_file,
+    }
 
 
 def _session_given(session: SessionFlags) -> bool:
