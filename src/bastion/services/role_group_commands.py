@@ -103,7 +103,7 @@ def get_role_group(
         str | None, Field(max_length=256, description="Only this role group: an id or name.")
     ] = None,
 ) -> list[RoleGroupOut]:
-    """Role groups with their roles, scope and members (users and groups)."""
+    """Role groups with their roles, scope and members (users, groups and applications)."""
     if identity is not None:
         return [_out(ctx, role_groups.require_role_group(ctx.conn, ctx.tenant.id, identity))]
     return [_out(ctx, group) for group in role_groups.list_role_groups(ctx.conn, ctx.tenant.id)]
