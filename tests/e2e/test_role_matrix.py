@@ -27,6 +27,9 @@ COMMANDS: dict[str, set[str]] = {
         "Add-GroupMember", "Remove-GroupMember", "Get-ManagementRole", "Get-RoleGroup",
         "New-RoleGroup", "Remove-RoleGroup", "Add-RoleGroupMember", "Remove-RoleGroupMember",
         "Search-AuditLog", "Export-AuditLog", "Export-UserRuleReport",
+        "Get-Application", "New-Application", "Set-Application", "Remove-Application",
+        "Add-ApplicationCertificate", "Remove-ApplicationCertificate",
+        "Add-ApplicationFederatedCredential", "Remove-ApplicationFederatedCredential",
     },
     "mail": {
         "Get-Mailbox", "New-Mailbox", "Set-Mailbox", "Remove-Mailbox",
@@ -45,7 +48,14 @@ COMMANDS: dict[str, set[str]] = {
 ALL = {(service, name) for service, names in COMMANDS.items() for name in names}
 DIRECTORY_READS = {
     ("directory", n)
-    for n in ("Get-User", "Get-UserMfa", "Get-Group", "Get-ManagementRole", "Get-RoleGroup")
+    for n in (
+        "Get-User",
+        "Get-UserMfa",
+        "Get-Group",
+        "Get-ManagementRole",
+        "Get-RoleGroup",
+        "Get-Application",
+    )
 }
 
 

@@ -172,6 +172,16 @@ def require_application(conn: Connection, tenant_id: str, identity: str) -> Appl
     return app
 
 
+def list_applications(conn: Connection, tenant_id: str) -> list[Application]:
+    """A tenant's applications in display name order."""
+    rows = conn.execute(
+        select(applications)
+        .where(applications.c.tenant_id == tenant_id)
+        .order_by(func.lower(applications.c.display_name), applications.c.id)
+    )
+    return [_to_application(row) for row in rows]
+
+
 def by_app_id(conn: Connection, tenant_id: str, app_id: str) -> Application | None:
     """The application signing in with ``app_id`` (the token endpoint's client id)."""
     normalized = normalize_app_id(app_id)

@@ -23,7 +23,9 @@ from bastion.core.ids import new_id
 from bastion.core.text import has_control
 from bastion.store.schema import group_members, role_group_members, role_groups
 
-MemberKind = Literal["user", "group"]
+#: ``app``: an application (``bastion.directory.applications``), which holds only the roles
+#: of the role groups it is a direct member of
+MemberKind = Literal["user", "group", "app"]
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,12 @@ def grants_of(conn: Connection, user_id: str) -> tuple[Grant, ...]:
         for name, row in sorted(rows.items())
         for role in row.roles
     )
+
+
+def grants_of_application(conn: Connection, application_id: str) -> tuple[Grant, ...]:
+    """The grants of an application: those of the role groups it is a direct member of (an
+    application is never a member of a group). Read at each command, as a user's are."""
+    return grants_through_group(conn, application_id)
 
 
 def grants_through_group(conn: Connection, group_id: str) -> tuple[Grant, ...]:

@@ -22,6 +22,8 @@ MAX_SESSION_SECONDS = 24 * 3600
 MAX_IDLE_SECONDS = 3600
 #: the slowest device polling a tenant may ask for (RFC 8628 interval)
 MAX_DEVICE_POLL_INTERVAL = 60
+#: at most this many role groups whose sensitive commands applications may run
+MAX_APP_SENSITIVE_ROLE_GROUPS = 32
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class TenantPolicy:
     device_code_lifetime: int = 600
     #: minimum polling interval for the device grant (RFC 8628 interval)
     device_poll_interval: int = 5
+    #: the role groups whose sensitive commands applications may run: an application has no
+    #: second factor to step up with, so by default a sensitive command is refused to it
+    app_sensitive_role_groups: tuple[str, ...] = ()
 
     def check(self) -> None:
         unknown = set(self.allowed_methods) - set(KNOWN_METHODS)
@@ -69,6 +74,16 @@ class TenantPolicy:
             raise UsageError(
                 f"device poll interval must be between 1 and {MAX_DEVICE_POLL_INTERVAL} seconds."
             )
+        names = self.app_sensitive_role_groups
+        if len(names) > MAX_APP_SENSITIVE_ROLE_GROUPS or any(
+            not isinstance(name, str) or not name.strip() or name != name.strip() or len(name) > 256
+            for name in names
+        ):
+            raise UsageError(
+                "the role groups whose sensitive commands applications may run must be at most "
+                f"{MAX_APP_SENSITIVE_ROLE_GROUPS} role group names.",
+                hint="Give role group names as Get-RoleGroup shows them, separated by commas.",
+            )
 
     def outlived(self) -> list[str]:
         """The limits that cannot take effect because the session lifetime is shorter."""
@@ -84,6 +99,7 @@ class TenantPolicy:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["allowed_methods"] = list(self.allowed_methods)
+        data["app_sensitive_role_groups"] = list(self.app_sensitive_role_groups)
         return data
 
     @classmethod
@@ -92,6 +108,8 @@ class TenantPolicy:
         values = {k: v for k, v in data.items() if k in known}
         if "allowed_methods" in values:
             values["allowed_methods"] = tuple(values["allowed_methods"])
+        if "app_sensitive_role_groups" in values:
+            values["app_sensitive_role_groups"] = tuple(values["app_sensitive_role_groups"])
         return cls(**values)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection
 
@@ -18,7 +18,10 @@ from bastion.plane.scope import Scope
 class Caller:
     """The principal of a validated access token, identified by (issuer, sub) — never by
     name (R4). ``grants`` are read from the directory at each command, not from the token,
-    so removing someone from a role group takes effect on their next command (R3)."""
+    so removing someone from a role group takes effect on their next command (R3).
+
+    An application (``kind`` ``app``) is its id as ``subject``, its display name as ``name``
+    and its appId as ``client_id``; it has no session, no ``amr`` and no ``acr``."""
 
     tenant: Tenant
     issuer: str
@@ -30,6 +33,11 @@ class Caller:
     acr: str
     auth_time: float
     grants: tuple[Grant, ...]
+    kind: Literal["user", "app"] = "user"
+
+    @property
+    def is_application(self) -> bool:
+        return self.kind == "app"
 
     @property
     def roles(self) -> tuple[str, ...]:

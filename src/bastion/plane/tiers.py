@@ -6,6 +6,9 @@ Entra's "who can reset whose password", applied to every role (docs/decisions/00
   group) can be changed (password, MFA state or methods, enabled, name, department,
   removal) only by someone who holds every role that user holds. Otherwise a Helpdesk user
   could reset the Global Administrator's password and sign in as them.
+- An application that holds a role (in a role group) can have its certificates, federated
+  credentials, networks or other settings changed, or be removed, only by someone who holds
+  every role it holds: a new certificate is a way to sign in as it.
 - A change of who holds a role (a role group's members, a group that is a member of a role
   group, a new role group) is allowed only to someone who holds every role it concerns: a
   role-group change never grants a role its author does not hold.
@@ -56,6 +59,22 @@ def require_outranks(held: Iterable[Grant], target: Iterable[Grant], who: str) -
         raise Forbidden(
             f"{who} holds {_names(missing)}, which you do not hold: only someone who holds "
             f"every role they hold, or a {GLOBAL_ADMINISTRATOR}, can change their account.",
+            hint=f"Ask a {GLOBAL_ADMINISTRATOR}.",
+            reason="privilege_tier",
+        )
+
+
+def require_outranks_application(
+    held: Iterable[Grant], target: Iterable[Grant], display_name: str
+) -> None:
+    """Refuse (403, audited by the plane) a change to the application ``display_name``, its
+    credentials or its networks, unless the caller's grants cover every grant it holds."""
+    missing = uncovered(held, target)
+    if missing:
+        raise Forbidden(
+            f"the application {display_name} holds {_names(missing)}, which you do not hold: "
+            "only someone who holds every role it holds, or a "
+            f"{GLOBAL_ADMINISTRATOR}, can change it, its credentials or its networks.",
             hint=f"Ask a {GLOBAL_ADMINISTRATOR}.",
             reason="privilege_tier",
         )

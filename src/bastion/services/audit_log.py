@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from bastion.directory.applications import find_application
 from bastion.plane.command_context import CommandContext
 from bastion.plane.listings import Listing
 from bastion.plane.service import Commands
@@ -56,7 +57,12 @@ def search_audit_log(
         datetime | None, Field(description="Only records before this time (ISO 8601).")
     ] = None,
     actor: Annotated[
-        str | None, Field(max_length=320, description="Only this actor: a user id or name.")
+        str | None,
+        Field(
+            max_length=320,
+            description="Only this actor: a user id or name, or an application's appId or "
+            "display name.",
+        ),
     ] = None,
     record_type: Annotated[
         str | None,
@@ -80,7 +86,11 @@ def search_audit_log(
     if end is not None:
         query = query.where(table.c.time < _epoch(end))
     if actor is not None:
-        query = query.where((table.c.actor_id == actor) | (table.c.actor_name == actor.lower()))
+        which = (table.c.actor_id == actor) | (table.c.actor_name == actor.lower())
+        app = find_application(ctx.conn, ctx.tenant.id, actor)
+        if app is not None:  # an application is recorded by its id
+            which = which | (table.c.actor_id == app.id)
+        query = query.where(which)
     if record_type is not None:
         if record_type.endswith("."):
             query = query.where(table.c.type.startswith(record_type, autoescape=True))

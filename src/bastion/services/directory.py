@@ -1,4 +1,4 @@
-"""The directory service: users, their MFA, groups, roles and role groups."""
+"""The directory service: users, their MFA, groups, roles, role groups and applications."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from bastion.plane.declare import SECRET
 from bastion.plane.listings import Listing
 from bastion.plane.roles import RoleEntry, readers
 from bastion.plane.service import Service
-from bastion.services import audit_log, user_removal
+from bastion.services import application_commands, audit_log, user_removal
 from bastion.services import role_group_commands as role_groups
 from bastion.store.schema import factors, group_members
 from bastion.store.schema import groups as groups_table
@@ -520,4 +520,6 @@ def get_management_role(
     ]
 
 
+# applications' commands before role groups', which stay last
+directory.include(application_commands.commands)
 directory.include(role_groups.commands)

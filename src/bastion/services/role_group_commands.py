@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from bastion.core.errors import Conflict, NotFound, UsageError
-from bastion.directory import groups, role_groups, users
-from bastion.directory.role_groups import RoleGroup, ScopeFilter
+from bastion.directory import applications, groups, role_groups, users
+from bastion.directory.role_groups import MemberKind, RoleGroup, ScopeFilter
 from bastion.plane.command_context import CommandContext
 from bastion.plane.service import Commands
 from bastion.plane.tiers import grants_of_group, require_grantable
@@ -31,7 +31,8 @@ MemberIdentity = Annotated[
     Field(
         min_length=1,
         max_length=320,
-        description="A user (id or user principal name) or a group (id or name).",
+        description="A user (id or user principal name), a group (id or name) or an "
+        "application (appId or display name).",
     ),
 ]
 GLOBAL_ADMINISTRATOR = "Global Administrator"
@@ -45,7 +46,7 @@ class ScopeOut(BaseModel):
 
 class RoleGroupMemberOut(BaseModel):
     id: str
-    kind: Literal["user", "group"]
+    kind: Literal["user", "group", "app"]
     name: str
 
 
@@ -72,6 +73,9 @@ def _member_name(ctx: CommandContext, member: role_groups.Member) -> str:
     if member.kind == "user":
         user = users.lookup(ctx.conn, ctx.tenant.id, member.id)
         return user.upn if user else ""
+    if member.kind == "app":
+        app = applications.by_id(ctx.conn, ctx.tenant.id, member.id)
+        return app.display_name if app else ""
     group = groups.find_group(ctx.conn, ctx.tenant.id, member.id)
     return group.name if group else ""
 
@@ -99,7 +103,7 @@ def get_role_group(
         str | None, Field(max_length=256, description="Only this role group: an id or name.")
     ] = None,
 ) -> list[RoleGroupOut]:
-    """Role groups with their roles, scope and members (users and groups)."""
+    """Role groups with their roles, scope and members (users, groups and applications)."""
     if identity is not None:
         return [_out(ctx, role_groups.require_role_group(ctx.conn, ctx.tenant.id, identity))]
     return [_out(ctx, group) for group in role_groups.list_role_groups(ctx.conn, ctx.tenant.id)]
@@ -182,15 +186,19 @@ def _changeable(ctx: CommandContext, identity: str) -> RoleGroup:
     return group
 
 
-def _principal(ctx: CommandContext, member: str) -> tuple[str, Literal["user", "group"]]:
+def _principal(ctx: CommandContext, member: str) -> tuple[str, MemberKind]:
     user = users.lookup(ctx.conn, ctx.tenant.id, member)
     if user is not None:
         return user.id, "user"
     group = groups.find_group(ctx.conn, ctx.tenant.id, member)
     if group is not None:
         return group.id, "group"
+    app = applications.find_application(ctx.conn, ctx.tenant.id, member)
+    if app is not None:
+        return app.id, "app"
     raise NotFound(
-        f"no user or group '{member}' in this tenant.", hint="Get-User and Get-Group list them."
+        f"no user, group or application '{member}' in this tenant.",
+        hint="Get-User, Get-Group and Get-Application list them.",
     )
 
 
@@ -198,7 +206,8 @@ def _principal(ctx: CommandContext, member: str) -> tuple[str, Literal["user", "
 def add_role_group_member(
     ctx: CommandContext, *, identity: RoleGroupIdentity, member: MemberIdentity
 ) -> RoleGroupOut:
-    """Add a user or a group to a role group; they hold its roles from their next command."""
+    """Add a user, a group or an application to a role group; they hold its roles from
+    their next command."""
     group = _changeable(ctx, identity)
     member_id, kind = _principal(ctx, member)
     role_groups.add_member(ctx.conn, group, member_id, kind)
@@ -209,7 +218,8 @@ def add_role_group_member(
 def remove_role_group_member(
     ctx: CommandContext, *, identity: RoleGroupIdentity, member: MemberIdentity
 ) -> RoleGroupOut:
-    """Take a user or a group out of a role group; it takes effect on their next command."""
+    """Take a user, a group or an application out of a role group; it takes effect on their
+    next command."""
     group = _changeable(ctx, identity)
     member_id, kind = _principal(ctx, member)
     if (

@@ -54,6 +54,12 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help="comma-separated second-factor methods users may use (totp)",
     )
+    parser.add_argument(
+        "--app-sensitive-role-groups",
+        metavar="LIST",
+        help="comma-separated role groups whose sensitive commands applications may run "
+        "(none by default; '' for none)",
+    )
 
 
 POLICY_FLAGS = (
@@ -62,6 +68,7 @@ POLICY_FLAGS = (
     "--access-token-lifetime",
     "--step-up-window",
     "--allowed-methods",
+    "--app-sensitive-role-groups",
 )
 
 
@@ -76,6 +83,10 @@ def policy_changes(args: argparse.Namespace) -> dict[str, Any]:
     if args.allowed_methods is not None:
         changes["allowed_methods"] = tuple(
             m.strip() for m in args.allowed_methods.split(",") if m.strip()
+        )
+    if args.app_sensitive_role_groups is not None:
+        changes["app_sensitive_role_groups"] = tuple(
+            g.strip() for g in args.app_sensitive_role_groups.split(",") if g.strip()
         )
     return {k: v for k, v in changes.items() if v is not None}
 

@@ -7,15 +7,18 @@ no identity to record a refusal against, and a flood of them must not flood the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection
 
 from bastion.audit import events
 from bastion.audit.events import current_request
+from bastion.authority.application_tokens import check_application_token, is_application_token
 from bastion.authority.parts import Authority
 from bastion.authority.sessions import ended_sign_in
 from bastion.authority.token_validation import KeyLookup, unverified_claim, validate_access_token
 from bastion.core.errors import InvalidToken
-from bastion.directory.role_groups import grants_of
+from bastion.directory.role_groups import grants_of, grants_of_application
 from bastion.directory.tenants import Tenant, find_tenant
 from bastion.plane.call import Call, Incoming
 from bastion.plane.command_context import Caller
@@ -50,6 +53,8 @@ def caller_of(auth: Authority, incoming: Incoming, conn: Connection, *, now: flo
         now=now,
         verified=auth.verified_tokens,
     )
+    if is_application_token(claims):
+        return _application_caller(conn, tenant, issuer, claims)
     ended = ended_sign_in(
         conn,
         tenant_id=tenant.id,
@@ -70,6 +75,29 @@ def caller_of(auth: Authority, incoming: Incoming, conn: Connection, *, now: flo
         acr=str(claims.get("acr", "")),
         auth_time=float(claims.get("auth_time", 0)),
         grants=grants_of(conn, claims["sub"]),
+    )
+
+
+def _application_caller(
+    conn: Connection, tenant: Tenant, issuer: str, claims: dict[str, Any]
+) -> Caller:
+    """An application's token (client credentials): the application must still exist, be
+    enabled, not have ended its tokens since, and the request come from its networks
+    (``check_application_token``). It holds the roles of the role groups it is in."""
+    ctx = current_request.get()
+    app = check_application_token(conn, tenant, claims, ctx.source if ctx else None)
+    return Caller(
+        tenant=tenant,
+        issuer=issuer,
+        subject=app.id,
+        name=app.display_name,
+        client_id=app.app_id,
+        session_id="",
+        amr=(),
+        acr="",
+        auth_time=0.0,
+        grants=grants_of_application(conn, app.id),
+        kind="app",
     )
 
 
