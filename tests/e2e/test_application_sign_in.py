@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -34,10 +34,7 @@ from tests.cli.helpers import Cli
 from tests.support.flows import Org
 from tests.support.server import ServerProcess
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skip(reason="needs the server's client_credentials grant"),
-]
+pytestmark = pytest.mark.slow
 
 NO_PERSON = 60  # seconds: a job that waited for a person would fail here
 SUBJECT = "system:serviceaccount:jobs:reporter"
@@ -68,7 +65,7 @@ def reporting_application(t: Org) -> applications.Application:
             conn, tenant_id=t.tenant.id, display_name="Nightly reports", now=t.server.now()
         )
         group = role_groups.require_role_group(conn, t.tenant.id, "Read-Only Reporting")
-        role_groups.add_member(conn, group, app.id, cast(Any, "app"))
+        role_groups.add_member(conn, group, app.id, "app")
     return app
 
 
