@@ -255,9 +255,8 @@ def remove_application_certificate(
     thumbprint: Annotated[
         str,
         Field(
-            min_length=40,
             max_length=64,
-            pattern="^[0-9A-Fa-f]+$",
+            pattern="^(?:[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$",
             description="The certificate's thumbprint: hex SHA-256, or hex SHA-1.",
         ),
     ],
