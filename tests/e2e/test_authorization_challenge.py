@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import select
 
 from bastion.authority import auth_sessions, factor_store, throttle
-from bastion.authority.clients import register_client
+from bastion.authority.client_registration import register_client
 from bastion.authority.grants.pkce_verification import s256
 from bastion.authority.throttle import FREE_FAILURES, SOURCE_FREE_FAILURES
 from bastion.store.schema import throttles, users, web_sessions

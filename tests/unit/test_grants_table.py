@@ -8,7 +8,8 @@ from typing import Any, ClassVar, cast
 
 import pytest
 
-from bastion.authority.clients import KNOWN_GRANTS, Client
+from bastion.authority.client_registration import KNOWN_GRANTS
+from bastion.authority.clients import Client
 from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.table import GRANTS, grant_for
 from bastion.core.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType

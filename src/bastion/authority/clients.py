@@ -19,30 +19,25 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from bastion.authority.ttl_cache import TtlCache
-from bastion.core.errors import Conflict, InvalidClient, UsageError
-from bastion.core.secrets_at_rest import Keyring, constant_time_equals, random_token
+from bastion.core.errors import InvalidClient, UsageError
+from bastion.core.secrets_at_rest import Keyring, constant_time_equals
 from bastion.core.text import has_control
-from bastion.store.schema import clients, users
+from bastion.store.schema import clients
 
 CLI_CLIENT_ID = "bastion-cli"
 
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_REFRESH_TOKEN = "refresh_token"
 GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
-KNOWN_GRANTS = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_DEVICE_CODE)
 #: applications' grant (RFC 6749 section 4.4); never registered on a client of this table
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "localhost")
 
-CLI_REDIRECT_URIS = [
-    f"http://{host}{path}" for host in LOOPBACK_HOSTS for path in ("/", "/callback")
-]
-
-_SECRET_PURPOSE = "client-secret"
+SECRET_PURPOSE = "client-secret"
 
 
 @dataclass(frozen=True)
@@ -141,66 +136,6 @@ def find_client(conn: Connection, tenant_id: str, client_id: str) -> Client | No
     return _to_client(row) if row else None
 
 
-def register_client(
-    conn: Connection,
-    keyring: Keyring,
-    *,
-    tenant_id: str,
-    client_id: str,
-    name: str,
-    redirect_uris: list[str],
-    grant_types: list[str],
-    confidential: bool,
-    first_party: bool,
-    now: float,
-) -> str | None:
-    """Register a client; returns its generated secret (shown once) if confidential."""
-    if not client_id or len(client_id) > 128 or not client_id.isprintable():
-        raise UsageError("client id must be 1-128 printable characters.")
-    if find_client(conn, tenant_id, client_id) is not None:
-        raise Conflict(f"client '{client_id}' already exists.")
-    # R4: a client may never take an id that is also a user's subject.
-    if conn.execute(select(users.c.id).where(users.c.id == client_id)).first():
-        raise UsageError("a client id may not equal a user's id.")
-    unknown = set(grant_types) - set(KNOWN_GRANTS)
-    if unknown:
-        raise UsageError(
-            f"unknown grant type(s): {', '.join(sorted(unknown))}.",
-            hint=f"Known: {', '.join(KNOWN_GRANTS)}. Implicit and password grants do not exist.",
-        )
-    for uri in redirect_uris:
-        check_redirect_uri(uri)
-    secret = random_token(32) if confidential else None
-    conn.execute(
-        insert(clients).values(
-            tenant_id=tenant_id,
-            client_id=client_id,
-            name=name,
-            secret_hash=keyring.lookup_hash(_SECRET_PURPOSE, secret) if secret else None,
-            redirect_uris=redirect_uris,
-            grant_types=grant_types,
-            first_party=first_party,
-            created_at=now,
-        )
-    )
-    return secret
-
-
-def register_cli_client(conn: Connection, keyring: Keyring, tenant_id: str, now: float) -> None:
-    register_client(
-        conn,
-        keyring,
-        tenant_id=tenant_id,
-        client_id=CLI_CLIENT_ID,
-        name="Bastion command line",
-        redirect_uris=CLI_REDIRECT_URIS,
-        grant_types=list(KNOWN_GRANTS),
-        confidential=False,
-        first_party=True,
-        now=now,
-    )
-
-
 def authenticate_client(
     conn: Connection,
     keyring: Keyring,
@@ -227,7 +162,7 @@ def authenticate_client(
             raise InvalidClient("This endpoint needs client authentication.")
         return client
     if not client_secret or not constant_time_equals(
-        client.secret_hash, keyring.lookup_hash(_SECRET_PURPOSE, client_secret)
+        client.secret_hash, keyring.lookup_hash(SECRET_PURPOSE, client_secret)
     ):
         raise InvalidClient("Client authentication failed.")
     return client

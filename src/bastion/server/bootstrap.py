@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from bastion.authority import credentials
-from bastion.authority.clients import register_cli_client
+from bastion.authority.client_registration import register_cli_client
 from bastion.authority.keys import create_signing_key
 from bastion.authority.passwords import check_new_password, context_words
 from bastion.authority.sessions import revoke_user_sessions

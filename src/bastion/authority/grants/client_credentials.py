@@ -27,6 +27,7 @@ class ClientCredentialsGrant(Grant):
         "Only applications may use the client credentials grant, authenticated with a "
         "client assertion (private_key_jwt)."
     )
+    for_registered_clients = False
 
     def respond(self, request: TokenRequest) -> dict[str, Any]:
         if request.application is None:

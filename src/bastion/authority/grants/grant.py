@@ -64,6 +64,9 @@ class Grant(ABC):
     parameters: ClassVar[frozenset[str]]
     #: the ``unauthorized_client`` message for a client not registered for this grant
     refusal: ClassVar[str]
+    #: may a registered client (a row of ``clients``) be registered for it; applications'
+    #: grant is theirs alone
+    for_registered_clients: ClassVar[bool] = True
 
     def require_client(self, client: Client) -> None:
         """RFC 6749 section 5.2 ``unauthorized_client``: the client may not use this grant."""

@@ -68,7 +68,7 @@ class CreateOptions:
 
 
 def run_create(options: CreateOptions) -> int:
-    from bastion.authority.clients import register_client
+    from bastion.authority.client_registration import register_client
     from bastion.directory.tenants import get_tenant
 
     auth = options.storage.open_authority()
