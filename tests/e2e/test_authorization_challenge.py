@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from bastion.authority import auth_sessions, factor_store, throttle
+from bastion.authority import challenge_sessions, factor_store, throttle
 from bastion.authority.client_registration import register_client
 from bastion.authority.grants.pkce_verification import s256
 from bastion.authority.throttle import FREE_FAILURES, SOURCE_FREE_FAILURES
@@ -327,7 +327,7 @@ def test_auth_session_is_single_use_short_lived_and_bound_to_its_client(t: Org) 
     assert redeem(t, code, verifier, client_id="other-cli").json()["error"] == "invalid_grant"
     # expired after its lifetime
     late = start(t, t.admin, verifier).json()["auth_session"]
-    t.server.advance(auth_sessions.LIFETIME + 1)
+    t.server.advance(challenge_sessions.LIFETIME + 1)
     expired = challenge(t, auth_session=late, otp=t.admin.code(t.server))
     assert expired.status_code == 400 and expired.json()["error"] == "invalid_session"
     assert "Start again" in expired.json()["error_description"]

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bastion.authority.sessions import create_session, end_sign_ins, ended_sign_in
+from bastion.authority.sign_in_sessions import create_session, end_sign_ins, ended_sign_in
 from bastion.server.bootstrap import new_user
 from bastion.store.schema import users
 from tests.support.flows import Org, Person, device_sign_in, make_tenant, refresh

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from bastion.authority.keys import create_signing_key
-from bastion.authority.sessions import ACR_TWO_FACTORS
+from bastion.authority.sign_in_sessions import ACR_TWO_FACTORS
 from bastion.authority.tokens import sign
 from bastion.core.config import Settings
 from bastion.core.errors import InvalidToken, UnsupportedMediaType, UsageError

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.clients import check_redirect_uri, redirect_uri_matches
-from bastion.authority.sessions import ACR_TWO_FACTORS
+from bastion.authority.sign_in_sessions import ACR_TWO_FACTORS
 from bastion.authority.tokens import sign
 from bastion.core.config import Settings
 from bastion.core.errors import ConfigError, UsageError

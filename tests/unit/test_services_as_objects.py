@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from bastion.authority.sessions import ACR_TWO_FACTORS
+from bastion.authority.sign_in_sessions import ACR_TWO_FACTORS
 from bastion.authority.tokens import sign
 from bastion.core.config import Settings
 from bastion.plane.command_context import CommandContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.authority.sessions import ACR_TWO_FACTORS, SignInSession, needs_step_up
+from bastion.authority.sign_in_sessions import ACR_TWO_FACTORS, SignInSession, needs_step_up
 from bastion.core.text import human_duration
 
 

@@ -20,7 +20,7 @@ from bastion.audit import events
 from bastion.authority import factor_store, notifications, passwords, throttle
 from bastion.authority.factors import totp
 from bastion.authority.parts import Authority
-from bastion.authority.sessions import ACR_TWO_FACTORS
+from bastion.authority.sign_in_sessions import ACR_TWO_FACTORS
 from bastion.core.errors import SignInFailed
 from bastion.directory.role_groups import holds_any_role
 from bastion.directory.tenants import Tenant

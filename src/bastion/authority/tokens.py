@@ -24,7 +24,7 @@ from sqlalchemy import JSON, Connection, bindparam, insert, select, update
 
 from bastion.audit import events
 from bastion.authority.clients import Client
-from bastion.authority.sessions import SignInSession
+from bastion.authority.sign_in_sessions import SignInSession
 from bastion.core.errors import InvalidGrant
 from bastion.core.secrets_at_rest import Keyring, random_token
 from bastion.directory.tenants import Tenant

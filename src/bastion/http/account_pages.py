@@ -31,7 +31,7 @@ from bastion.authority import factor_store, passwords, signin, throttle
 from bastion.authority.credentials import set_password_hash
 from bastion.authority.notifications import notify
 from bastion.authority.parts import Authority
-from bastion.authority.sessions import (
+from bastion.authority.sign_in_sessions import (
     SignInSession,
     age_of_sign_in,
     clients_of_sessions,
@@ -44,11 +44,11 @@ from bastion.authority.sessions import (
 from bastion.core.errors import SignInFailed, UsageError
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User, get_user, set_mfa_state
-from bastion.http import web_session
+from bastion.http import browser_sessions
+from bastion.http.browser_sessions import WebSession
 from bastion.http.endpoint_support import authority_of, in_thread, load_tenant, render
 from bastion.http.sign_in_flow import redirect
 from bastion.http.signin_pages import attempt_of, throttled
-from bastion.http.web_session import WebSession
 from bastion.store.schema import factors
 
 _SESSION_REF = "account-session"
@@ -64,14 +64,16 @@ class _Gate(Exception):
 
 
 def _cookie(tenant: Tenant, ws: WebSession) -> tuple[str, str]:
-    return web_session.cookie_name(tenant), ws.cookie
+    return browser_sessions.cookie_name(tenant), ws.cookie
 
 
 def _sign_in_again(
     auth: Authority, conn: Connection, tenant: Tenant, ws: WebSession | None, now: float
 ) -> Response:
     """The login page, continuing back to the account page."""
-    ws = web_session.start_over(auth, conn, tenant, now, previous=ws, continuation=_CONTINUE_HERE)
+    ws = browser_sessions.start_over(
+        auth, conn, tenant, now, previous=ws, continuation=_CONTINUE_HERE
+    )
     return redirect(f"/t/{tenant.name}/login", _cookie(tenant, ws))
 
 
@@ -105,7 +107,7 @@ class _Visit:
         ]
         context = {
             "tenant": tenant,
-            "csrf": web_session.csrf_token(auth, self.ws),
+            "csrf": browser_sessions.csrf_token(auth, self.ws),
             "user": user,
             "sessions": listed,
             "factors": _factor_rows(conn, user.id),
@@ -123,7 +125,7 @@ def _signed_in(
     auth: Authority, conn: Connection, request: Request, tenant: Tenant, now: float
 ) -> _Visit:
     """The browser's live sign-in, or :class:`_Gate` to the login page."""
-    ws = web_session.load(auth, conn, tenant, request, now)
+    ws = browser_sessions.load(auth, conn, tenant, request, now)
     if ws is None or ws.stage != "authenticated" or not ws.session_id or not ws.user_id:
         raise _Gate(_sign_in_again(auth, conn, tenant, ws, now))
     session = find_session(conn, tenant.id, ws.session_id)
@@ -160,7 +162,7 @@ def _ask_one_factor(
     """A step-up with the second factor, back to this page; the password for a user who
     has no second factor."""
     if factor_store.has_factor(conn, user.id):
-        ws = web_session.save(
+        ws = browser_sessions.save(
             auth, conn, tenant, now, previous=ws, stage="stepup", continuation=_CONTINUE_HERE
         )
         return redirect(f"/t/{tenant.name}/login/mfa", _cookie(tenant, ws))
@@ -205,7 +207,7 @@ def _checked(
     form: dict[str, Any],
     now: float,
 ) -> _Visit:
-    web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+    browser_sessions.check_csrf(auth, browser_sessions.load(auth, conn, tenant, request, now), form)
     return _signed_in(auth, conn, request, tenant, now)
 
 
@@ -264,7 +266,7 @@ def end_session_submit(visit: _Visit, form: dict[str, Any]) -> Response:
         ended=ended,
     )
     if ending_this:
-        web_session.end(auth, conn, visit.ws)
+        browser_sessions.end(auth, conn, visit.ws)
         return redirect(f"/t/{tenant.name}/login")
     return redirect(f"/t/{tenant.name}/account?done=ended")
 
@@ -341,7 +343,7 @@ def add_totp_submit(visit: _Visit, form: dict[str, Any]) -> Response:
             "An authenticator app is registered already.",
             "Ask an administrator to reset your factors to register another one.",
         )
-    ws = web_session.save(
+    ws = browser_sessions.save(
         auth, conn, tenant, now, previous=visit.ws, stage="enroll", continuation=_CONTINUE_HERE
     )
     return redirect(f"/t/{tenant.name}/login/enroll", _cookie(tenant, ws))

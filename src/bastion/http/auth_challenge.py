@@ -41,14 +41,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bastion.audit import events
-from bastion.authority import auth_sessions, factor_store, known_clients, signin, throttle
-from bastion.authority.auth_sessions import AuthSession, SignInRequest
+from bastion.authority import challenge_sessions, factor_store, known_clients, signin, throttle
+from bastion.authority.challenge_sessions import AuthSession, SignInRequest
 from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client
 from bastion.authority.grants import pkce_verification as pkce
 from bastion.authority.grants.authorization_code import NO_REDIRECT_URI, issue_code
 from bastion.authority.parts import Authority
 from bastion.authority.resources import parse_scope_request
-from bastion.authority.sessions import (
+from bastion.authority.sign_in_sessions import (
     SignInSession,
     create_session,
     end_reason,
@@ -227,13 +227,13 @@ def _ask_second_factor(
     """The 403 that asks for the user's second factor (the words of ``asks``), with a new
     auth_session for ``wanted``; a step-up names the sign-in it renews and its handle."""
     required = _open_method(conn, ctx, user, first=OTP) or OTP
-    value = auth_sessions.issue(
+    value = challenge_sessions.issue(
         ctx.auth,
         conn,
         tenant_id=ctx.tenant.id,
         user_id=user.id,
         request=wanted,
-        expires_at=ctx.now + auth_sessions.LIFETIME,
+        expires_at=ctx.now + challenge_sessions.LIFETIME,
         now=ctx.now,
         session_id=session_id,
         handle=handle,
@@ -285,7 +285,7 @@ def _step_up_step(ctx: _Context, form: dict[str, Any], step: _StepUp) -> Respons
     wanted = _sign_in_request(ctx, form)
     parse_step_up(form.get("max_age"), form.get("acr_values"))
     with ctx.auth.store.begin() as conn:
-        handle = auth_sessions.find_handle(
+        handle = challenge_sessions.find_handle(
             ctx.auth, conn, ctx.tenant.id, step.auth_session, ctx.now
         )
         if handle is None or handle.client_id != ctx.client.client_id:
@@ -335,7 +335,7 @@ def _second_factor_step(ctx: _Context, form: dict[str, Any], step: _SecondFactor
     matched = factor_store.check_recovery_hash(ctx.auth.hasher, candidate) if candidate else False
     with ctx.auth.store.begin() as conn:
         pending = _live(conn, ctx, step.auth_session)
-        if not auth_sessions.spend(conn, pending):
+        if not challenge_sessions.spend(conn, pending):
             raise _invalid_session()
         user = _user(conn, ctx.tenant, pending.user_id)
         if user is None:
@@ -370,7 +370,7 @@ def _second_factor_step(ctx: _Context, form: dict[str, Any], step: _SecondFactor
             method = _open_method(conn, ctx, user, first=tried)
             if method is None or pending.expires_at <= ctx.now:
                 return _ended(ctx, exc)
-            value = auth_sessions.issue(
+            value = challenge_sessions.issue(
                 ctx.auth,
                 conn,
                 tenant_id=ctx.tenant.id,
@@ -426,7 +426,7 @@ def _stepped_up(
     )
     if pending.handle is not None:
         # the token response for this code carries the next auth_session
-        auth_sessions.drop_handle(conn, pending.handle)
+        challenge_sessions.drop_handle(conn, pending.handle)
     return _code(conn, ctx, pending.request, session.id)
 
 
@@ -565,7 +565,7 @@ def _invalid_session() -> InvalidSession:
 
 
 def _live(conn: Connection, ctx: _Context, value: str) -> AuthSession:
-    pending = auth_sessions.find(ctx.auth, conn, ctx.tenant.id, value, ctx.now)
+    pending = challenge_sessions.find(ctx.auth, conn, ctx.tenant.id, value, ctx.now)
     if pending is None or pending.request.client_id != ctx.client.client_id:
         raise _invalid_session()
     return pending

@@ -20,7 +20,7 @@ from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, Client, find_cli
 from bastion.authority.grants import pkce_verification as pkce
 from bastion.authority.parts import Authority
 from bastion.authority.resources import parse_scope_request
-from bastion.authority.sessions import end_reason, find_session, needs_step_up
+from bastion.authority.sign_in_sessions import end_reason, find_session, needs_step_up
 from bastion.core.errors import (
     InvalidRequest,
     OAuthError,
@@ -30,7 +30,7 @@ from bastion.core.errors import (
 from bastion.core.secrets_at_rest import random_token
 from bastion.core.text import has_control
 from bastion.directory.tenants import Tenant
-from bastion.http import web_session
+from bastion.http import browser_sessions
 from bastion.http.discovery_endpoints import published_audiences
 from bastion.http.endpoint_support import authority_of, in_thread, issuer_of, load_tenant, render
 from bastion.http.sign_in_flow import client_redirect, finish, redirect
@@ -119,8 +119,8 @@ def _route(
         )
     )
     continuation = {"kind": "authorize", "request": request_id}
-    cookie_name = web_session.cookie_name(tenant)
-    ws = web_session.load(auth, conn, tenant, request, now)
+    cookie_name = browser_sessions.cookie_name(tenant)
+    ws = browser_sessions.load(auth, conn, tenant, request, now)
     session = (
         find_session(conn, tenant.id, ws.session_id)
         if ws is not None and ws.stage == "authenticated" and ws.session_id
@@ -128,7 +128,7 @@ def _route(
     )
     alive = session is not None and not end_reason(session, tenant.policy, now)
     if ws is not None and session is not None and alive and "login" not in params["prompt"]:
-        ws = web_session.set_continuation(auth, conn, ws, continuation)
+        ws = browser_sessions.set_continuation(auth, conn, ws, continuation)
         # A8: a role holder's password-only sign-in is stepped up, whatever was asked
         wanted = signin.required_acr_values(conn, session.user_id, params["acr_values"])
         if not needs_step_up(session, max_age=params.get("max_age"), acr_values=wanted, now=now):
@@ -136,14 +136,16 @@ def _route(
         # RFC 9470: a sign-in that is too old or too weak proves the second factor again,
         # not the password.
         if factor_store.has_factor(conn, session.user_id):
-            ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="stepup")
+            ws = browser_sessions.save(auth, conn, tenant, now, previous=ws, stage="stepup")
             return redirect(f"/t/{tenant.name}/login/mfa", (cookie_name, ws.cookie))
     if "none" in params["prompt"]:
         answer = {"error": "login_required", "iss": issuer_of(request, tenant)}
         if params.get("state") is not None:
             answer["state"] = params["state"]
         return client_redirect(params["redirect_uri"], answer)
-    ws = web_session.start_over(auth, conn, tenant, now, previous=ws, continuation=continuation)
+    ws = browser_sessions.start_over(
+        auth, conn, tenant, now, previous=ws, continuation=continuation
+    )
     return redirect(f"/t/{tenant.name}/login", (cookie_name, ws.cookie))
 
 

@@ -28,7 +28,7 @@ from bastion.authority import factor_store, known_clients, limits, signin, throt
 from bastion.authority.clients import find_client
 from bastion.authority.grants import device_code
 from bastion.authority.parts import Authority
-from bastion.authority.sessions import (
+from bastion.authority.sign_in_sessions import (
     SignInSession,
     age_of_sign_in,
     end_reason,
@@ -36,7 +36,8 @@ from bastion.authority.sessions import (
     needs_step_up,
 )
 from bastion.directory.tenants import Tenant
-from bastion.http import web_session
+from bastion.http import browser_sessions
+from bastion.http.browser_sessions import WebSession
 from bastion.http.endpoint_support import (
     authority_of,
     client_address,
@@ -45,7 +46,6 @@ from bastion.http.endpoint_support import (
     render,
 )
 from bastion.http.sign_in_flow import redirect
-from bastion.http.web_session import WebSession
 
 MAX_WRONG_CODES = 5
 
@@ -65,15 +65,15 @@ def _step_up(
     wanted = signin.required_acr_values(conn, session.user_id, pending.acr_values)
     if not needs_step_up(session, max_age=pending.max_age, acr_values=wanted, now=now):
         return None
-    cookie = web_session.cookie_name(tenant)
+    cookie = browser_sessions.cookie_name(tenant)
     if factor_store.has_factor(conn, session.user_id):
         # RFC 9470: the second factor again, not the password
-        ws = web_session.save(auth, conn, tenant, now, previous=ws, stage="stepup")
+        ws = browser_sessions.save(auth, conn, tenant, now, previous=ws, stage="stepup")
         return redirect(f"/t/{tenant.name}/login/mfa", (cookie, ws.cookie))
     # a role holder with no factor signs in again, and registers one on the way (A8)
     a8 = tuple(wanted) != tuple(pending.acr_values)
     if a8 or (pending.max_age is not None and age_of_sign_in(session, now) > pending.max_age):
-        ws = web_session.start_over(
+        ws = browser_sessions.start_over(
             auth, conn, tenant, now, previous=ws, continuation=ws.continuation
         )
         return redirect(f"/t/{tenant.name}/login", (cookie, ws.cookie))
@@ -85,14 +85,14 @@ def code_page(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.load(auth, conn, tenant, request, now)
+        ws = browser_sessions.load(auth, conn, tenant, request, now)
         if ws is None:
-            ws = web_session.save(auth, conn, tenant, now)
+            ws = browser_sessions.save(auth, conn, tenant, now)
     prefill = request.query_params.get("user_code", "")[:16]
     return render(
         "device_code.html",
-        {"tenant": tenant, "csrf": web_session.csrf_token(auth, ws), "user_code": prefill},
-        cookie=(web_session.cookie_name(tenant), ws.cookie),
+        {"tenant": tenant, "csrf": browser_sessions.csrf_token(auth, ws), "user_code": prefill},
+        cookie=(browser_sessions.cookie_name(tenant), ws.cookie),
     )
 
 
@@ -117,11 +117,17 @@ def code_submit(request: Request, form: dict[str, Any]) -> Response:
     typed = str(form.get("user_code", ""))[:32]
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+        ws = browser_sessions.check_csrf(
+            auth, browser_sessions.load(auth, conn, tenant, request, now), form
+        )
         window = tenant.policy.device_code_lifetime
         keys, exempt = _code_keys(auth, request, tenant, ws, now)
         source = [] if exempt else [throttle.source_key(tenant.id, client_address(request))]
-        context = {"tenant": tenant, "csrf": web_session.csrf_token(auth, ws), "user_code": typed}
+        context = {
+            "tenant": tenant,
+            "csrf": browser_sessions.csrf_token(auth, ws),
+            "user_code": typed,
+        }
         blocked = throttle.check(conn, source, now, actor_id=ws.user_id)
         if blocked is not None:
             wait = throttle.human_wait(blocked.retry_after)
@@ -176,7 +182,7 @@ def code_submit(request: Request, form: dict[str, Any]) -> Response:
                 },
                 status=400,
             )
-        ws = web_session.set_continuation(
+        ws = browser_sessions.set_continuation(
             auth, conn, ws, {"kind": "device", "code": pending.device_code_hash}
         )
         if ws.stage == "authenticated":
@@ -187,10 +193,12 @@ def code_submit(request: Request, form: dict[str, Any]) -> Response:
                     return stepping
             return redirect(f"/t/{tenant.name}/device/confirm")
         if ws.stage != "anonymous":
-            ws = web_session.start_over(
+            ws = browser_sessions.start_over(
                 auth, conn, tenant, now, previous=ws, continuation=ws.continuation
             )
-            return redirect(f"/t/{tenant.name}/login", (web_session.cookie_name(tenant), ws.cookie))
+            return redirect(
+                f"/t/{tenant.name}/login", (browser_sessions.cookie_name(tenant), ws.cookie)
+            )
         return redirect(f"/t/{tenant.name}/login")
 
 
@@ -199,7 +207,7 @@ def confirm_page(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.load(auth, conn, tenant, request, now)
+        ws = browser_sessions.load(auth, conn, tenant, request, now)
         if ws is None or ws.stage != "authenticated" or not ws.session_id:
             return redirect(f"/t/{tenant.name}/device")
         session = find_session(conn, tenant.id, ws.session_id)
@@ -226,7 +234,7 @@ def confirm_page(request: Request, form: dict[str, Any]) -> Response:
         "device_confirm.html",
         {
             "tenant": tenant,
-            "csrf": web_session.csrf_token(auth, ws),
+            "csrf": browser_sessions.csrf_token(auth, ws),
             "client_name": client.name if client else pending.client_id,
             "user_code": device_code.display_user_code(pending.user_code),
         },
@@ -238,7 +246,9 @@ def confirm_submit(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+        ws = browser_sessions.check_csrf(
+            auth, browser_sessions.load(auth, conn, tenant, request, now), form
+        )
         if ws.stage != "authenticated" or not ws.session_id:
             return redirect(f"/t/{tenant.name}/device")
         session = find_session(conn, tenant.id, ws.session_id)
@@ -255,7 +265,7 @@ def confirm_submit(request: Request, form: dict[str, Any]) -> Response:
         decided = device_code.decide(
             conn, code_hash, approve=approve, session_id=ws.session_id if approve else None
         )
-        web_session.set_continuation(auth, conn, ws, None)
+        browser_sessions.set_continuation(auth, conn, ws, None)
         if decided:
             events.record(
                 conn,

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from bastion.authority.client_assertions import ACCEPTED_ALGORITHMS
 from bastion.authority.grants.table import GRANTS
 from bastion.authority.resources import OIDC_SCOPES, service_audiences
-from bastion.authority.sessions import ACR_ONE_FACTOR, ACR_TWO_FACTORS
+from bastion.authority.sign_in_sessions import ACR_ONE_FACTOR, ACR_TWO_FACTORS
 from bastion.http.endpoint_support import authority_of, base_url, in_thread, issuer_of, load_tenant
 
 CACHE = {"Cache-Control": "public, max-age=300"}

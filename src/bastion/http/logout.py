@@ -14,8 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bastion.audit import events
-from bastion.authority.sessions import revoke_session
-from bastion.http import web_session
+from bastion.authority.sign_in_sessions import revoke_session
+from bastion.http import browser_sessions
 from bastion.http.endpoint_support import authority_of, in_thread, load_tenant, render
 
 
@@ -24,13 +24,13 @@ def logout_page(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.load(auth, conn, tenant, request, now)
+        ws = browser_sessions.load(auth, conn, tenant, request, now)
     if ws is None or ws.stage != "authenticated":
         return render(
             "message.html",
             {"tenant": tenant, "title": "Signed out", "message": "You are not signed in."},
         )
-    return render("logout.html", {"tenant": tenant, "csrf": web_session.csrf_token(auth, ws)})
+    return render("logout.html", {"tenant": tenant, "csrf": browser_sessions.csrf_token(auth, ws)})
 
 
 def logout_submit(request: Request, form: dict[str, Any]) -> Response:
@@ -38,7 +38,9 @@ def logout_submit(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+        ws = browser_sessions.check_csrf(
+            auth, browser_sessions.load(auth, conn, tenant, request, now), form
+        )
         if ws.session_id:
             revoke_session(conn, ws.session_id, now)
             events.record(
@@ -50,7 +52,7 @@ def logout_submit(request: Request, form: dict[str, Any]) -> Response:
                 actor_id=ws.user_id,
                 session_id=ws.session_id,
             )
-        web_session.end(auth, conn, ws)
+        browser_sessions.end(auth, conn, ws)
     response = render(
         "message.html",
         {
@@ -60,7 +62,7 @@ def logout_submit(request: Request, form: dict[str, Any]) -> Response:
         },
     )
     response.delete_cookie(
-        web_session.cookie_name(tenant), path="/", secure=True, httponly=True, samesite="lax"
+        browser_sessions.cookie_name(tenant), path="/", secure=True, httponly=True, samesite="lax"
     )
     return response
 

@@ -40,7 +40,7 @@ from bastion.authority.grants import device_code
 from bastion.authority.grants.grant import TokenRequest
 from bastion.authority.grants.table import grant_for
 from bastion.authority.parts import Authority
-from bastion.authority.sessions import end_reason, find_session
+from bastion.authority.sign_in_sessions import end_reason, find_session
 from bastion.authority.token_validation import unverified_claim, validate_access_token
 from bastion.authority.tokens import refresh_token_hash, revoke_family
 from bastion.core.errors import (

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from bastion.authority.grants.authorization_code import issue_code
 from bastion.authority.parts import Authority
 from bastion.directory.tenants import Tenant
-from bastion.http import web_session
+from bastion.http import browser_sessions
 from bastion.http.endpoint_support import issuer_of, render, set_session_cookie
 from bastion.store.schema import auth_requests
 
@@ -47,7 +47,7 @@ def load_request(
 
 
 def form_target(
-    conn: Connection, tenant: Tenant, ws: web_session.WebSession | None, now: float
+    conn: Connection, tenant: Tenant, ws: browser_sessions.WebSession | None, now: float
 ) -> str | None:
     """The redirect URI a sign-in page's form may end at (its origin goes in the page's
     CSP ``form-action``): the one of the authorization request this sign-in continues."""
@@ -64,7 +64,7 @@ def finish(
     conn: Connection,
     request: Request,
     tenant: Tenant,
-    ws: web_session.WebSession,
+    ws: browser_sessions.WebSession,
     now: float,
     cookie: tuple[str, str] | None,
 ) -> Response:
@@ -72,7 +72,7 @@ def finish(
     continuation = ws.continuation or {}
     kind = continuation.get("kind")
     if kind == "authorize":
-        web_session.set_continuation(auth, conn, ws, None)
+        browser_sessions.set_continuation(auth, conn, ws, None)
     if kind == "authorize":
         params = load_request(conn, tenant, continuation.get("request", ""), now)
         conn.execute(delete(auth_requests).where(auth_requests.c.id == continuation.get("request")))
@@ -109,7 +109,7 @@ def finish(
     if kind == "device":
         return redirect(f"/t/{tenant.name}/device/confirm", cookie)
     if kind == "account":
-        web_session.set_continuation(auth, conn, ws, None)
+        browser_sessions.set_continuation(auth, conn, ws, None)
         return redirect(f"/t/{tenant.name}/account", cookie)
     return render(
         "message.html",

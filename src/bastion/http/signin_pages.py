@@ -21,7 +21,7 @@ from bastion.audit import events
 from bastion.authority import factor_store, known_clients, notifications, signin, throttle
 from bastion.authority.factors import totp
 from bastion.authority.parts import Authority
-from bastion.authority.sessions import (
+from bastion.authority.sign_in_sessions import (
     create_session,
     end_reason,
     find_session,
@@ -31,7 +31,8 @@ from bastion.core import qr
 from bastion.core.errors import SignInFailed
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User, find_user, get_user, set_mfa_state
-from bastion.http import web_session
+from bastion.http import browser_sessions
+from bastion.http.browser_sessions import WebSession
 from bastion.http.endpoint_support import (
     authority_of,
     client_address,
@@ -40,18 +41,17 @@ from bastion.http.endpoint_support import (
     render,
 )
 from bastion.http.sign_in_flow import finish, form_target, redirect
-from bastion.http.web_session import WebSession
 from bastion.store import housekeeping
 
 TOTP_AMR = ["pwd", "otp", "mfa"]
 
 
 def _context(auth: Authority, tenant: Tenant, ws: WebSession, **extra: Any) -> dict[str, Any]:
-    return {"tenant": tenant, "csrf": web_session.csrf_token(auth, ws), **extra}
+    return {"tenant": tenant, "csrf": browser_sessions.csrf_token(auth, ws), **extra}
 
 
 def _cookie(tenant: Tenant, ws: WebSession) -> tuple[str, str]:
-    return web_session.cookie_name(tenant), ws.cookie
+    return browser_sessions.cookie_name(tenant), ws.cookie
 
 
 def _signed_in(
@@ -66,7 +66,7 @@ def _signed_in(
     """Open the sign-in session and hand the browser a new cookie for it."""
     session = create_session(conn, tenant_id=tenant.id, user_id=user.id, amr=amr, now=now)
     signin.record_success(conn, tenant, user, amr=amr, session_id=session.id, now=now)
-    return web_session.save(
+    return browser_sessions.save(
         auth,
         conn,
         tenant,
@@ -121,10 +121,10 @@ def login_page(request: Request, form: dict[str, Any]) -> Response:
             housekeeping.purge_expired(conn, now)
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.load(auth, conn, tenant, request, now)
+        ws = browser_sessions.load(auth, conn, tenant, request, now)
         if ws is None or ws.stage != "anonymous":
             continuation = ws.continuation if ws else None
-            ws = web_session.start_over(
+            ws = browser_sessions.start_over(
                 auth, conn, tenant, now, previous=ws, continuation=continuation
             )
         target = form_target(conn, tenant, ws, now)
@@ -140,8 +140,8 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
-            ws = web_session.check_csrf(
-                auth, web_session.load(auth, conn, tenant, request, now), form
+            ws = browser_sessions.check_csrf(
+                auth, browser_sessions.load(auth, conn, tenant, request, now), form
             )
             target = form_target(conn, tenant, ws, now)
             candidate = find_user(conn, tenant.id, upn) if upn.strip() else None
@@ -154,8 +154,8 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
     verdict = signin.verify_password(auth, candidate, str(form.get("password", "")))
     try:
         with auth.store.begin() as conn:
-            ws = web_session.check_csrf(
-                auth, web_session.load(auth, conn, tenant, request, now), form
+            ws = browser_sessions.check_csrf(
+                auth, browser_sessions.load(auth, conn, tenant, request, now), form
             )
             user = signin.check_password(auth, conn, attempt, upn=upn, verdict=verdict, now=now)
             if not signin.needs_second_factor(conn, user):
@@ -163,7 +163,7 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
                 response = finish(auth, conn, request, tenant, ws, now, _cookie(tenant, ws))
                 return remember_browser(auth, request, tenant, user, now, response)
             if factor_store.has_factor(conn, user.id):
-                ws = web_session.save(
+                ws = browser_sessions.save(
                     auth, conn, tenant, now, previous=ws, stage="password", user_id=user.id
                 )
                 return redirect(f"/t/{tenant.name}/login/mfa", _cookie(tenant, ws))
@@ -173,7 +173,7 @@ def login_submit(request: Request, form: dict[str, Any]) -> Response:
                     "you can register.",
                     hint="Ask an administrator to allow the authenticator app (TOTP).",
                 )
-            ws = web_session.save(
+            ws = browser_sessions.save(
                 auth, conn, tenant, now, previous=ws, stage="enroll", user_id=user.id
             )
             return redirect(f"/t/{tenant.name}/login/enroll", _cookie(tenant, ws))
@@ -191,7 +191,7 @@ def mfa_page(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.load(auth, conn, tenant, request, now)
+        ws = browser_sessions.load(auth, conn, tenant, request, now)
         if ws is None or ws.stage not in ("password", "stepup"):
             return redirect(f"/t/{tenant.name}/login")
         user = get_user(conn, tenant.id, ws.user_id or "")
@@ -213,12 +213,14 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
     user: User | None = None
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        target = form_target(conn, tenant, web_session.load(auth, conn, tenant, request, now), now)
+        target = form_target(
+            conn, tenant, browser_sessions.load(auth, conn, tenant, request, now), now
+        )
     try:
         with auth.store.begin() as conn:
             tenant = load_tenant(conn, request)
-            ws = web_session.check_csrf(
-                auth, web_session.load(auth, conn, tenant, request, now), form
+            ws = browser_sessions.check_csrf(
+                auth, browser_sessions.load(auth, conn, tenant, request, now), form
             )
             if ws.stage not in ("password", "stepup") or ws.user_id is None:
                 return redirect(f"/t/{tenant.name}/login")
@@ -233,8 +235,8 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
         if candidate is not None:
             matched = factor_store.check_recovery_hash(auth.hasher, candidate)
         with auth.store.begin() as conn:
-            ws = web_session.check_csrf(
-                auth, web_session.load(auth, conn, tenant, request, now), form
+            ws = browser_sessions.check_csrf(
+                auth, browser_sessions.load(auth, conn, tenant, request, now), form
             )
             if ws.stage not in ("password", "stepup") or ws.user_id != user.id:
                 return redirect(f"/t/{tenant.name}/login")
@@ -261,7 +263,7 @@ def mfa_submit(request: Request, form: dict[str, Any]) -> Response:
                     actor_name=user.upn,
                     session_id=session.id,
                 )
-                ws = web_session.save(
+                ws = browser_sessions.save(
                     auth,
                     conn,
                     tenant,
@@ -300,7 +302,7 @@ def _pending_secret(
         return ws, factor_store.open_seed(auth.keyring, ws.pending_secret, ws.user_id or "")
     secret = totp.generate_secret()
     sealed = factor_store.seal_seed(auth.keyring, secret, ws.user_id or "")
-    return web_session.set_pending_secret(auth, conn, ws, sealed), secret
+    return browser_sessions.set_pending_secret(auth, conn, ws, sealed), secret
 
 
 def _enroll_context(
@@ -324,7 +326,7 @@ def enroll_page(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.load(auth, conn, tenant, request, now)
+        ws = browser_sessions.load(auth, conn, tenant, request, now)
         if ws is None or ws.stage != "enroll" or ws.user_id is None:
             return redirect(f"/t/{tenant.name}/login")
         user = get_user(conn, tenant.id, ws.user_id)
@@ -340,7 +342,9 @@ def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
     # them, and outside any transaction, so they hold no database lock.
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+        ws = browser_sessions.check_csrf(
+            auth, browser_sessions.load(auth, conn, tenant, request, now), form
+        )
         if ws.stage != "enroll" or ws.user_id is None:
             return redirect(f"/t/{tenant.name}/login")
         user = get_user(conn, tenant.id, ws.user_id)
@@ -362,7 +366,9 @@ def enroll_submit(request: Request, form: dict[str, Any]) -> Response:
             )
     prepared = factor_store.prepare_recovery_codes(auth.hasher)
     with auth.store.begin() as conn:
-        ws = web_session.check_csrf(auth, web_session.load(auth, conn, tenant, request, now), form)
+        ws = browser_sessions.check_csrf(
+            auth, browser_sessions.load(auth, conn, tenant, request, now), form
+        )
         if ws.stage != "enroll" or ws.user_id != user.id or ws.pending_secret is None:
             return redirect(f"/t/{tenant.name}/login")
         factor_store.add_totp(
@@ -395,7 +401,7 @@ def continue_page(request: Request, form: dict[str, Any]) -> Response:
     now = auth.now()
     with auth.store.begin() as conn:
         tenant = load_tenant(conn, request)
-        ws = web_session.load(auth, conn, tenant, request, now)
+        ws = browser_sessions.load(auth, conn, tenant, request, now)
         if ws is None or ws.stage != "authenticated" or ws.session_id is None:
             return redirect(f"/t/{tenant.name}/login")
         session = find_session(conn, tenant.id, ws.session_id)

@@ -8,7 +8,7 @@ from bastion.authority import credentials
 from bastion.authority.client_registration import register_cli_client
 from bastion.authority.keys import create_signing_key
 from bastion.authority.passwords import check_new_password, context_words
-from bastion.authority.sessions import revoke_user_sessions
+from bastion.authority.sign_in_sessions import revoke_user_sessions
 from bastion.directory import chat_policies, role_groups, users
 from bastion.directory.tenants import Tenant, TenantPolicy, create_tenant, get_tenant_by_id
 from bastion.plane.service import built_in_roles

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bastion.authority import credentials
 from bastion.authority.passwords import PasswordHasher, check_new_password, context_words
-from bastion.authority.sessions import end_sign_ins, revoke_user_sessions
+from bastion.authority.sign_in_sessions import end_sign_ins, revoke_user_sessions
 from bastion.core.errors import NotFound, UsageError
 from bastion.directory import groups, names, users
 from bastion.directory.role_groups import grants_of, grants_through_group

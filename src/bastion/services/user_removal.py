@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, update
 
-from bastion.authority.sessions import revoke_user_sessions
+from bastion.authority.sign_in_sessions import revoke_user_sessions
 from bastion.directory import users
 from bastion.store.schema import (
     chat_policy_assignments,

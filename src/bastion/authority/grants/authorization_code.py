@@ -20,7 +20,7 @@ from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.parts import Authority
 from bastion.authority.resources import ScopeRequest, parse_scope_request
-from bastion.authority.sessions import revoke_session
+from bastion.authority.sign_in_sessions import revoke_session
 from bastion.core.errors import InvalidGrant
 from bastion.core.secrets_at_rest import random_token
 from bastion.directory.tenants import Tenant

@@ -27,7 +27,7 @@ from bastion.authority.grants.grant import Grant, TokenRequest
 from bastion.authority.grants.issue import load_subject, token_response
 from bastion.authority.parts import Authority
 from bastion.authority.resources import ScopeRequest, parse_scope_request
-from bastion.authority.sessions import parse_step_up
+from bastion.authority.sign_in_sessions import parse_step_up
 from bastion.core.errors import (
     AccessDenied,
     AuthorizationPending,

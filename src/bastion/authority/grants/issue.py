@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from bastion.authority import auth_sessions
+from bastion.authority import challenge_sessions
 from bastion.authority.clients import GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN
 from bastion.authority.grants.grant import TokenRequest
 from bastion.authority.resources import ScopeRequest
-from bastion.authority.sessions import (
+from bastion.authority.sign_in_sessions import (
     ACR_TWO_FACTORS,
     lasts_until,
     require_alive,
@@ -143,7 +143,7 @@ def token_response(
             and subject.client.first_party
             and subject.client.allows_grant(GRANT_AUTHORIZATION_CODE)
         ):
-            body["auth_session"] = auth_sessions.issue_handle(
+            body["auth_session"] = challenge_sessions.issue_handle(
                 auth,
                 conn,
                 tenant_id=subject.tenant.id,

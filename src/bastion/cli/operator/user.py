@@ -262,7 +262,7 @@ def run_set_mfa(options: SetMfaOptions) -> int:
         user = users.require_user(conn, tenant.id, target.upn)
         users.set_mfa_state(conn, user, state, reset_factors=reset)
         if reset:  # removed factors end every sign-in made with them (S5)
-            from bastion.authority.sessions import revoke_user_sessions
+            from bastion.authority.sign_in_sessions import revoke_user_sessions
 
             revoke_user_sessions(conn, user.id, auth.now())
     print(

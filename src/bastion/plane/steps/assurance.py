@@ -9,7 +9,7 @@ is refused to it (403) unless the tenant's policy names one of its role groups i
 
 from __future__ import annotations
 
-from bastion.authority.sessions import ACR_TWO_FACTORS, SECOND_FACTOR_METHODS
+from bastion.authority.sign_in_sessions import ACR_TWO_FACTORS, SECOND_FACTOR_METHODS
 from bastion.core.text import human_duration
 from bastion.plane import access
 from bastion.plane.call import Call

@@ -15,7 +15,7 @@ from bastion.audit import events
 from bastion.audit.events import current_request
 from bastion.authority.application_tokens import check_application_token, is_application_token
 from bastion.authority.parts import Authority
-from bastion.authority.sessions import ended_sign_in
+from bastion.authority.sign_in_sessions import ended_sign_in
 from bastion.authority.token_validation import KeyLookup, unverified_claim, validate_access_token
 from bastion.core.errors import InvalidToken
 from bastion.directory.role_groups import grants_of, grants_of_application
