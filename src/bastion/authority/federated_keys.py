@@ -17,11 +17,9 @@ endpoint opens its database transaction; :meth:`FederatedKeys.keys` only reads t
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from joserfc.errors import JoseError
@@ -29,6 +27,7 @@ from joserfc.jwk import KeySet
 
 from bastion.authority.issuer_keys import FetchMessages, IssuerKeyCache
 from bastion.core.clock import Clock
+from bastion.core.config import fetchable
 
 log = logging.getLogger("bastion.federated_keys")
 
@@ -46,23 +45,6 @@ MAX_ISSUERS = 1_000
 
 class FederatedKeysUnavailable(Exception):
     """The issuer's keys could not be had; the message says why (for the refusal)."""
-
-
-def fetchable(url: str) -> bool:
-    """An ``https`` URL with a host, or plain ``http`` to a loopback address."""
-    parts = urlsplit(url)
-    if not parts.hostname or parts.username or parts.password:
-        return False
-    if parts.scheme == "https":
-        return True
-    if parts.scheme != "http":
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
 
 
 class FederatedKeys:

@@ -235,10 +235,21 @@ def check_url(url: str, what: str) -> None:
 
 
 def is_loopback_host(host: str) -> bool:
-    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1, also as ``[::1]``)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def fetchable(url: str) -> bool:
+    """A URL the server may fetch from: ``https`` with a host, or plain ``http`` to a
+    loopback address; never with credentials in it."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.username or parts.password:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 
+from bastion.core.config import fetchable
 from bastion.core.errors import Conflict, NotFound, UsageError
 from bastion.core.ids import new_id
 from bastion.core.text import has_control
@@ -461,7 +462,7 @@ def add_federated_credential(
             raise UsageError(
                 f"the {name} must be visible text of at most 512 characters.", parameter=name
             )
-    if not (issuer.startswith("https://") or _loopback_http(issuer)):
+    if not fetchable(issuer):
         raise UsageError(
             "the issuer must be an https:// URL (plain http only on a loopback address).",
             parameter="issuer",
@@ -484,18 +485,6 @@ def add_federated_credential(
         )
     )
     return credential
-
-
-def _loopback_http(url: str) -> bool:
-    if not url.startswith("http://"):
-        return False
-    host = url[len("http://") :].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def federated_credentials_of(conn: Connection, app: Application) -> list[FederatedCredential]:

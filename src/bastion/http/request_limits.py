@@ -95,7 +95,7 @@ class EdgeMiddleware:
         # ASGI leaves the port out when it is the scheme's default one
         default = 443 if scope.get("scheme") in ("https", "wss") else 80
         bound_port = server[1] if server and server[1] is not None else default
-        return is_loopback_host(named[0].strip("[]")) and named[1] == bound_port
+        return is_loopback_host(named[0]) and named[1] == bound_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

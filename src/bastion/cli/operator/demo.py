@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bastion.cli.flags import whole_number
-from bastion.cli.operator.serve import add_server_options, is_loopback
+from bastion.cli.operator.serve import add_server_options
 from bastion.cli.operator.storage import StorageFlags
+from bastion.core.config import is_loopback_host
 from bastion.core.errors import UsageError
 from bastion.server.serving import run_server
 
@@ -86,7 +87,7 @@ def run(options: DemoOptions) -> int:
     if storage.data_dir is None:
         storage = replace(storage, data_dir=default_data_dir() / "demo")
     settings = storage.settings(clock_offset_file=options.clock_offset_file)
-    if not is_loopback(options.host):
+    if not is_loopback_host(options.host):
         raise UsageError("the demo serves only on a loopback address.")
     listen = run_demo(
         settings,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bastion.cli.operator.storage import StorageFlags, add_storage_options
+from bastion.core.config import is_loopback_host
 from bastion.core.errors import ConfigError, UsageError
 from bastion.server.serving import Listen, run_server
 
@@ -65,15 +65,6 @@ def add_server_options(parser: argparse.ArgumentParser, *, default_port: int) ->
     add_storage_options(parser)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True)
 class ServeOptions:
     listen: Listen
@@ -108,7 +99,7 @@ def run(options: ServeOptions) -> int:
     listen = options.listen
     if bool(listen.tls_cert) != bool(listen.tls_key):
         raise UsageError("--tls-cert and --tls-key go together.")
-    if not listen.tls_cert and not is_loopback(listen.host) and not options.insecure_http:
+    if not listen.tls_cert and not is_loopback_host(listen.host) and not options.insecure_http:
         raise UsageError(
             f"refusing plain HTTP on {listen.host}, which is not a loopback address.",
             hint="Give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy.",
@@ -123,7 +114,7 @@ def run(options: ServeOptions) -> int:
         base_url=options.base_url.rstrip("/") if options.base_url else None,
     )
     settings.check(service_names=SERVICE_NAMES)
-    if not is_loopback(listen.host) and not settings.base_url:
+    if not is_loopback_host(listen.host) and not settings.base_url:
         # Without it, names would come from each request's Host header, which anyone
         # reaching the address chooses (issuers, discovery, audiences).
         raise ConfigError(
