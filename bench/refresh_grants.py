@@ -33,7 +33,7 @@ from bench.common import (
     Server,
     cpu_seconds,
     demo_setup,
-    device_sign_in,
+    code_sign_in,
     machine,
     run_wrk,
     sqlite_pragmas,
@@ -84,7 +84,7 @@ def run(plan: Plan, keep: bool = False) -> dict[str, Any]:
         started = time.perf_counter()
         account = Account(sam["username"], sam["password"])
         chains = [
-            device_sign_in(server.base_url, TENANT, account)["refresh_token"]
+            code_sign_in(server.base_url, TENANT, account)["refresh_token"]
             for _ in range(2 * plan.connections)
         ]
         print(
