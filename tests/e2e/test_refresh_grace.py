@@ -8,11 +8,16 @@ window, or of a token older than the previous one, revokes the family.
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Select, func, select
 
+from bastion.authority.clients import find_client
+from bastion.authority.grants.grant import TokenRequest
+from bastion.authority.grants.table import grant_for
 from bastion.authority.tokens import REFRESH_GRACE_SECONDS
 from bastion.store.schema import audit_events, refresh_tokens
 from tests.support.flows import Org, device_sign_in, refresh
@@ -141,3 +146,52 @@ def test_an_ended_sign_in_gets_no_grace(t: Org) -> None:
     answer = refresh(t, rt1)
     assert answer.json()["error"] == "invalid_grant"
     assert "revoked" in answer.json()["error_description"]
+
+
+def test_two_presentations_of_one_token_in_one_batch_get_one_successor(t: Org) -> None:
+    """Group commit runs concurrent grants in one transaction; a batch holding the same
+    token twice must not fork its family. The grants run through the token endpoint's own
+    code, in this process's writer queue on the server's database: a first unit holds the
+    writer until both presentations are queued, so they form the next batch together."""
+    rt1 = device_sign_in(t, t.password_only)["refresh_token"]
+    auth = t.server.authority
+    size = family_size(t)
+    queued = threading.Event()
+
+    def hold(conn: Connection) -> None:
+        queued.wait(timeout=30)
+
+    def present(conn: Connection) -> dict[str, Any]:
+        with auth.store.read() as reading:
+            client = find_client(reading, t.tenant.id, "bastion-cli")
+        assert client is not None
+        grant = grant_for("refresh_token")
+        return grant.respond(
+            TokenRequest(
+                auth=auth,
+                conn=conn,
+                tenant=t.tenant,
+                issuer=t.issuer,
+                audiences={},
+                client=client,
+                form=grant.declared({"refresh_token": rt1}),
+                now=auth.now(),
+            )
+        )
+
+    before = auth.writes.batches
+    with ThreadPoolExecutor(3) as pool:
+        holder = pool.submit(auth.writes.run, hold)
+        while auth.writes.waiting:  # the holder is taken into its batch
+            threading.Event().wait(0.001)
+        answers = [pool.submit(auth.writes.run, present) for _ in range(2)]
+        while auth.writes.waiting < 2:
+            threading.Event().wait(0.001)
+        queued.set()
+        holder.result()
+        first, second = (answer.result() for answer in answers)
+    assert auth.writes.batches == before + 2
+    assert first["refresh_token"] == second["refresh_token"]
+    assert family_size(t) == size + 1
+    assert reuse_events(t) == 0
+    assert refresh(t, first["refresh_token"]).status_code == 200

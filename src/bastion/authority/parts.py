@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bastion.audit.group_commit import GroupCommit
+from bastion.audit.group_commit import AuditReads
 from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.clients import Client
 from bastion.authority.federated_keys import FederatedKeys
@@ -24,6 +24,7 @@ from bastion.core.secrets_at_rest import Keyring
 from bastion.directory.tenants import Tenant
 from bastion.store import housekeeping
 from bastion.store.engine import Store
+from bastion.store.group_commit import GroupCommit
 
 
 class Authority(Protocol):
@@ -35,8 +36,11 @@ class Authority(Protocol):
     keys: SigningKeys
     tenants: TtlCache[str, Tenant]
     clients: TtlCache[tuple[str, str], Client]
-    #: audit records of read commands, committed together (``bastion.audit.group_commit``)
-    audit_reads: GroupCommit
+    #: the store's writer queue: concurrent units of work share one transaction
+    #: (``bastion.store.group_commit``); token grants go through it
+    writes: GroupCommit
+    #: audit records of read commands, through ``writes`` (``bastion.audit.group_commit``)
+    audit_reads: AuditReads
     #: access tokens whose signature was checked lately (``token_validation``)
     verified_tokens: VerifiedTokens
     #: refusals of anonymous callers, recorded at most once per source and minute

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -65,6 +66,7 @@ from bastion.http.endpoint_support import (
     issuer_of,
     load_tenant,
     oauth_error,
+    read_form,
     request_client,
 )
 from bastion.store import housekeeping
@@ -106,6 +108,7 @@ def _presents_secret(request: Request, form: dict[str, Any]) -> bool:
 
 
 def _count_failure(
+    conn: Connection,
     auth: Authority,
     tenant: Tenant,
     request: Request,
@@ -115,13 +118,10 @@ def _count_failure(
 ) -> None:
     """A refused credential counts against the address, in a transaction of its own (the
     refusal's is rolled back); a refused application is audited there too (L1)."""
-    with auth.store.begin() as conn:
-        throttle.fail(
-            conn, auth.settings, throttle.source_key(tenant.id, client_address(request)), now
-        )
-        if isinstance(refused, AssertionRefused):
-            client_id = str((form or {}).get("client_id") or "")
-            record_refusal(conn, tenant.id, refused, client_id=client_id, now=now)
+    throttle.fail(conn, auth.settings, throttle.source_key(tenant.id, client_address(request)), now)
+    if isinstance(refused, AssertionRefused):
+        client_id = str((form or {}).get("client_id") or "")
+        record_refusal(conn, tenant.id, refused, client_id=client_id, now=now)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -178,44 +178,64 @@ def _application(
     )
 
 
-def token(request: Request, form: dict[str, Any]) -> Response:
+async def token(request: Request) -> Response:
+    """RFC 6749 section 3.2. The grant is a unit of the store's writer queue: grants that
+    arrive together commit together, and each answer leaves once its grant is durable. The
+    event loop waits for it; no worker thread is held per request."""
+    form = await read_form(request)
     auth = authority_of(request)
     now = auth.now()
-    tenant: Tenant | None = None
+    seen: list[Tenant] = []
     try:
-        application: AuthenticatedApplication | None = None
         if _presents_assertion(form):
-            _prefetch_federated_keys(auth, request, form)
-        with auth.store.begin() as conn:
-            tenant = load_tenant(conn, request)
-            if _presents_secret(request, form):
-                _check_source(conn, tenant, request, now)
-            if _presents_assertion(form):
-                application = _application(auth, conn, tenant, request, form, now)
-                client = application.client
-            else:
-                client = request_client(auth, conn, tenant, request, form)
-            grant = grant_for(form.get("grant_type"))
-            body = grant.respond(
-                TokenRequest(
-                    auth=auth,
-                    conn=conn,
-                    tenant=tenant,
-                    issuer=issuer_of(request, tenant),
-                    audiences=published_audiences(request),
-                    client=client,
-                    form=grant.declared(form),
-                    now=now,
-                    application=application,
-                )
-            )
+            await run_in_threadpool(_prefetch_federated_keys, auth, request, form)
+        body = await auth.writes.arun(lambda conn: _grant(auth, conn, request, form, now, seen))
         return _json(body)
     except (InvalidGrant, InvalidClient) as exc:
-        if tenant is not None:
-            _count_failure(auth, tenant, request, now, exc, form)
+        if seen:
+            tenant, refused = seen[0], exc
+            await auth.writes.arun(
+                lambda conn: _count_failure(conn, auth, tenant, request, now, refused, form)
+            )
         return oauth_error(exc)
     except BastionError as exc:
         return _answer_error(exc)
+
+
+def _grant(
+    auth: Authority,
+    conn: Connection,
+    request: Request,
+    form: dict[str, Any],
+    now: float,
+    seen: list[Tenant],
+) -> dict[str, Any]:
+    """One token request in ``conn``'s transaction; the tenant is put in ``seen`` as soon as
+    it is known, so that a refused credential can be counted against its address."""
+    tenant = load_tenant(conn, request)
+    seen.append(tenant)
+    application: AuthenticatedApplication | None = None
+    if _presents_secret(request, form):
+        _check_source(conn, tenant, request, now)
+    if _presents_assertion(form):
+        application = _application(auth, conn, tenant, request, form, now)
+        client = application.client
+    else:
+        client = request_client(auth, conn, tenant, request, form)
+    grant = grant_for(form.get("grant_type"))
+    return grant.respond(
+        TokenRequest(
+            auth=auth,
+            conn=conn,
+            tenant=tenant,
+            issuer=issuer_of(request, tenant),
+            audiences=published_audiences(request),
+            client=client,
+            form=grant.declared(form),
+            now=now,
+            application=application,
+        )
+    )
 
 
 def device_authorization(request: Request, form: dict[str, Any]) -> Response:
@@ -406,7 +426,7 @@ def _introspect(
 
 
 routes = [
-    Route("/t/{tenant}/oauth2/token", in_thread(token), methods=["POST"]),
+    Route("/t/{tenant}/oauth2/token", token, methods=["POST"]),
     Route("/t/{tenant}/oauth2/devicecode", in_thread(device_authorization), methods=["POST"]),
     Route("/t/{tenant}/oauth2/revoke", in_thread(revoke), methods=["POST"]),
     Route("/t/{tenant}/oauth2/introspect", in_thread(introspect), methods=["POST"]),

@@ -17,6 +17,7 @@ body in memory. The 413 closes the connection: the rest of the body is never rea
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -50,9 +51,12 @@ def body_limit(path: str) -> int:
     return FORM_LIMIT
 
 
+@functools.lru_cache(maxsize=256)
 def split_host(value: str, scheme: str) -> tuple[str, int] | None:
     """(lower-case host name, port) of a ``Host`` header value, or None if malformed. The
-    value is parsed as given: whitespace or control characters make it malformed."""
+    value is parsed as given: whitespace or control characters make it malformed. Every
+    request asks this of the same few values, so the answers are kept (a bounded cache of a
+    pure function: a flood of odd names only evicts)."""
     if not value or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         return None
     try:

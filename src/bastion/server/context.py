@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bastion.audit import chain as audit_chain
-from bastion.audit.group_commit import GroupCommit
+from bastion.audit.group_commit import AuditReads
 from bastion.audit.refusals import AnonymousRefusals
 from bastion.authority.clients import Client
 from bastion.authority.federated_keys import FederatedKeys
@@ -21,6 +21,7 @@ from bastion.directory.tenants import Tenant
 from bastion.services import SERVICES
 from bastion.store import housekeeping
 from bastion.store.engine import Store, open_store
+from bastion.store.group_commit import GroupCommit
 
 #: the services ``--service`` and ``BASTION_SERVICE_URLS`` may name
 SERVICE_NAMES: tuple[str, ...] = tuple(service.name for service in SERVICES)
@@ -36,8 +37,13 @@ class ServerContext:
     keys: SigningKeys
     tenants: TtlCache[str, Tenant] = field(default_factory=TtlCache)
     clients: TtlCache[tuple[str, str], Client] = field(default_factory=TtlCache)
-    #: audit records of read commands, committed together (``bastion.audit.group_commit``)
-    audit_reads: GroupCommit = field(init=False)
+    #: the store's writer queue: concurrent units of work share one transaction
+    #: (``bastion.store.group_commit``); token grants go through it
+    #: the store's writer queue: concurrent units of work share one transaction
+    #: (``bastion.store.group_commit``); token grants go through it
+    writes: GroupCommit = field(init=False)
+    #: audit records of read commands, through ``writes`` (``bastion.audit.group_commit``)
+    audit_reads: AuditReads = field(init=False)
     #: access tokens whose signature was checked lately (``token_validation``)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
     #: keys of the external issuers applications' federated credentials name
@@ -50,7 +56,8 @@ class ServerContext:
     housekeeping: housekeeping.Schedule = field(default_factory=housekeeping.Schedule)
 
     def __post_init__(self) -> None:
-        self.audit_reads = GroupCommit(self.store)
+        self.writes = GroupCommit(self.store)
+        self.audit_reads = AuditReads(self.writes)
         self.federated_keys = FederatedKeys(self.clock)
 
     @classmethod
@@ -79,4 +86,5 @@ class ServerContext:
         return self.clock.now()
 
     def close(self) -> None:
+        self.writes.close()
         self.store.dispose()
