@@ -1,6 +1,6 @@
 """The server's memory while anonymous clients send it large bodies.
 
-    .venv/bin/python -m bench.big_bodies [--clients 4] [--megabytes 100] [--rounds 3]
+    .venv/bin/python -m bench.big_bodies [--clients 4] [--megabytes 100] [--rounds 3] [--smoke]
 
 Starts ``bastion serve`` (one process, SQLite, fresh data directory) and, in each round,
 has ``--clients`` clients at once POST a ``--megabytes`` body without any credentials to a
@@ -8,7 +8,9 @@ command, the token endpoint and the sign-in form, once declaring the size with
 ``Content-Length`` and once chunked. Each client keeps sending until it is answered (as an
 attacker would). The server's resident set size (``VmRSS`` of its process) is sampled every
 5 ms; the figure is the peak during the rounds minus the size before them, after a warm-up
-request of each kind. Prints one JSON object.
+request of each kind. Prints one JSON object. Every answer must be 413 (refused while the
+body streams); any other makes the run exit non-zero. ``--smoke``: one round of two clients
+sending 2 MB.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from tests.support.bodies import BigBodyResult, rss_kib, send_big_body
 
-from bench.common import machine, start_server
+from bench.common import machine, parse_args, start_server
 
 TARGETS = (
     ("/api/directory/commands/Get-User", "application/json"),
@@ -35,12 +38,12 @@ TARGETS = (
 )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--megabytes", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"clients": 2, "megabytes": 2, "rounds": 1})
     total = args.megabytes * 1024 * 1024
     data_dir = Path(tempfile.mkdtemp(prefix="bastion-bench-bodies-"))
     server = start_server(data_dir, cpus=None)
@@ -100,6 +103,10 @@ def main() -> None:
             indent=2,
         )
     )
+    unexpected = {status: n for status, n in statuses.items() if status != 413}
+    if unexpected:
+        print(f"error: answers other than 413 (0: no answer): {unexpected}", file=sys.stderr)
+    return 1 if unexpected else 0
 
 
 def _at_once(clients: int, send: Callable[[], BigBodyResult]) -> list[BigBodyResult]:
@@ -113,4 +120,4 @@ def _at_once(clients: int, send: Callable[[], BigBodyResult]) -> list[BigBodyRes
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

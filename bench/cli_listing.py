@@ -1,7 +1,7 @@
 """``bastion mail get-mailbox --all --output jsonl`` over many mailboxes: objects per second
 on the client's side, and the CLI process's peak memory.
 
-    .venv/bin/python -m bench.cli_listing [--people 1000000] [--json]
+    .venv/bin/python -m bench.cli_listing [--people 1000000] [--json] [--smoke]
 
 Setup (not timed): ``bastion demo --setup-only --mailboxes N`` in a fresh temporary data
 directory (SQLite), ``taskset -c 0 bastion serve``, and a profile in a fresh configuration
@@ -9,6 +9,7 @@ directory signed in as ``rory@contoso`` (Read-Only Reporting, password and TOTP)
 library's terminal sign-in. Timed: the ``bastion`` command above in its own process under
 ``taskset -c 1``, its standard output read and its lines counted by this process. Its peak
 resident memory is the kernel's ``ru_maxrss`` for that one child (``os.wait4``).
+``--smoke``: 300 mailboxes.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from bench.common import (
     bastion,
     demo_setup,
     machine,
+    parse_args,
     pinned,
     server_env,
     start_server,
+    two_cpus,
 )
 
 TENANT = "contoso"
@@ -103,7 +106,10 @@ def main() -> int:
     parser.add_argument("--server-cpus", default="0", help="taskset list ('' for any)")
     parser.add_argument("--client-cpus", default="1", help="taskset list ('' for any)")
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    server_cpus, client_cpus = two_cpus()
+    args = parse_args(
+        parser, smoke={"people": 300, "server_cpus": server_cpus, "client_cpus": client_cpus}
+    )
     setup = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(setup))
     result = run(args)

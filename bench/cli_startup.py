@@ -1,6 +1,6 @@
 """Start-up of the ``bastion`` command: a service command with warm caches, and ``--help``.
 
-    .venv/bin/python -m bench.cli_startup [--runs 21] [--json]
+    .venv/bin/python -m bench.cli_startup [--runs 21] [--json] [--smoke]
 
 Setup (not timed): ``bastion demo --setup-only --mailboxes 100`` in a fresh temporary data
 directory (SQLite), ``bastion serve``, a profile signed in as ``rory@contoso`` (Read-Only
@@ -19,6 +19,7 @@ lifted for the timed processes; the bytecode goes to the temporary directory).
 
 Also printed: which of the modules the command must not import (rich, prompt_toolkit,
 pydantic, SQLAlchemy...) it did import, from ``python -X importtime``: none is expected.
+``--smoke``: two processes per figure.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Account, Typist, bastion, demo_setup, machine, start_server
+from bench.common import Account, Typist, bastion, demo_setup, machine, parse_args, start_server
 
 TENANT = "contoso"
 USER = "rory@contoso"
@@ -116,7 +117,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=21, help="processes per figure")
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"runs": 2})
     setup = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(setup))
     result = run(args)

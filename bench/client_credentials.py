@@ -1,7 +1,7 @@
 """Client credentials grants with ``private_key_jwt`` per second, one server worker.
 
     .venv/bin/python -m bench.client_credentials [--requests 2000] [--connections 1 4]
-                                                 [--fresh] [--json]
+                                                 [--fresh] [--json] [--smoke]
 
 Setup (not timed): ``bastion demo --setup-only`` in a fresh temporary data directory
 (SQLite), then, in process on its store, one application with an RSA 2048 certificate
@@ -14,7 +14,8 @@ every answer is an access token, and a ``sign_in.application`` audit record is c
 with it. By default one assertion is reused for every request (as MSAL does for nine
 minutes); with ``--fresh`` every request carries its own, signed before the timing starts.
 A warm-up of a tenth of the requests precedes each timed run. The server's CPU time is
-read from /proc before and after.
+read from /proc before and after. A request answered other than 200 makes the run exit
+non-zero. ``--smoke``: 20 requests, on one connection then on two.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from bastion.core.config import Settings
 from bastion.directory import applications
 from bastion.directory.tenants import find_tenant
 from bastion.server.context import ServerContext
-from bench.common import cpu_seconds, demo_setup, machine, start_server
+from bench.common import cpu_seconds, demo_setup, machine, parse_args, start_server, two_cpus
 
 TENANT = "contoso"
 
@@ -100,9 +101,10 @@ def run(requests: int, connection_counts: list[int], fresh: bool) -> dict[str, A
     try:
         demo_setup(data_dir, mailboxes=0)
         app_id, pair = register_application(data_dir)
-        if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-            os.sched_setaffinity(0, {1})
-        server = start_server(data_dir, cpus="0" if (os.cpu_count() or 1) > 1 else None)
+        server_cpus, client_cpus = two_cpus()  # nothing pinned on a one-CPU machine
+        if client_cpus:
+            os.sched_setaffinity(0, {int(client_cpus)})
+        server = start_server(data_dir, cpus=server_cpus or None)
         try:
             base = server.base_url
             endpoint = f"{base}/t/{TENANT}/oauth2/token"
@@ -125,7 +127,9 @@ def run(requests: int, connection_counts: list[int], fresh: bool) -> dict[str, A
 
             results = []
             for connections in connection_counts:
-                timed_run(base, forms(max(requests // 10, connections)), connections)
+                _, _, warm_failures = timed_run(
+                    base, forms(max(requests // 10, connections)), connections
+                )
                 batch = forms(requests)
                 pids = server.pids
                 cpu_before = cpu_seconds(pids)
@@ -137,6 +141,7 @@ def run(requests: int, connection_counts: list[int], fresh: bool) -> dict[str, A
                         "connections": connections,
                         "requests": len(batch),
                         "failures": failures,
+                        "warmup_failures": warm_failures,
                         "seconds": round(wall, 2),
                         "grants_per_s": round(len(batch) / wall, 1),
                         "p50_ms": round(statistics.median(latencies) * 1000, 2),
@@ -160,17 +165,18 @@ def run(requests: int, connection_counts: list[int], fresh: bool) -> dict[str, A
     }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--fresh", action="store_true", help="a new assertion per request")
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"requests": 20, "connections": [1, 2]})
     report = run(args.requests, args.connections, args.fresh)
+    failed = any(r["failures"] or r["warmup_failures"] for r in report["runs"])
     if args.json:
         print(json.dumps(report, indent=2))
-        return
+        return 1 if failed else 0
     m = report["machine"]
     print(f"client credentials (private_key_jwt, assertion {report['assertion']}), 1 worker,")
     print(f"SQLite; {m['nproc']} CPUs {m['cpu']}, Python {m['python']}, {report['date']}")
@@ -180,7 +186,8 @@ def main() -> None:
             f"{r['connections']:>11}  {r['grants_per_s']:>8}  {r['p50_ms']:>7}  {r['p95_ms']:>7}"
             f"  {r['server_cpu_ms_per_grant']:>19}  {r['failures']:>8}"
         )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

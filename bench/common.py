@@ -1,7 +1,9 @@
-"""What both benchmarks share: the machine, a pinned server process, and signing in."""
+"""What the benchmarks share: the machine, a pinned server process, signing in, and the
+``--smoke`` runs that keep them working."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -45,6 +47,34 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
     }
+
+
+def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any]) -> argparse.Namespace:
+    """The command line, with ``--smoke``: the same run end to end with ``smoke`` as the
+    defaults (tiny sizes, a second or two of load), to show the benchmark still works; its
+    figures mean nothing. Options given on the command line still win over ``smoke``."""
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes: check that the benchmark runs, measure nothing",
+    )
+    args = parser.parse_args()
+    unknown = set(smoke) - set(vars(args))
+    if unknown:  # a misspelt option would otherwise leave a full-size default in place
+        raise ValueError(f"smoke defaults for no option: {', '.join(sorted(unknown))}")
+    if args.smoke:
+        parser.set_defaults(**smoke)
+        args = parser.parse_args()
+    return args
+
+
+def two_cpus() -> tuple[str, str]:
+    """The server's and the load's CPUs for a smoke run: the first two this process may use,
+    or ``("", "")`` (nothing pinned) when it may use only one."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return "", ""
+    return str(allowed[0]), str(allowed[1])
 
 
 def free_port() -> int:

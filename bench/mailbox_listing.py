@@ -1,14 +1,16 @@
 """Listing every mailbox: objects per second, and the server's memory while it runs.
 
     .venv/bin/python -m bench.mailbox_listing [--people 1000000] [--page-size 1000] [--json]
+                                              [--smoke]
 
 Setup (not timed): ``bastion demo --setup-only --mailboxes N`` in a fresh temporary data
 directory (SQLite; the seeding time is reported too), ``taskset -c 0 bastion serve``, one
-sign-in of ``sam@contoso`` (Read-Only Reporting) and a refresh for the mail audience. Timed:
+sign-in of ``rory@contoso`` (Read-Only Reporting: password and TOTP) and a refresh for the
+mail audience. Timed:
 ``Get-Mailbox`` page after page by cursor until ``next`` is null, from this process pinned
 to CPU 1, each page parsed as JSON and its items counted. The server's resident memory is
 sampled from /proc every 100 ms: idle (after start-up and one warm-up page) and the peak
-during the listing.
+during the listing. ``--smoke``: 300 mailboxes in pages of 100.
 """
 
 from __future__ import annotations
@@ -26,7 +28,16 @@ from typing import Any
 
 import httpx
 
-from bench.common import Account, cpu_seconds, demo_setup, machine, rss_kib, start_server
+from bench.common import (
+    Account,
+    cpu_seconds,
+    demo_setup,
+    machine,
+    parse_args,
+    rss_kib,
+    start_server,
+    two_cpus,
+)
 from bench.mailbox_reads import USER, mail_token
 
 
@@ -48,12 +59,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seeding = time.perf_counter()
     info = demo_setup(data_dir, mailboxes=args.people)
     seeded_s = time.perf_counter() - seeding
-    sam = next(u for u in info["users"] if u["username"] == USER)
+    reader = Account.of_demo(info, USER)
     server = start_server(data_dir, cpus=args.server_cpus or None, workers=1)
     if args.client_cpus:
         os.sched_setaffinity(0, {int(c) for c in args.client_cpus.split(",")})
     try:
-        token = mail_token(server.base_url, Account(sam["username"], sam["password"]))
+        token = mail_token(server.base_url, reader)
         url = f"{server.base_url}/api/mail/commands/Get-Mailbox"
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
             http.post(url, json={"page_size": args.page_size}).raise_for_status()
@@ -104,7 +115,16 @@ def main() -> int:
     parser.add_argument("--server-cpus", default="0", help="taskset list ('' for any)")
     parser.add_argument("--client-cpus", default="1", help="CPUs for this process ('' any)")
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    server_cpus, client_cpus = two_cpus()
+    args = parse_args(
+        parser,
+        smoke={
+            "people": 300,
+            "page_size": 100,
+            "server_cpus": server_cpus,
+            "client_cpus": client_cpus,
+        },
+    )
     setup = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(setup))
     result = run(args)

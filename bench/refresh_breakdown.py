@@ -1,6 +1,6 @@
 """Where one refresh grant's time goes, measured in-process, one grant at a time.
 
-    .venv/bin/python -m bench.refresh_breakdown [--grants 3000]
+    .venv/bin/python -m bench.refresh_breakdown [--grants 3000] [--smoke]
 
 The same grant as ``bench.refresh_grants`` (rotating refresh token, ``resource`` alternating
 between two services, JWT access token + ID token + new refresh token), sent to Bastion's
@@ -8,6 +8,9 @@ ASGI application in this process (httpx's ASGI transport: no socket, no uvicorn)
 timer wrapped around each step. Nothing in ``src/`` is changed: the wrappers are installed
 on this process's modules only. Times are wall-clock per grant; with one grant at a time and
 SQLite in the page cache, wall-clock is CPU time. Indented lines are parts of the line above.
+Every timed step must be called during the grants: one that is not (renamed, or no longer on
+the grant's path) makes the run exit non-zero rather than print a zero. ``--smoke``: two
+chains, ten warm-up grants and thirty timed ones.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import Account, demo_setup, device_sign_in, start_server
+from bench.common import Account, code_sign_in, demo_setup, parse_args, start_server
 
 TIMES: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
@@ -42,30 +45,33 @@ END = "      transaction end (COMMIT, pool checkin)"
 #: (owner module or class path, attribute, label), in the order printed
 STEPS = [
     ("bastion.http.endpoint_support", "read_form", "  form parsing (Starlette)"),
-    ("bastion.http.oauth_endpoints", "load_tenant", "      tenant (SELECT)"),
-    ("bastion.http.oauth_endpoints", "_client", "      client (SELECT)"),
-    ("bastion.authority.grants.refresh_token", "refresh", "      refresh grant"),
+    ("bastion.http.oauth_endpoints", "load_tenant", "      tenant (cached)"),
+    ("bastion.http.oauth_endpoints", "request_client", "      client (cached)"),
+    (
+        "bastion.authority.grants.refresh_token:RefreshTokenGrant",
+        "handle",
+        "      refresh grant",
+    ),
     ("bastion.authority.grants.refresh_token", "parse_scope_request", "        scope, resource"),
     (
         "bastion.authority.grants.refresh_token",
         "redeem_refresh_token",
-        "        redeem presented token (HMAC, SELECT, UPDATE)",
+        "        redeem presented token (successor HMAC, UPDATE..RETURNING)",
     ),
     (
         "bastion.authority.grants.refresh_token",
         "load_subject",
-        "        session, user, roles (3 SELECTs)",
+        "        session and user (one SELECT), roles (SELECT)",
     ),
-    ("bastion.authority.grants.refresh_token", "touch", "        session activity (UPDATE)"),
+    ("bastion.authority.grants.issue", "touch", "          session activity (UPDATE)"),
     ("bastion.authority.grants.refresh_token", "token_response", "        token response"),
     ("bastion.authority.grants.issue", "access_token", "          access token (ES256 JWT)"),
     ("bastion.authority.grants.issue", "id_token", "          ID token (ES256 JWT)"),
     (
         "bastion.authority.grants.issue",
-        "mint_refresh_token",
-        "          new refresh token (random, HMAC, INSERT)",
+        "store_refresh_token",
+        "          new refresh token, the successor (INSERT)",
     ),
-    ("bastion.authority.grants.issue", "link_successor", "          link successor (UPDATE)"),
     ("bastion.http.oauth_endpoints", "_json", "      JSON response"),
     ("bastion.http.application:log", "info", "  request log line (JSON formatter, stream)"),
     ("bastion.authority.tokens", "sign", "ES256 signing with joserfc, both JWTs"),
@@ -106,6 +112,7 @@ def timed(owner: Any, name: str, label: str) -> None:
             return await original(*args, **kwargs)
         finally:
             TIMES[label] += time.perf_counter() - started
+            CALLS[label] += 1
 
     setattr(owner, name, async_wrapper if inspect.iscoroutinefunction(original) else wrapper)
 
@@ -193,14 +200,15 @@ async def drive(app: Any, base: str, tokens: list[str], grants: int) -> float:
 
 
 def sign_ins(data_dir: Path, chains: int) -> list[str]:
-    """Refresh tokens from device-grant sign-ins of sam@contoso, through a real server."""
+    """Refresh tokens from authorization-code sign-ins of sam@contoso, through a real
+    server."""
     info = demo_setup(data_dir)
     sam = next(u for u in info["users"] if u["username"] == "sam@contoso")
     server = start_server(data_dir, cpus=None)
     try:
         account = Account(sam["username"], sam["password"])
         return [
-            device_sign_in(server.base_url, "contoso", account)["refresh_token"]
+            code_sign_in(server.base_url, "contoso", account)["refresh_token"]
             for _ in range(chains)
         ]
     finally:
@@ -211,7 +219,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grants", type=int, default=3000)
     parser.add_argument("--chains", type=int, default=8)
-    args = parser.parse_args()
+    parser.add_argument("--warmup", type=int, default=300, help="untimed grants first")
+    args = parse_args(parser, smoke={"grants": 30, "chains": 2, "warmup": 10})
     from bastion.core.config import Settings
     from bastion.server import json_logs as web_logging
     from bastion.server.app import create_app
@@ -226,7 +235,7 @@ def main() -> int:
         auth = ServerContext.open(Settings(data_dir=data_dir), migrate=False)
         app = create_app(auth)
         base = "http://127.0.0.1:8700"
-        asyncio.run(drive(app, base, tokens, 300))  # warm-up: caches, SQLAlchemy compilation
+        asyncio.run(drive(app, base, tokens, args.warmup))  # caches, SQLAlchemy compilation
         plain = asyncio.run(drive(app, base, tokens, args.grants))
         instrument()
         TIMES.clear()
@@ -243,7 +252,10 @@ def main() -> int:
     for label in ORDER:
         calls = f"{CALLS[label] / args.grants:5.1f}" if label in CALLS else "     "
         print(f"  {TIMES[label] * per:6.3f}    {calls}     {label}")
-    return 0
+    missed = [label.strip() for _, _, label in STEPS if not CALLS[label]]
+    for label in missed:
+        print(f"  error: never called, so not measured: {label}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Rotating refresh-token grants per second, server on one core, wrk on the other.
 
-    .venv/bin/python -m bench.refresh_grants [--duration 20] [--reference] [--json]
+    .venv/bin/python -m bench.refresh_grants [--duration 20] [--reference] [--json] [--smoke]
 
 Setup (not timed): ``bastion demo --setup-only`` in a fresh temporary data directory (SQLite),
-``taskset -c 0 bastion serve --workers 1``, then one device-grant sign-in of the demo user
-``sam@contoso`` (password only) per chain, through the pages. Each chain then loops
+``taskset -c 0 bastion serve --workers 1``, then one authorization-code sign-in of the demo
+user ``sam@contoso`` (password only) per chain, through the pages. Each chain then loops
 ``grant_type=refresh_token`` with its newest refresh token, ``client_id=bastion-cli`` and a
 ``resource`` alternating between ``{base}/api/mail`` and ``{base}/api/sites``; every answer
 is a JWT access token, an ID token and the next refresh token. The load generator is wrk
@@ -12,7 +12,8 @@ is a JWT access token, an ID token and the next refresh token. The load generato
 script beside this file; its CPU time is reported, to show it is not the bottleneck.
 A warm-up run precedes the timed run. They use separate chains, and the timed run starts
 once the server has finished what the warm-up left in flight, so that no refresh token is
-ever presented twice (that would revoke its chain).
+ever presented twice (that would revoke its chain). ``--smoke``: two chains, one second, no
+warm-up; exits non-zero on any error or when no grant succeeded.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ from urllib.parse import quote
 from bench.common import (
     Account,
     Server,
+    code_sign_in,
     cpu_seconds,
     demo_setup,
-    code_sign_in,
     machine,
+    parse_args,
     run_wrk,
     sqlite_pragmas,
     start_server,
+    two_cpus,
     wait_idle,
 )
 
@@ -52,11 +55,11 @@ class Plan:
     server_cpus: str | None
     load_cpus: str | None
     connections: int
-    warmup: float
-    duration: float
+    warmup: int
+    duration: int
 
 
-def wrk(plan: Plan, server: Server, seconds: float, tokens: Path) -> tuple[dict[str, Any], float]:
+def wrk(plan: Plan, server: Server, seconds: int, tokens: Path) -> tuple[dict[str, Any], float]:
     """One wrk run; returns its BENCH summary and wrk's own CPU seconds."""
     base = server.base_url
     return run_wrk(
@@ -94,9 +97,10 @@ def run(plan: Plan, keep: bool = False) -> dict[str, Any]:
         warm_tokens, timed_tokens = data_dir / "warm-up.txt", data_dir / "timed.txt"
         warm_tokens.write_text("\n".join(chains[: plan.connections]) + "\n")
         timed_tokens.write_text("\n".join(chains[plan.connections :]) + "\n")
-        warm, _ = wrk(plan, server, plan.warmup, warm_tokens)
-        print(f"  warm-up: {warm['ok'] / (warm['duration_us'] / 1e6):.0f}/s", file=sys.stderr)
-        wait_idle(server)
+        if plan.warmup > 0:
+            warm, _ = wrk(plan, server, plan.warmup, warm_tokens)
+            print(f"  warm-up: {warm['ok'] / (warm['duration_us'] / 1e6):.0f}/s", file=sys.stderr)
+            wait_idle(server)
         pids = server.pids
         cpu_before, wall_before = cpu_seconds(pids), time.perf_counter()
         timed, load_cpu = wrk(plan, server, plan.duration, timed_tokens)
@@ -151,8 +155,8 @@ def report(result: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=32, help="concurrent chains")
-    parser.add_argument("--duration", type=float, default=20, help="timed seconds")
-    parser.add_argument("--warmup", type=float, default=5, help="warm-up seconds")
+    parser.add_argument("--duration", type=int, default=20, help="timed seconds")
+    parser.add_argument("--warmup", type=int, default=5, help="warm-up seconds (0: none)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--server-cpus", default="0", help="taskset list ('' for any)")
     parser.add_argument("--load-cpus", default="1", help="taskset list for wrk ('' for any)")
@@ -161,7 +165,17 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
-    args = parser.parse_args()
+    server_cpus, load_cpus = two_cpus()
+    args = parse_args(
+        parser,
+        smoke={
+            "connections": 2,
+            "duration": 1,
+            "warmup": 0,
+            "server_cpus": server_cpus,
+            "load_cpus": load_cpus,
+        },
+    )
     if shutil.which("wrk") is None:
         print(
             "This benchmark drives the load with wrk, which is not installed.\n"
@@ -169,7 +183,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    if shutil.which("taskset") is None:
+    if (args.server_cpus or args.load_cpus) and shutil.which("taskset") is None:
         print("taskset is missing: sudo apt-get install -y util-linux", file=sys.stderr)
         return 2
     plans = [
@@ -193,7 +207,8 @@ def main() -> int:
         results.append(result)
     if args.json:
         print(json.dumps({**setup, "results": results}))
-    return 0 if all(r["errors"] == 0 for r in results) else 1
+    failed = [r for r in results if r["errors"] or r["over_10s"] or not r["grants"]]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

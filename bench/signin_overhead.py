@@ -1,6 +1,6 @@
 """What a password-and-TOTP sign-in costs beyond Argon2id itself.
 
-    .venv/bin/python -m bench.signin_overhead [--users 20] [--flow code|device]
+    .venv/bin/python -m bench.signin_overhead [--users 20] [--flow code|device] [--smoke]
 
 (a) One Argon2id verify with Bastion's parameters (``PasswordHasher(Argon2Params())``),
 timed in this process on the server's core, before the server starts and after it stops.
@@ -12,7 +12,8 @@ POST, TOTP page, TOTP POST (which redirects to the client with the code) and the
 request with the PKCE verifier; with ``--flow device``, the device code request, the pages
 from the user code to the approval, and the token request. The client runs on the other
 core and reuses one connection pool. Overhead = (b - a) / a, on the client's clock, and in
-the server's own time (the ``duration_ms`` of each request in its JSON log).
+the server's own time (the ``duration_ms`` of each request in its JSON log). ``--smoke``:
+two users, two Argon2id samples before and after.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ from bench.common import (
     code_sign_in,
     device_sign_in,
     machine,
+    parse_args,
     start_server,
+    two_cpus,
 )
 
 TENANT = "bench"
@@ -124,7 +127,16 @@ def main() -> int:
     parser.add_argument("--flow", choices=["code", "device"], default="code")
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--client-cpus", default="1")
-    args = parser.parse_args()
+    server_cpus, client_cpus = two_cpus()
+    args = parse_args(
+        parser,
+        smoke={
+            "users": 2,
+            "argon2_samples": 2,
+            "server_cpus": server_cpus,
+            "client_cpus": client_cpus,
+        },
+    )
     flows: dict[str, Callable[..., dict[str, Any]]] = {
         "code": code_sign_in,
         "device": device_sign_in,
@@ -135,7 +147,7 @@ def main() -> int:
         if cpus:
             os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
 
-    everything = set(range(os.cpu_count() or 1))
+    everything = os.sched_getaffinity(0)
     data_dir = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
     try:
         accounts = create_users(data_dir, args.users + 1)
