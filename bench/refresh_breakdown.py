@@ -38,13 +38,13 @@ TIMES: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
 
 ASGI = "ASGI application, whole request"
-THREAD = "  worker thread: hand-over + endpoint"
-ENDPOINT = "    token endpoint function"
-BEGIN = "      transaction start (pool checkout, BEGIN IMMEDIATE)"
-END = "      transaction end (COMMIT, pool checkin)"
+THREAD = "  writer queue: waiting, then the batch (GroupCommit.arun)"
+ENDPOINT = "    the grant, one unit of the batch (_grant)"
+BEGIN = "      batch start (pool checkout, BEGIN IMMEDIATE; once per batch)"
+END = "      batch end (COMMIT, pool checkin; once per batch)"
 #: (owner module or class path, attribute, label), in the order printed
 STEPS = [
-    ("bastion.http.endpoint_support", "read_form", "  form parsing (Starlette)"),
+    ("bastion.http.oauth_endpoints", "read_form", "  form parsing (Starlette)"),
     ("bastion.http.oauth_endpoints", "load_tenant", "      tenant (cached)"),
     ("bastion.http.oauth_endpoints", "request_client", "      client (cached)"),
     (
@@ -118,29 +118,15 @@ def timed(owner: Any, name: str, label: str) -> None:
 
 
 def instrument() -> None:
-    from bastion.http import endpoint_support as common
+    from bastion.http import oauth_endpoints
     from bastion.store import engine
+    from bastion.store.group_commit import GroupCommit
 
     for path, name, label in STEPS:
         timed(_owner(path), name, label)
     engine.Store.begin = timed_begin(engine.Store.begin)  # type: ignore[method-assign]
-    original: Callable[..., Any] = getattr(common, "run_in_threadpool")  # noqa: B009
-
-    async def run_in_threadpool(fn: Callable[..., Any], *args: Any) -> Any:
-        def endpoint(*inner: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return fn(*inner)
-            finally:
-                TIMES[ENDPOINT] += time.perf_counter() - started
-
-        started = time.perf_counter()
-        try:
-            return await original(endpoint, *args)
-        finally:
-            TIMES[THREAD] += time.perf_counter() - started
-
-    setattr(common, "run_in_threadpool", run_in_threadpool)  # noqa: B010
+    timed(GroupCommit, "arun", THREAD)
+    timed(oauth_endpoints, "_grant", ENDPOINT)
 
 
 def timed_begin(original: Callable[..., Any]) -> Callable[..., Any]:
