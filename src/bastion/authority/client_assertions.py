@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -278,13 +279,8 @@ def _certificate(
             reason="algorithm_mismatch",
             app=app,
         )
-    public = x509.load_pem_x509_certificate(cert.pem.encode()).public_key()
-    key: RSAKey | ECKey
-    if isinstance(public, rsa.RSAPublicKey):
-        key = RSAKey.import_key(public)
-    elif isinstance(public, ec.EllipticCurvePublicKey):
-        key = ECKey.import_key(public)
-    else:  # pragma: no cover - registration accepts RSA and P-256 only
+    key = _certificate_key(cert.pem)
+    if key is None:  # pragma: no cover - registration accepts RSA and P-256 only
         raise AssertionRefused("The certificate's key is not usable.", reason="bad_key", app=app)
     claims = _verified_claims(app, assertion, key, f"the certificate {cert.thumbprint}")
     sub = claims.get("sub")
@@ -348,6 +344,18 @@ def thumbprints_named(header: dict[str, Any]) -> list[str]:
     else:
         add_b64(kid, (32, 20))
     return list(dict.fromkeys(found))
+
+
+@functools.lru_cache(maxsize=1024)
+def _certificate_key(pem: str) -> RSAKey | ECKey | None:
+    """The public key of a registered certificate, parsed once per process: the PEM is the
+    key (whether it is still registered is read from the database at every grant)."""
+    public = x509.load_pem_x509_certificate(pem.encode()).public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        return RSAKey.import_key(public)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return ECKey.import_key(public)
+    return None
 
 
 def _registered_certificate(

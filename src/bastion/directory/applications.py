@@ -20,7 +20,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
 
 from bastion.core.config import fetchable
 from bastion.core.errors import Conflict, NotFound, UsageError
@@ -183,16 +183,18 @@ def list_applications(conn: Connection, tenant_id: str) -> list[Application]:
     return [_to_application(row) for row in rows]
 
 
+#: built once: this runs on every client credentials grant
+_BY_APP_ID = select(applications).where(
+    applications.c.tenant_id == bindparam("b_tenant"), applications.c.app_id == bindparam("b_app")
+)
+
+
 def by_app_id(conn: Connection, tenant_id: str, app_id: str) -> Application | None:
     """The application signing in with ``app_id`` (the token endpoint's client id)."""
     normalized = normalize_app_id(app_id)
     if normalized is None:
         return None
-    row = conn.execute(
-        select(applications).where(
-            applications.c.tenant_id == tenant_id, applications.c.app_id == normalized
-        )
-    ).first()
+    row = conn.execute(_BY_APP_ID, {"b_tenant": tenant_id, "b_app": normalized}).first()
     return _to_application(row) if row else None
 
 
@@ -423,17 +425,20 @@ def certificate_by_thumbprint(
 ) -> Certificate | None:
     """By hex SHA-256 (64 digits) or hex SHA-1 (40), without regard to case."""
     wanted = thumbprint.strip().lower()
-    column = (
-        application_certificates.c.thumbprint_sha1
-        if len(wanted) == 40
-        else application_certificates.c.thumbprint
-    )
-    row = conn.execute(
-        select(application_certificates).where(
-            application_certificates.c.application_id == app.id, column == wanted
-        )
-    ).first()
+    query = _BY_SHA1 if len(wanted) == 40 else _BY_SHA256
+    row = conn.execute(query, {"b_app": app.id, "b_thumbprint": wanted}).first()
     return _to_certificate(row) if row else None
+
+
+#: built once: these run on every client credentials grant
+_BY_SHA256 = select(application_certificates).where(
+    application_certificates.c.application_id == bindparam("b_app"),
+    application_certificates.c.thumbprint == bindparam("b_thumbprint"),
+)
+_BY_SHA1 = select(application_certificates).where(
+    application_certificates.c.application_id == bindparam("b_app"),
+    application_certificates.c.thumbprint_sha1 == bindparam("b_thumbprint"),
+)
 
 
 def remove_certificate(conn: Connection, app: Application, thumbprint: str, now: float) -> bool:

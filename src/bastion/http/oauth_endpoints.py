@@ -53,6 +53,7 @@ from bastion.core.errors import (
     NotFound,
     UnauthorizedClient,
 )
+from bastion.directory.applications import normalize_app_id
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import get_user
 from bastion.http import auth_challenge
@@ -132,6 +133,17 @@ def _presents_assertion(form: dict[str, Any]) -> bool:
     return bool(form.get("client_assertion") or form.get("client_assertion_type"))
 
 
+def _names_federated_issuer(form: dict[str, Any]) -> bool:
+    """Whether the assertion may be an external issuer's token (a federated credential,
+    decision 0037): its ``iss`` is not an appId. An application's own assertion names
+    itself, and its keys are in the database already."""
+    try:
+        assertion = parse_assertion(str(form.get("client_assertion") or ""))
+    except BastionError:
+        return False
+    return assertion.issuer is not None and normalize_app_id(assertion.issuer) is None
+
+
 def _prefetch_federated_keys(auth: Authority, request: Request, form: dict[str, Any]) -> None:
     """Before the transaction opens: fetch the keys of the issuer of an application's
     federated credential, if the assertion is such a token (decision 0037). Only a
@@ -187,7 +199,7 @@ async def token(request: Request) -> Response:
     now = auth.now()
     seen: list[Tenant] = []
     try:
-        if _presents_assertion(form):
+        if _presents_assertion(form) and _names_federated_issuer(form):
             await run_in_threadpool(_prefetch_federated_keys, auth, request, form)
         body = await auth.writes.arun(lambda conn: _grant(auth, conn, request, form, now, seen))
         return _json(body)
