@@ -35,15 +35,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import psycopg
-from sqlalchemy.engine import make_url
-
 from bastion.audit import events
 from bastion.audit.verify import snapshot, verify
 from bastion.core.config import Settings
 from bastion.server.bootstrap import new_tenant
 from bastion.server.context import ServerContext
-from bench.common import machine, parse_args, sqlite_pragmas
+from bench.common import (
+    create_postgres_database,
+    drop_postgres_database,
+    machine,
+    parse_args,
+    sqlite_pragmas,
+)
 
 THREADS = 4
 GROUP_THREADS = 32
@@ -147,21 +150,6 @@ def run(auth: ServerContext, backend: str, mode: str, records: int) -> Result:
     return Result(backend, mode, records, seconds, records / seconds, checked / verify_seconds)
 
 
-def create_postgres_database(base: str) -> tuple[str, str]:
-    name = "bench_audit_" + secrets.token_hex(4)
-    url = make_url(base)
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False), dsn
-
-
-def drop_postgres_database(dsn: str, url: str) -> None:
-    name = make_url(url).database
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
 def bench_backend(backend: str, records: int, database_url: str | None) -> list[Result]:
     data_dir = Path(tempfile.mkdtemp(prefix="bastion-audit-bench-"))
     try:
@@ -202,7 +190,7 @@ def main() -> None:
     results = bench_backend("sqlite", args.records, None)
     base = os.environ.get("BASTION_TEST_POSTGRES_URL")
     if base:
-        url, dsn = create_postgres_database(base)
+        url, dsn = create_postgres_database(base, "bench_audit")
         try:
             results += bench_backend("postgresql", args.records, url)
         finally:

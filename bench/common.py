@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import resource
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import psycopg
+from sqlalchemy.engine import make_url
 from tests.support.browser import Browser
 
 from bastion.authority.factors import totp
@@ -138,7 +141,18 @@ def server_env() -> dict[str, str]:
     return env
 
 
-def demo_setup(data_dir: Path, mailboxes: int = 2000) -> dict[str, Any]:
+def storage_args(data_dir: Path, database_url: str | None) -> list[str]:
+    """``--data-dir`` (the master key lives there) and, for PostgreSQL, ``--database-url``."""
+    return [
+        "--data-dir",
+        str(data_dir),
+        *(["--database-url", database_url] if database_url else []),
+    ]
+
+
+def demo_setup(
+    data_dir: Path, mailboxes: int = 2000, database_url: str | None = None
+) -> dict[str, Any]:
     """``bastion demo --json --setup-only``: tenant contoso, its users' credentials and
     ``mailboxes`` seeded people with mailboxes."""
     out = subprocess.run(
@@ -146,8 +160,7 @@ def demo_setup(data_dir: Path, mailboxes: int = 2000) -> dict[str, Any]:
             "demo",
             "--json",
             "--setup-only",
-            "--data-dir",
-            str(data_dir),
+            *storage_args(data_dir, database_url),
             "--mailboxes",
             str(mailboxes),
         ),
@@ -160,11 +173,18 @@ def demo_setup(data_dir: Path, mailboxes: int = 2000) -> dict[str, Any]:
     return info
 
 
-def start_server(data_dir: Path, *, cpus: str | None, workers: int = 1) -> Server:
+def start_server(
+    data_dir: Path, *, cpus: str | None, workers: int = 1, database_url: str | None = None
+) -> Server:
     """``bastion serve`` on 127.0.0.1, under ``taskset -c CPUS`` when given."""
     port = free_port()
     command = bastion(
-        "serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)
+        "serve",
+        *storage_args(data_dir, database_url),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
     )
     if cpus is not None:
         command = ["taskset", "-c", cpus, *command]
@@ -405,3 +425,20 @@ def rss_kib(pids: list[int]) -> int:
         except FileNotFoundError:
             continue
     return total
+
+
+def create_postgres_database(base: str, prefix: str) -> tuple[str, str]:
+    """A new, empty database on the server of ``base`` (a SQLAlchemy URL); returns its URL
+    and the libpq DSN of ``base`` (to drop it with)."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    url = make_url(base)
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False), dsn
+
+
+def drop_postgres_database(dsn: str, url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -34,7 +35,9 @@ from bench.common import (
     Server,
     code_sign_in,
     cpu_seconds,
+    create_postgres_database,
     demo_setup,
+    drop_postgres_database,
     machine,
     parse_args,
     run_wrk,
@@ -57,6 +60,8 @@ class Plan:
     connections: int
     warmup: int
     duration: int
+    #: a PostgreSQL server (SQLAlchemy URL) to create the run's database on; None: SQLite
+    postgres: str | None = None
 
 
 def wrk(plan: Plan, server: Server, seconds: int, tokens: Path) -> tuple[dict[str, Any], float]:
@@ -80,9 +85,14 @@ def wrk(plan: Plan, server: Server, seconds: int, tokens: Path) -> tuple[dict[st
 
 def run(plan: Plan, keep: bool = False) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
-    info = demo_setup(data_dir)
+    database_url, dsn = (
+        create_postgres_database(plan.postgres, "bench_refresh") if plan.postgres else (None, "")
+    )
+    info = demo_setup(data_dir, database_url=database_url)
     sam = next(u for u in info["users"] if u["username"] == USER)
-    server = start_server(data_dir, cpus=plan.server_cpus, workers=plan.workers)
+    server = start_server(
+        data_dir, cpus=plan.server_cpus, workers=plan.workers, database_url=database_url
+    )
     try:
         started = time.perf_counter()
         account = Account(sam["username"], sam["password"])
@@ -108,7 +118,9 @@ def run(plan: Plan, keep: bool = False) -> dict[str, Any]:
         server_cpu = cpu_seconds(pids) - cpu_before
     finally:
         server.stop()
-        sqlite = sqlite_pragmas(data_dir)
+        database = {"backend": "postgresql"} if database_url else sqlite_pragmas(data_dir)
+        if database_url:
+            drop_postgres_database(dsn, database_url)
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
     seconds = timed["duration_us"] / 1e6
@@ -129,8 +141,11 @@ def run(plan: Plan, keep: bool = False) -> dict[str, Any]:
         "over_10s": sockets["timeout"],
         "first_errors": timed["first_errors"],
         "server_cpu_pct": round(100 * server_cpu / wall, 1),
+        "server_cpu_ms_per_grant": round(1000 * server_cpu / timed["ok"], 3)
+        if timed["ok"]
+        else None,
         "load_generator_cpu_pct": round(100 * load_cpu / wall, 1),
-        "sqlite": sqlite,
+        "database": database,
         "data_dir": str(data_dir) if keep else None,
     }
 
@@ -143,13 +158,19 @@ def report(result: dict[str, Any]) -> None:
         f"\n  latency p50 {result['p50_ms']:.1f} ms  p90 {result['p90_ms']:.1f} ms"
         f"  p99 {result['p99_ms']:.1f} ms  max {result['max_ms']:.0f} ms\n"
         f"  errors (non-200 or socket) {result['errors']}  over 10 s {result['over_10s']}\n"
-        f"  CPU: server {result['server_cpu_pct']}% of one core,"
+        f"  CPU: server {result['server_cpu_pct']}% of one core"
+        f" ({result['server_cpu_ms_per_grant']} ms per grant),"
         f" wrk {result['load_generator_cpu_pct']}% of one core\n"
-        f"  SQLite: journal_mode={result['sqlite']['journal_mode']}"
-        f" synchronous={result['sqlite']['synchronous']}"
+        f"  {_database(result['database'])}"
     )
     for error in result["first_errors"]:
         print(f"  error: {error}")
+
+
+def _database(database: dict[str, Any]) -> str:
+    if database.get("backend") == "postgresql":
+        return "PostgreSQL"
+    return f"SQLite: journal_mode={database['journal_mode']} synchronous={database['synchronous']}"
 
 
 def main() -> int:
@@ -157,7 +178,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="concurrent chains")
     parser.add_argument("--duration", type=int, default=20, help="timed seconds")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up seconds (0: none)")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="server processes; several: a run each"
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a fresh database on the PostgreSQL server of BASTION_TEST_POSTGRES_URL "
+        "(scripts/with-postgres sets it) instead of SQLite",
+    )
     parser.add_argument("--server-cpus", default="0", help="taskset list ('' for any)")
     parser.add_argument("--load-cpus", default="1", help="taskset list for wrk ('' for any)")
     parser.add_argument(
@@ -186,18 +215,24 @@ def main() -> int:
     if (args.server_cpus or args.load_cpus) and shutil.which("taskset") is None:
         print("taskset is missing: sudo apt-get install -y util-linux", file=sys.stderr)
         return 2
+    postgres = os.environ.get("BASTION_TEST_POSTGRES_URL") if args.postgres else None
+    if args.postgres and not postgres:
+        print("--postgres needs BASTION_TEST_POSTGRES_URL (scripts/with-postgres)", file=sys.stderr)
+        return 2
     plans = [
         Plan(
-            workers=args.workers,
+            workers=workers,
             server_cpus=args.server_cpus or None,
             load_cpus=args.load_cpus or None,
             connections=args.connections,
             warmup=args.warmup,
             duration=args.duration,
+            postgres=postgres,
         )
+        for workers in args.workers
     ]
     if args.reference:
-        plans.append(Plan(2, None, None, args.connections, args.warmup, args.duration))
+        plans.append(Plan(2, None, None, args.connections, args.warmup, args.duration, postgres))
     setup = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(setup))
     results = []
