@@ -156,23 +156,28 @@ def start_server(
     env: dict[str, str] | None = None,
     name: str = "server",
     tls: LocalTls | None = None,
+    base_url: str | None = None,
 ) -> ServerProcess:
     """``bastion serve`` on a free port (or ``port``); ``env`` adds BASTION_* variables;
     ``tls`` serves HTTPS with that certificate. Several processes may share one data
     directory, each with its own ``name`` (its log is ``{name}.log``); they share the test
-    clock."""
+    clock. ``base_url`` names a relay in front of the process (a load balancer): it is the
+    server's ``--base-url``, and the process is reached, its health checked too, through
+    it."""
     port = port or free_port()
     scheme, verify = "http", {}
     if tls is not None:
         scheme = "https"
         verify = {"verify": ssl.create_default_context(cafile=str(tls.ca_file))}
         extra = [*(extra or []), "--tls-cert", str(tls.cert_file), "--tls-key", str(tls.key_file)]
+    if base_url is not None:
+        extra = [*(extra or []), "--base-url", base_url]
     clock_file = data_dir / "clock-offset"
     if not clock_file.exists():
         clock_file.write_text("0")
     log_file = data_dir / f"{name}.log"
     proc = ServerProcess(
-        base_url=f"{scheme}://127.0.0.1:{port}",
+        base_url=base_url or f"{scheme}://127.0.0.1:{port}",
         data_dir=data_dir,
         database_url=database_url,
         clock_file=clock_file,

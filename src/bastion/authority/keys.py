@@ -11,8 +11,9 @@ import json
 import threading
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, inspect, select
 
 from bastion.core.errors import NotFound
 from bastion.core.secrets_at_rest import Keyring, random_token
@@ -38,6 +39,23 @@ def create_signing_key(conn: Connection, keyring: Keyring, tenant_id: str, now: 
         )
     )
     return kid
+
+
+def opens_stored_keys(conn: Connection, keyring: Keyring) -> bool:
+    """Whether ``keyring`` opens the signing keys this database holds (True while it holds
+    none). Every process of one deployment must hold the same master key: one started with
+    a fresh key would sign nothing, find no refresh token, and sign the audit chain's head
+    with a key the others cannot verify."""
+    if not inspect(conn).has_table(signing_keys.name):
+        return True  # a database not created yet
+    row = conn.execute(select(signing_keys.c.kid, signing_keys.c.private_sealed).limit(1)).first()
+    if row is None:
+        return True
+    try:
+        keyring.open(_PURPOSE, row.private_sealed, row.kid.encode())
+    except InvalidTag:
+        return False
+    return True
 
 
 class SigningKeys:
