@@ -19,6 +19,7 @@ from bastion.authority.clients import find_client
 from bastion.authority.grants.grant import TokenRequest
 from bastion.authority.grants.table import grant_for
 from bastion.authority.tokens import REFRESH_GRACE_SECONDS
+from bastion.store.group_commit import GroupCommit
 from bastion.store.schema import audit_events, refresh_tokens
 from tests.support.flows import Org, device_sign_in, refresh
 from tests.support.plane import run
@@ -151,10 +152,12 @@ def test_an_ended_sign_in_gets_no_grace(t: Org) -> None:
 def test_two_presentations_of_one_token_in_one_batch_get_one_successor(t: Org) -> None:
     """Group commit runs concurrent grants in one transaction; a batch holding the same
     token twice must not fork its family. The grants run through the token endpoint's own
-    code, in this process's writer queue on the server's database: a first unit holds the
-    writer until both presentations are queued, so they form the next batch together."""
+    code, in a writer queue of this process on the server's database, with one writer thread
+    (as on SQLite): a first unit holds it until both presentations are queued, so they form
+    the next batch together."""
     rt1 = device_sign_in(t, t.password_only)["refresh_token"]
     auth = t.server.authority
+    writes = GroupCommit(auth.store, writers=1)
     size = family_size(t)
     queued = threading.Event()
 
@@ -179,19 +182,20 @@ def test_two_presentations_of_one_token_in_one_batch_get_one_successor(t: Org) -
             )
         )
 
-    before = auth.writes.batches
+    before = writes.batches
     with ThreadPoolExecutor(3) as pool:
-        holder = pool.submit(auth.writes.run, hold)
-        while auth.writes.waiting:  # the holder is taken into its batch
+        holder = pool.submit(writes.run, hold)
+        while writes.waiting:  # the holder is taken into its batch
             threading.Event().wait(0.001)
-        answers = [pool.submit(auth.writes.run, present) for _ in range(2)]
-        while auth.writes.waiting < 2:
+        answers = [pool.submit(writes.run, present) for _ in range(2)]
+        while writes.waiting < 2:
             threading.Event().wait(0.001)
         queued.set()
         holder.result()
         first, second = (answer.result() for answer in answers)
-    assert auth.writes.batches == before + 2
+    assert writes.batches == before + 2
     assert first["refresh_token"] == second["refresh_token"]
     assert family_size(t) == size + 1
     assert reuse_events(t) == 0
     assert refresh(t, first["refresh_token"]).status_code == 200
+    writes.close()

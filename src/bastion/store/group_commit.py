@@ -8,9 +8,11 @@ one flush cover every commit that arrived meanwhile; this does it one level up:
 - a caller queues a unit of work (a function of a connection) and waits for its future:
   a thread with :meth:`GroupCommit.run`, a coroutine with :meth:`GroupCommit.arun` (which
   keeps the event loop free and spares the request a worker thread of its own);
-- one writer thread per store opens a transaction, takes every queued unit (those queued
-  while it waited for the write lock too), runs each in a savepoint of its own, commits
-  once, then settles each unit's future with its result or error;
+- a writer thread opens a transaction, takes every queued unit (those queued while it
+  waited for the write lock too), runs each in a savepoint of its own, commits once, then
+  settles each unit's future with its result or error. SQLite has one writer thread (it
+  has one write lock); PostgreSQL several (:data:`POSTGRES_WRITERS`), so that one batch's
+  round trips to the server overlap another's, as separate transactions did before;
 - so a caller gets its answer only once its unit's changes are durable; units queued while
   a batch is being written form the next one.
 
@@ -39,13 +41,16 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection
 
 from bastion.core.errors import BastionError, StoreUnavailable
-from bastion.store.engine import Store
+from bastion.store.engine import Store, is_sqlite
 
 T = TypeVar("T")
 
 #: the most units in one transaction; a longer queue is written in several
 MAX_BATCH = 256
-#: the name of each unit's savepoint (one at a time, so one name)
+#: writer threads on PostgreSQL: a batch waits on the server at every statement, and
+#: concurrent batches serialize on the rows they share, as concurrent transactions do
+POSTGRES_WRITERS = 4
+#: the name of each unit's savepoint (one at a time on a connection, so one name)
 _SAVEPOINT = "bastion_unit"
 
 
@@ -65,33 +70,45 @@ class GroupCommit:
 
     store: Store
     max_batch: int = MAX_BATCH
+    #: writer threads; None: one on SQLite, :data:`POSTGRES_WRITERS` on PostgreSQL
+    writers: int | None = None
     #: transactions written and units run, for tests and benchmarks
     batches: int = 0
     units: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _queued: threading.Condition = field(init=False)
     _queue: list[_Unit[Any]] = field(default_factory=list)
-    _writer: threading.Thread | None = None
+    _writers: list[threading.Thread] = field(default_factory=list)
     _closed: bool = False
 
     def __post_init__(self) -> None:
         self._queued = threading.Condition(self._lock)
 
+    @property
+    def writer_count(self) -> int:
+        if self.writers is not None:
+            return self.writers
+        return 1 if is_sqlite(self.store.engine) else POSTGRES_WRITERS
+
     def submit(self, work: Callable[[Connection], T]) -> Future[T]:
         """Queue ``work(conn)``; its future is settled once the batch it joined is committed
         (with its result) or lost (with the error)."""
-        if threading.current_thread() is self._writer:
+        if threading.current_thread() in self._writers:
             raise RuntimeError("a unit of work cannot wait for another: it would wait forever")
         unit: _Unit[T] = _Unit(work, contextvars.copy_context())
         with self._queued:
             if self._closed:
                 raise StoreUnavailable("The server is stopping.", hint="Try again in a moment.")
             self._queue.append(unit)
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._serve, name="bastion-group-commit", daemon=True
-                )
-                self._writer.start()
+            if not self._writers:
+                self._writers = [
+                    threading.Thread(
+                        target=self._serve, name=f"bastion-group-commit-{n}", daemon=True
+                    )
+                    for n in range(self.writer_count)
+                ]
+                for writer in self._writers:
+                    writer.start()
             self._queued.notify()
         return unit.future
 
@@ -113,9 +130,9 @@ class GroupCommit:
         """Write what is queued, then stop the writer thread."""
         with self._queued:
             self._closed = True
-            self._queued.notify()
-            writer = self._writer
-        if writer is not None:
+            self._queued.notify_all()
+            writers = list(self._writers)
+        for writer in writers:
             writer.join()
 
     def _serve(self) -> None:
@@ -148,8 +165,11 @@ class GroupCommit:
         except BaseException as exc:  # the transaction is lost: no unit's changes survive
             failure = exc
             batch = batch or self._take()
-        self.batches += 1
-        self.units += len(batch)
+        if not batch:  # another writer took what this one woke for
+            return
+        with self._lock:
+            self.batches += 1
+            self.units += len(batch)
         for unit in batch:
             if failure is not None and (unit.error is None or _kept(unit.error)):
                 unit.error = _lost(failure)
