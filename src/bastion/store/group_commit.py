@@ -10,9 +10,11 @@ one flush cover every commit that arrived meanwhile; this does it one level up:
   keeps the event loop free and spares the request a worker thread of its own);
 - a writer thread opens a transaction, takes every queued unit (those queued while it
   waited for the write lock too), runs each in a savepoint of its own, commits once, then
-  settles each unit's future with its result or error. SQLite has one writer thread (it
-  has one write lock); PostgreSQL several (:data:`POSTGRES_WRITERS`), so that one batch's
-  round trips to the server overlap another's, as separate transactions did before;
+  settles each unit's future with its result or error. One writer thread per process: on
+  SQLite there is one write lock anyway; on PostgreSQL, more processes (``--workers``)
+  overlap their batches' round trips better than more writers in one process do (two
+  processes with one writer each did 1,067 refresh grants/s, with two writers 831, with
+  four 715; ``docs/performance.md``);
 - so a caller gets its answer only once its unit's changes are durable; units queued while
   a batch is being written form the next one.
 
@@ -41,15 +43,12 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection
 
 from bastion.core.errors import BastionError, StoreUnavailable
-from bastion.store.engine import Store, is_sqlite
+from bastion.store.engine import Store
 
 T = TypeVar("T")
 
 #: the most units in one transaction; a longer queue is written in several
 MAX_BATCH = 256
-#: writer threads on PostgreSQL: a batch waits on the server at every statement, and
-#: concurrent batches serialize on the rows they share, as concurrent transactions do
-POSTGRES_WRITERS = 4
 #: the name of each unit's savepoint (one at a time on a connection, so one name)
 _SAVEPOINT = "bastion_unit"
 
@@ -70,8 +69,8 @@ class GroupCommit:
 
     store: Store
     max_batch: int = MAX_BATCH
-    #: writer threads; None: one on SQLite, :data:`POSTGRES_WRITERS` on PostgreSQL
-    writers: int | None = None
+    #: writer threads (their batches are concurrent transactions)
+    writers: int = 1
     #: transactions written and units run, for tests and benchmarks
     batches: int = 0
     units: int = 0
@@ -83,12 +82,6 @@ class GroupCommit:
 
     def __post_init__(self) -> None:
         self._queued = threading.Condition(self._lock)
-
-    @property
-    def writer_count(self) -> int:
-        if self.writers is not None:
-            return self.writers
-        return 1 if is_sqlite(self.store.engine) else POSTGRES_WRITERS
 
     def submit(self, work: Callable[[Connection], T]) -> Future[T]:
         """Queue ``work(conn)``; its future is settled once the batch it joined is committed
@@ -105,7 +98,7 @@ class GroupCommit:
                     threading.Thread(
                         target=self._serve, name=f"bastion-group-commit-{n}", daemon=True
                     )
-                    for n in range(self.writer_count)
+                    for n in range(self.writers)
                 ]
                 for writer in self._writers:
                     writer.start()
