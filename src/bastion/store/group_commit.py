@@ -33,6 +33,7 @@ request, not to the writer's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import Callable
@@ -57,7 +58,10 @@ _SAVEPOINT = "bastion_unit"
 class _Unit(Generic[T]):
     work: Callable[[Connection], T]
     context: contextvars.Context
+    #: a thread's unit (:meth:`GroupCommit.run`) is settled through this future
     future: Future[T] = field(default_factory=Future)
+    #: a coroutine's unit (:meth:`GroupCommit.arun`) through this one, on its event loop
+    waiter: asyncio.Future[T] | None = None
     result: T | None = None
     error: BaseException | None = None
 
@@ -86,9 +90,11 @@ class GroupCommit:
     def submit(self, work: Callable[[Connection], T]) -> Future[T]:
         """Queue ``work(conn)``; its future is settled once the batch it joined is committed
         (with its result) or lost (with the error)."""
+        return self._queue_unit(_Unit(work, contextvars.copy_context())).future
+
+    def _queue_unit(self, unit: _Unit[T]) -> _Unit[T]:
         if threading.current_thread() in self._writers:
             raise RuntimeError("a unit of work cannot wait for another: it would wait forever")
-        unit: _Unit[T] = _Unit(work, contextvars.copy_context())
         with self._queued:
             if self._closed:
                 raise StoreUnavailable("The server is stopping.", hint="Try again in a moment.")
@@ -103,15 +109,19 @@ class GroupCommit:
                 for writer in self._writers:
                     writer.start()
             self._queued.notify()
-        return unit.future
+        return unit
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in a shared transaction; its result once committed, or its error."""
         return self.submit(work).result()
 
     async def arun(self, work: Callable[[Connection], T]) -> T:
-        """:meth:`run` for a coroutine: the event loop serves others meanwhile."""
-        return await asyncio.wrap_future(self.submit(work))
+        """:meth:`run` for a coroutine: the event loop serves others meanwhile. The units of
+        one loop in a batch are settled by one call into the loop, not one each (each call
+        from another thread wakes the loop through a pipe)."""
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue_unit(_Unit(work, contextvars.copy_context(), waiter=waiter))
+        return await waiter
 
     @property
     def waiting(self) -> int:
@@ -143,7 +153,7 @@ class GroupCommit:
         with self._lock:
             batch = self._queue[: self.max_batch]
             del self._queue[: self.max_batch]
-        return [unit for unit in batch if unit.future.set_running_or_notify_cancel()]
+        return [unit for unit in batch if _still_awaited(unit)]
 
     def _write_next(self) -> None:
         """One batch: the units queued once the transaction holds the write lock, so that
@@ -163,13 +173,38 @@ class GroupCommit:
         with self._lock:
             self.batches += 1
             self.units += len(batch)
+        awaited: dict[asyncio.AbstractEventLoop, list[_Unit[Any]]] = {}
         for unit in batch:
             if failure is not None and (unit.error is None or _kept(unit.error)):
                 unit.error = _lost(failure)
-            if unit.error is not None:
+            if unit.waiter is not None:
+                awaited.setdefault(unit.waiter.get_loop(), []).append(unit)
+            elif unit.error is not None:
                 unit.future.set_exception(unit.error)
             else:
                 unit.future.set_result(unit.result)
+        for loop, units in awaited.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, units)
+
+
+def _still_awaited(unit: _Unit[Any]) -> bool:
+    """Whether the unit's caller still waits; once taken, a thread's unit can no longer be
+    cancelled. A coroutine cancelled meanwhile (its client went away) drops its unit."""
+    if unit.waiter is not None:
+        return not unit.waiter.cancelled()
+    return unit.future.set_running_or_notify_cancel()
+
+
+def _settle(units: list[_Unit[Any]]) -> None:
+    """On the units' event loop: each waiting coroutine gets its result or error."""
+    for unit in units:
+        if unit.waiter is None or unit.waiter.done():  # cancelled while the batch ran
+            continue
+        if unit.error is not None:
+            unit.waiter.set_exception(unit.error)
+        else:
+            unit.waiter.set_result(unit.result)
 
 
 def _run_in_savepoint(conn: Connection, unit: _Unit[Any]) -> None:
