@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
@@ -61,6 +62,19 @@ def page_headers(form_target: str | None = None) -> dict[str, str]:
 
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSON answer serialized by orjson (the same compact UTF-8 JSON as Starlette's, in a
+    fraction of the time); a body orjson refuses (an integer beyond 64 bits) falls back."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
+
+
 #: a form larger than this is refused before it is parsed
 MAX_FORM_BYTES = 64 * 1024
 

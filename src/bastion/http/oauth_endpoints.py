@@ -60,6 +60,7 @@ from bastion.http import auth_challenge
 from bastion.http.discovery_endpoints import published_audiences
 from bastion.http.endpoint_support import (
     NO_STORE,
+    FastJSONResponse,
     authority_of,
     basic_credentials,
     client_address,
@@ -126,7 +127,7 @@ def _count_failure(
 
 
 def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=NO_STORE)
+    return FastJSONResponse(body, status_code=status, headers=NO_STORE)
 
 
 def _presents_assertion(form: dict[str, Any]) -> bool:
