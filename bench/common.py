@@ -390,8 +390,9 @@ def run_wrk(
         ],
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    library = {"BENCH_LIB": str(Path(__file__).with_name("wrk_summary.lua"))}
     done = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, **env}, check=False
+        command, capture_output=True, text=True, env={**os.environ, **library, **env}, check=False
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)

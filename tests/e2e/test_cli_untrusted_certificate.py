@@ -25,6 +25,7 @@ from bastion.client import NetworkError
 from bastion.server.tls import LocalTls, ensure_local_tls
 from tests.cli.helpers import Cli
 from tests.support.flows import Org
+from tests.support.relay import pump
 from tests.support.server import ServerProcess, free_port, wait_healthy
 
 
@@ -63,14 +64,6 @@ def https_server(
 def counting_relay(listener: socket.socket, target: int) -> Iterator[list[int]]:
     """Relays what ``listener`` accepts to ``127.0.0.1:target``; yields its connection count."""
     count = [0]
-
-    def pump(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        for s in (source, sink):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
 
     def accept() -> None:
         while True:

@@ -45,6 +45,7 @@ from tests.support.flows import (
     refresh,
 )
 from tests.support.plane import Tokens, result, run
+from tests.support.relay import pump
 from tests.support.server import (
     ServerProcess,
     create_postgres_database,
@@ -98,16 +99,7 @@ class Balancer:
                 conn.close()
                 continue
             for source, sink in ((conn, upstream), (upstream, conn)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        while data := source.recv(65536):
-            sink.sendall(data)
-    for s in (source, sink):
-        with contextlib.suppress(OSError):
-            s.shutdown(socket.SHUT_RDWR)
+                threading.Thread(target=pump, args=(source, sink), daemon=True).start()
 
 
 @dataclass
