@@ -19,6 +19,7 @@ from bastion.core.errors import InvalidGrant, InvalidRequest
 from bastion.core.secrets_at_rest import random_token
 from bastion.core.text import has_control, human_duration
 from bastion.directory.tenants import TenantPolicy
+from bastion.store.prepared import Prepared
 from bastion.store.schema import refresh_tokens, sessions, users
 
 #: ``acr`` values: a password alone, or a password and a second factor.
@@ -153,7 +154,8 @@ def require_alive(session: SignInSession, policy: TenantPolicy, now: float) -> N
         raise InvalidGrant(reason, hint="Sign in again.")
 
 
-_TOUCH = (
+#: every token grant runs it: through the driver (``Prepared``)
+_TOUCH = Prepared(
     update(sessions)
     .where(sessions.c.id == bindparam("b_sid"))
     .values(last_active_at=bindparam("b_now"))
@@ -162,7 +164,7 @@ _TOUCH = (
 
 def touch(conn: Connection, sid: str, now: float) -> None:
     """Activity: the idle timeout counts again from ``now``."""
-    conn.execute(_TOUCH, {"b_sid": sid, "b_now": now})
+    _TOUCH.run(conn, {"b_sid": sid, "b_now": now})
 
 
 def record_second_factor(conn: Connection, session: SignInSession, method: str, now: float) -> None:

@@ -29,6 +29,7 @@ from bastion.core.errors import InvalidGrant
 from bastion.core.secrets_at_rest import Keyring, random_token
 from bastion.directory.tenants import Tenant
 from bastion.directory.users import User
+from bastion.store.prepared import Prepared
 from bastion.store.schema import refresh_tokens
 
 REFRESH_GRACE_SECONDS = 10
@@ -126,7 +127,7 @@ def successor_of(keyring: Keyring, raw: str) -> tuple[str, str]:
     return successor, refresh_token_hash(keyring, successor)
 
 
-_INSERT = insert(refresh_tokens).values(
+_INSERT_STATEMENT = insert(refresh_tokens).values(
     token_hash=bindparam("v_token_hash"),
     tenant_id=bindparam("v_tenant_id"),
     family_id=bindparam("v_family_id"),
@@ -139,6 +140,8 @@ _INSERT = insert(refresh_tokens).values(
     successor_hash=None,
     revoked_at=None,
 )
+#: every grant that hands out a refresh token runs it: through the driver (``Prepared``)
+_INSERT = Prepared(_INSERT_STATEMENT, json_parameters=frozenset({"v_scopes"}))
 
 
 def store_refresh_token(
@@ -151,8 +154,8 @@ def store_refresh_token(
     resource: str | None,
     now: float,
 ) -> None:
-    conn.execute(
-        _INSERT,
+    _INSERT.run(
+        conn,
         {
             "v_token_hash": token_hash,
             "v_tenant_id": subject.tenant.id,
@@ -182,7 +185,7 @@ class RedeemedRefreshToken:
 _SIGN_IN_AGAIN = "Sign in again."
 
 #: The common case in one statement: retire the presented token and name its successor.
-_CLAIM = (
+_CLAIM_STATEMENT = (
     update(refresh_tokens)
     .where(
         refresh_tokens.c.token_hash == bindparam("presented"),
@@ -199,6 +202,7 @@ _CLAIM = (
         refresh_tokens.c.resource,
     )
 )
+_CLAIM = Prepared(_CLAIM_STATEMENT, json_columns=frozenset({"scopes"}))
 
 
 def redeem_refresh_token(
@@ -220,16 +224,21 @@ def redeem_refresh_token(
     primary key, so a second one could not be stored either)."""
     token_hash = refresh_token_hash(keyring, raw)
     successor = successor_of(keyring, raw)
-    claimed = conn.execute(
-        _CLAIM,
-        {
-            "presented": token_hash,
-            "b_tenant": tenant.id,
-            "b_client": client.client_id,
-            "b_now": now,
-            "b_successor": successor[1],
-        },
-    ).first()
+    claimed = next(
+        iter(
+            _CLAIM.rows(
+                conn,
+                {
+                    "presented": token_hash,
+                    "b_tenant": tenant.id,
+                    "b_client": client.client_id,
+                    "b_now": now,
+                    "b_successor": successor[1],
+                },
+            )
+        ),
+        None,
+    )
     if claimed is not None:
         return RedeemedRefreshToken(
             token_hash,

@@ -37,7 +37,7 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _json_loads(text: str | bytes) -> Any:
+def json_loads(text: str | bytes) -> Any:
     """JSON columns as Python values: orjson parses them several times faster than the
     standard library, which a listing of thousands of rows with address lists feels; a value
     orjson refuses (an integer beyond 64 bits) is parsed by the standard library."""
@@ -60,14 +60,14 @@ def make_engine(url: str) -> Engine:
             # kept rather than opened and closed under load (each opening runs the pragmas)
             pool_size=40,
             max_overflow=20,
-            json_deserializer=_json_loads,
+            json_deserializer=json_loads,
         )
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(
-        parsed, pool_size=10, max_overflow=20, pool_pre_ping=True, json_deserializer=_json_loads
+        parsed, pool_size=10, max_overflow=20, pool_pre_ping=True, json_deserializer=json_loads
     )
 
 
