@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 from bastion.core.errors import Conflict, NotFound, UsageError
 from bastion.core.ids import new_id
 from bastion.core.text import has_control
+from bastion.store.prepared import Prepared
 from bastion.store.schema import group_members, role_group_members, role_groups
 
 #: ``app``: an application (``bastion.directory.applications``), which holds only the roles
@@ -262,7 +263,7 @@ def add_to_built_in(
 
 
 #: Every role group a user is in, directly or through a group: run on every command.
-_GRANTS = (
+_GRANTS_STATEMENT = (
     select(role_groups.c.name, role_groups.c.roles, role_groups.c.scope)
     .join(role_group_members, role_group_members.c.role_group_id == role_groups.c.id)
     .where(
@@ -278,9 +279,13 @@ _GRANTS = (
 )
 
 
+#: through the driver (``Prepared``): every token grant and every command runs it
+_GRANTS = Prepared(_GRANTS_STATEMENT, json_columns=frozenset({"roles", "scope"}))
+
+
 def grants_of(conn: Connection, user_id: str) -> tuple[Grant, ...]:
     # A user in a role group directly and through a group matches twice; once is enough.
-    rows = {row.name: row for row in conn.execute(_GRANTS, {"user_id": user_id})}
+    rows = {row.name: row for row in _GRANTS.rows(conn, {"user_id": user_id})}
     return tuple(
         Grant(role=role, role_group=name, scope=ScopeFilter.from_json(row.scope))
         for name, row in sorted(rows.items())
@@ -311,7 +316,7 @@ def grants_through_group(conn: Connection, group_id: str) -> tuple[Grant, ...]:
 
 def holds_any_role(conn: Connection, user_id: str) -> bool:
     """Whether a user is in any role group, directly or through a group."""
-    return conn.execute(_GRANTS.limit(1), {"user_id": user_id}).first() is not None
+    return conn.execute(_GRANTS_STATEMENT.limit(1), {"user_id": user_id}).first() is not None
 
 
 def role_names_of(conn: Connection, user_id: str) -> list[str]:

@@ -8,8 +8,9 @@ hands the string and the values to ``sqlite3`` directly. Other databases go thro
 SQLAlchemy as before: PostgreSQL's cost is the round trip, not the layer.
 
 Only what the driver cannot pass as is needs care, and it is declared: JSON parameters are
-serialized and JSON columns parsed here, as SQLAlchemy's JSON type would. Every other value
-is text or a number, which ``sqlite3`` passes both ways unchanged.
+serialized and JSON columns parsed here, as SQLAlchemy's JSON type would, and boolean
+columns read as bools. Every other value is text or a number, which ``sqlite3`` passes both
+ways unchanged.
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ class Prepared:
         *,
         json_parameters: frozenset[str] = frozenset(),
         json_columns: frozenset[str] = frozenset(),
+        boolean_columns: frozenset[str] = frozenset(),
     ) -> None:
         self.statement = statement
         self.json_parameters = json_parameters
         self.json_columns = json_columns
+        #: SQLite stores booleans as 0 and 1; SQLAlchemy's Boolean type reads them as bools
+        self.boolean_columns = boolean_columns
         #: on SQLite: the SQL, its parameters in order with their defaults, its row type
         self._sqlite: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
         self._row: Any = None

@@ -27,10 +27,11 @@ from bastion.authority.tokens import (
 from bastion.core.errors import InvalidGrant
 from bastion.directory.role_groups import role_names_of
 from bastion.directory.users import User
+from bastion.store.prepared import Prepared
 from bastion.store.schema import sessions, users
 
 #: The session and its user in one statement: this runs on every token request.
-_SUBJECT = (
+_SUBJECT = Prepared(
     select(
         sessions,
         users.c.upn,
@@ -41,7 +42,9 @@ _SUBJECT = (
         users.c.recovery_failures,
     )
     .join(users, users.c.id == sessions.c.user_id)
-    .where(sessions.c.id == bindparam("sid"), sessions.c.tenant_id == bindparam("tenant_id"))
+    .where(sessions.c.id == bindparam("sid"), sessions.c.tenant_id == bindparam("tenant_id")),
+    json_columns=frozenset({"amr"}),
+    boolean_columns=frozenset({"enabled"}),
 )
 
 
@@ -49,7 +52,7 @@ def load_subject(request: TokenRequest, session_id: str) -> Subject:
     """The session must be alive and its user enabled; otherwise ``invalid_grant``. The
     session counts as used now (its idle timeout starts again)."""
     conn, tenant, now = request.conn, request.tenant, request.now
-    row = conn.execute(_SUBJECT, {"sid": session_id, "tenant_id": tenant.id}).first()
+    row = next(iter(_SUBJECT.rows(conn, {"sid": session_id, "tenant_id": tenant.id})), None)
     if row is None:
         raise InvalidGrant("The sign-in no longer exists.", hint="Sign in again.")
     session = session_from_row(row)
