@@ -19,6 +19,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from bastion.core.config import Settings
 from bastion.server.context import ServerContext
@@ -68,3 +69,11 @@ def test_the_driver_path_writes_and_reads_what_sqlalchemy_does(auth: ServerConte
     assert by_driver[0].tags == ["x", "ÿ", {"k": 1}] and by_driver[0].seen_at == 2.5
     with auth.store.begin() as conn:
         assert see.rows(conn, {"b_id": "none", "b_at": 3.0}) == []
+
+
+def test_the_driver_path_raises_what_sqlalchemy_raises(auth: ServerContext) -> None:
+    add = Prepared(ADD, json_parameters=frozenset({"b_tags"}))
+    with auth.store.begin() as conn:
+        add.run(conn, {"b_id": "a", "b_tags": [], "b_at": 1.0})
+    with pytest.raises(IntegrityError), auth.store.begin() as conn:
+        add.run(conn, {"b_id": "a", "b_tags": [], "b_at": 2.0})

@@ -43,6 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bastion.core.secrets_at_rest import Keyring
 from bastion.store.engine import Store
+from bastion.store.prepared import Prepared
 from bastion.store.schema import audit_checkpoints, audit_events, audit_heads
 
 #: a signed checkpoint is written every this many records of a tenant
@@ -210,7 +211,14 @@ _ADVANCE_HEAD = (
     )
 )
 
-_INSERT_EVENT = insert(audit_events)
+# SQLite: every command's record runs both, so they go through the driver (``Prepared``).
+_ADVANCE_HEAD_BY_DRIVER = Prepared(_ADVANCE_HEAD)
+_INSERT_EVENT = Prepared(
+    insert(audit_events).values(
+        {c.name: bindparam(f"ev_{c.name}", type_=c.type) for c in audit_events.c if c.name != "id"}
+    ),
+    json_parameters=frozenset({"ev_data"}),
+)
 
 # PostgreSQL: both in one statement, one round trip. The INSERT selects from the UPDATE's
 # RETURNING, so it adds the record only if the head moved.
@@ -299,9 +307,9 @@ def _advance_and_insert(conn: Connection, cas: dict[str, Any], event: dict[str, 
     if conn.dialect.name == "postgresql":
         params = {**cas, **{f"ev_{name}": value for name, value in event.items()}}
         return conn.execute(_ADVANCE_AND_INSERT, params).rowcount == 1
-    if conn.execute(_ADVANCE_HEAD, cas).rowcount != 1:
+    if _ADVANCE_HEAD_BY_DRIVER.count(conn, cas) != 1:
         return False
-    conn.execute(_INSERT_EVENT, event)
+    _INSERT_EVENT.run(conn, {f"ev_{name}": value for name, value in event.items()})
     return True
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Select, Update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from bastion.store.engine import json_loads
@@ -53,6 +54,12 @@ class Prepared:
             conn.execute(self.statement, dict(params))
             return
         self._driver_execute(conn, params)
+
+    def count(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Execute an UPDATE or DELETE; the number of rows it changed."""
+        if conn.dialect.name != "sqlite":
+            return int(conn.execute(self.statement, dict(params)).rowcount)
+        return int(self._driver_execute(conn, params).rowcount)
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Execute a statement that returns rows (a SELECT, or DML with RETURNING); each
@@ -89,4 +96,11 @@ class Prepared:
                 values[name] = json.dumps(values[name])
         driver = conn.connection.driver_connection
         assert driver is not None
-        return driver.execute(sql, tuple(values[name] for name in order))
+        args = tuple(values[name] for name in order)
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        try:
+            return driver.execute(sql, args)
+        except dbapi_error as exc:
+            # as SQLAlchemy would raise it (IntegrityError, OperationalError...), so that
+            # callers and the transaction's handling see the same errors on either path
+            raise DBAPIError.instance(sql, args, exc, dbapi_error) from exc
