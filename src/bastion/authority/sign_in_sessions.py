@@ -262,7 +262,8 @@ def end_sign_ins(conn: Connection, which: ColumnElement[bool], now: float) -> in
     return _revoke_sessions(conn, sessions.c.user_id.in_(chosen), now)
 
 
-_STANDING = (
+#: every command runs it: through the driver (``Prepared``)
+_STANDING = Prepared(
     select(
         users.c.enabled,
         users.c.sessions_valid_after,
@@ -274,7 +275,8 @@ _STANDING = (
             sessions, (sessions.c.id == bindparam("b_sid")) & (sessions.c.user_id == users.c.id)
         )
     )
-    .where(users.c.id == bindparam("b_user"), users.c.tenant_id == bindparam("b_tenant"))
+    .where(users.c.id == bindparam("b_user"), users.c.tenant_id == bindparam("b_tenant")),
+    boolean_columns=frozenset({"enabled"}),
 )
 
 
@@ -288,9 +290,10 @@ def ended_sign_in(
     the token's whole-second ``iat`` cannot tell a token from just before an administrator's
     change from one of a new sign-in just after it in the same second. A token without a
     session is compared by ``iat``, refused up to the second after the change."""
-    row = conn.execute(
-        _STANDING, {"b_sid": session_id, "b_user": user_id, "b_tenant": tenant_id}
-    ).first()
+    row = next(
+        iter(_STANDING.rows(conn, {"b_sid": session_id, "b_user": user_id, "b_tenant": tenant_id})),
+        None,
+    )
     if row is None:
         return "The account no longer exists."
     if not row.enabled:
