@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -103,6 +104,10 @@ def test_logs_are_json_with_request_ids_and_no_secrets(t: Org) -> None:
     tokens = device_sign_in(t, t.admin)
     response = httpx.get(f"{t.server.base_url}/healthz")
     request_id = response.headers["x-request-id"]
+    # the line is written once the answer has gone: on a busy machine, a moment after
+    deadline = time.monotonic() + 10
+    while request_id not in t.server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
     lines = [json.loads(line) for line in t.server.log().splitlines() if line.startswith("{")]
     assert any(line.get("request_id") == request_id for line in lines)
     log = t.server.log()
