@@ -27,6 +27,7 @@ from bastion.core.errors import Conflict, NotFound, UsageError
 from bastion.core.ids import new_id
 from bastion.core.text import has_control
 from bastion.directory import role_groups
+from bastion.store.prepared import Prepared
 from bastion.store.schema import application_certificates, applications, federated_credentials
 
 #: the smallest RSA key a certificate may carry (NIST SP 800-131A)
@@ -183,9 +184,14 @@ def list_applications(conn: Connection, tenant_id: str) -> list[Application]:
     return [_to_application(row) for row in rows]
 
 
-#: built once: this runs on every client credentials grant
-_BY_APP_ID = select(applications).where(
-    applications.c.tenant_id == bindparam("b_tenant"), applications.c.app_id == bindparam("b_app")
+#: built once and run through the driver (``Prepared``): every client credentials grant runs it
+_BY_APP_ID = Prepared(
+    select(applications).where(
+        applications.c.tenant_id == bindparam("b_tenant"),
+        applications.c.app_id == bindparam("b_app"),
+    ),
+    json_columns=frozenset({"allowed_networks"}),
+    boolean_columns=frozenset({"enabled"}),
 )
 
 
@@ -194,7 +200,7 @@ def by_app_id(conn: Connection, tenant_id: str, app_id: str) -> Application | No
     normalized = normalize_app_id(app_id)
     if normalized is None:
         return None
-    row = conn.execute(_BY_APP_ID, {"b_tenant": tenant_id, "b_app": normalized}).first()
+    row = next(iter(_BY_APP_ID.rows(conn, {"b_tenant": tenant_id, "b_app": normalized})), None)
     return _to_application(row) if row else None
 
 
@@ -426,18 +432,22 @@ def certificate_by_thumbprint(
     """By hex SHA-256 (64 digits) or hex SHA-1 (40), without regard to case."""
     wanted = thumbprint.strip().lower()
     query = _BY_SHA1 if len(wanted) == 40 else _BY_SHA256
-    row = conn.execute(query, {"b_app": app.id, "b_thumbprint": wanted}).first()
+    row = next(iter(query.rows(conn, {"b_app": app.id, "b_thumbprint": wanted})), None)
     return _to_certificate(row) if row else None
 
 
-#: built once: these run on every client credentials grant
-_BY_SHA256 = select(application_certificates).where(
-    application_certificates.c.application_id == bindparam("b_app"),
-    application_certificates.c.thumbprint == bindparam("b_thumbprint"),
+#: built once and run through the driver: these run on every client credentials grant
+_BY_SHA256 = Prepared(
+    select(application_certificates).where(
+        application_certificates.c.application_id == bindparam("b_app"),
+        application_certificates.c.thumbprint == bindparam("b_thumbprint"),
+    )
 )
-_BY_SHA1 = select(application_certificates).where(
-    application_certificates.c.application_id == bindparam("b_app"),
-    application_certificates.c.thumbprint_sha1 == bindparam("b_thumbprint"),
+_BY_SHA1 = Prepared(
+    select(application_certificates).where(
+        application_certificates.c.application_id == bindparam("b_app"),
+        application_certificates.c.thumbprint_sha1 == bindparam("b_thumbprint"),
+    )
 )
 
 

@@ -299,14 +299,19 @@ def grants_of_application(conn: Connection, application_id: str) -> tuple[Grant,
     return grants_through_group(conn, application_id)
 
 
+#: through the driver (``Prepared``): every application's grant and command runs it
+_GRANTS_THROUGH = Prepared(
+    select(role_groups.c.name, role_groups.c.roles, role_groups.c.scope)
+    .join(role_group_members, role_group_members.c.role_group_id == role_groups.c.id)
+    .where(role_group_members.c.member_id == bindparam("b_member"))
+    .order_by(role_groups.c.name),
+    json_columns=frozenset({"roles", "scope"}),
+)
+
+
 def grants_through_group(conn: Connection, group_id: str) -> tuple[Grant, ...]:
     """The grants a group's members hold through it: those of the role groups it is in."""
-    rows = conn.execute(
-        select(role_groups.c.name, role_groups.c.roles, role_groups.c.scope)
-        .join(role_group_members, role_group_members.c.role_group_id == role_groups.c.id)
-        .where(role_group_members.c.member_id == group_id)
-        .order_by(role_groups.c.name)
-    )
+    rows = _GRANTS_THROUGH.rows(conn, {"b_member": group_id})
     return tuple(
         Grant(role=role, role_group=row.name, scope=ScopeFilter.from_json(row.scope))
         for row in rows
