@@ -51,16 +51,18 @@ def create_app(
         services = [service for service in services if service.name in chosen]
         routes = [Route("/healthz", healthz), *plane_http.standalone_routes(services, keys)]
     else:
+        # The busiest first: Starlette tries the routes in order for every request. No
+        # pattern of one group matches a path of another (/api/..., /t/{tenant}/oauth2/...).
         routes = [
             Route("/healthz", healthz),
+            *plane_http.routes,
+            *oauth_endpoints.routes,
             *discovery_endpoints.routes,
             *authorize.routes,
-            *oauth_endpoints.routes,
             *signin_pages.routes,
             *device_pages.routes,
             *logout.routes,
             *account_pages.routes,
-            *plane_http.routes,
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ]
     app = Starlette(
