@@ -76,11 +76,15 @@ STEPS = [
     ("bastion.http.application:log", "info", "  request log line (JSON formatter, stream)"),
     ("bastion.authority.tokens", "sign", "ES256 signing with joserfc, both JWTs"),
     ("bastion.core.secrets_at_rest:Keyring", "lookup_hash", "HMAC-SHA-256 lookups"),
-    ("sqlalchemy.engine:Connection", "execute", "SQLAlchemy Connection.execute, every statement"),
+    (
+        "bastion.store.prepared:Prepared",
+        "_driver_execute",
+        "statements through the SQLite driver (store/prepared.py)",
+    ),
     (
         "sqlalchemy.engine.default:DefaultDialect",
         "do_execute",
-        "  sqlite3 cursor.execute, every statement",
+        "statements through SQLAlchemy (BEGIN IMMEDIATE and any other)",
     ),
     ("sqlalchemy.engine.default:DefaultDialect", "do_commit", "sqlite3 COMMIT"),
 ]
