@@ -63,24 +63,28 @@ class Prepared:
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Execute a statement that returns rows (a SELECT, or DML with RETURNING); each
-        row's columns are attributes, JSON columns parsed."""
+        row's columns are attributes, JSON columns parsed, boolean columns bools."""
         if conn.dialect.name != "sqlite":
             return list(conn.execute(self.statement, dict(params)))
         cursor = self._driver_execute(conn, params)
         fetched = cursor.fetchall()
+        names = [column[0] for column in cursor.description]
         if self._row is None:
-            self._row = namedtuple("Row", [column[0] for column in cursor.description])  # type: ignore[misc]
-        json_at = [
-            i for i, column in enumerate(cursor.description) if column[0] in self.json_columns
-        ]
+            self._row = namedtuple("Row", names)  # type: ignore[misc]
+        json_at = [i for i, name in enumerate(names) if name in self.json_columns]
+        bool_at = [i for i, name in enumerate(names) if name in self.boolean_columns]
+        if not json_at and not bool_at:
+            return [self._row(*values) for values in fetched]
         result = []
         for values in fetched:
-            if json_at:
-                values = list(values)
-                for i in json_at:
-                    if values[i] is not None:
-                        values[i] = json_loads(values[i])
-            result.append(self._row(*values))
+            converted = list(values)
+            for i in json_at:
+                if converted[i] is not None:
+                    converted[i] = json_loads(converted[i])
+            for i in bool_at:
+                if converted[i] is not None:
+                    converted[i] = bool(converted[i])
+            result.append(self._row(*converted))
         return result
 
     def _driver_execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
