@@ -5,16 +5,11 @@ committed before the answer leaves (a read whose record is lost did not happen, 
 commit is an fsync, and one fsync per read would cap reads at the disk's sync rate. So the
 records of reads served at the same moment are appended together, in one transaction:
 
-- a thread with a record queues it; if no thread is writing, it becomes the writer,
-  otherwise it waits;
-- the writer takes every queued record (its own among them), appends them in one
-  transaction, commits, wakes the threads whose records it wrote, and hands the writing to
-  the first thread still waiting, whose record is in the next batch;
-- so each thread writes at most one batch, and records queued while a batch is being
-  written go in the next one.
-
-The queue is the store's (:mod:`bastion.store.group_commit`), shared with the token
-endpoint's writes, so a read's record and a grant can share one fsync.
+- a thread with a record queues it as a unit of work in the store's writer queue
+  (:mod:`bastion.store.group_commit`), shared with the token endpoint's grants, and waits;
+- the queue's writer thread appends every queued record in one transaction, commits, and
+  then answers each waiting thread;
+- records queued while a batch is being written go in the next one.
 
 A thread returns only after its record is committed, or raises the error that stopped the
 batch (then every record of that batch is reported lost: the reads answer 503). Writes do
