@@ -3,12 +3,12 @@ replays (the pipeline's steps fill them in; ``bastion.plane.call.Call`` carries 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
+from bastion.core import json_codec
 from bastion.plane import idempotency
 from bastion.plane.command_context import Caller
 
@@ -46,4 +46,4 @@ class Answer:
 
 
 def json_bytes(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return json_codec.dumps(body)

@@ -6,13 +6,12 @@ value or a body. Tokens and codes appear nowhere in logs (L3).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from typing import Any
 
-import orjson
+from bastion.core import json_codec
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,12 +28,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        # orjson: a line per request, a few microseconds each; the standard library for
-        # whatever orjson refuses (an integer beyond 64 bits)
-        try:
-            return orjson.dumps(entry, default=str).decode()
-        except TypeError:
-            return json.dumps(entry, default=str)
+        return json_codec.dumps(entry, default=str).decode()
 
 
 def configure(level: str = "INFO") -> None:

@@ -9,7 +9,6 @@ locked" when two requests race.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -17,11 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from bastion.core import json_codec
 from bastion.core.data_files import create_private
 from bastion.core.errors import BastionError, StoreUnavailable
 
@@ -37,16 +36,6 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def json_loads(text: str | bytes) -> Any:
-    """JSON columns as Python values: orjson parses them several times faster than the
-    standard library, which a listing of thousands of rows with address lists feels; a value
-    orjson refuses (an integer beyond 64 bits) is parsed by the standard library."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-
-
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -60,14 +49,18 @@ def make_engine(url: str) -> Engine:
             # kept rather than opened and closed under load (each opening runs the pragmas)
             pool_size=40,
             max_overflow=20,
-            json_deserializer=json_loads,
+            json_deserializer=json_codec.loads,
         )
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(
-        parsed, pool_size=10, max_overflow=20, pool_pre_ping=True, json_deserializer=json_loads
+        parsed,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        json_deserializer=json_codec.loads,
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Insert, Select, Update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from bastion.store.engine import json_loads
+from bastion.core.json_codec import loads as json_loads
 
 
 class Prepared:
