@@ -152,12 +152,11 @@ def test_an_ended_sign_in_gets_no_grace(t: Org) -> None:
 def test_two_presentations_of_one_token_in_one_batch_get_one_successor(t: Org) -> None:
     """Group commit runs concurrent grants in one transaction; a batch holding the same
     token twice must not fork its family. The grants run through the token endpoint's own
-    code, in a writer queue of this process on the server's database, with one writer thread
-    (as on SQLite): a first unit holds it until both presentations are queued, so they form
-    the next batch together."""
+    code, in a writer queue of this process on the server's database: a first unit holds its
+    writer thread until both presentations are queued, so they form the next batch together."""
     rt1 = device_sign_in(t, t.password_only)["refresh_token"]
     auth = t.server.authority
-    writes = GroupCommit(auth.store, writers=1)
+    writes = GroupCommit(auth.store)
     size = family_size(t)
     queued = threading.Event()
 

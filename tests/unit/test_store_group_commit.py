@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -131,15 +130,3 @@ def test_a_long_queue_is_written_in_batches_of_at_most_max_batch(auth: ServerCon
     assert not [r for r in results if isinstance(r, BaseException)]
     assert auth.writes.batches == before + 3
     assert len(_names(auth)) == 12
-
-
-def test_several_writers_each_commit_whole_batches(auth: ServerContext) -> None:
-    writes = GroupCommit(auth.store, writers=2)
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            results = list(pool.map(lambda i: writes.run(_insert(f"w{i}")), range(40)))
-    finally:
-        writes.close()
-    assert all(result.startswith(f"w{i} done") for i, result in enumerate(results))
-    assert writes.units == 40
-    assert _names(auth) == {f"w{i}" for i in range(40)}

@@ -73,15 +73,13 @@ class GroupCommit:
 
     store: Store
     max_batch: int = MAX_BATCH
-    #: writer threads (their batches are concurrent transactions)
-    writers: int = 1
     #: transactions written and units run, for tests and benchmarks
     batches: int = 0
     units: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _queued: threading.Condition = field(init=False)
     _queue: list[_Unit[Any]] = field(default_factory=list)
-    _writers: list[threading.Thread] = field(default_factory=list)
+    _writer: threading.Thread | None = None
     _closed: bool = False
 
     def __post_init__(self) -> None:
@@ -93,21 +91,17 @@ class GroupCommit:
         return self._queue_unit(_Unit(work, contextvars.copy_context())).future
 
     def _queue_unit(self, unit: _Unit[T]) -> _Unit[T]:
-        if threading.current_thread() in self._writers:
+        if threading.current_thread() is self._writer:
             raise RuntimeError("a unit of work cannot wait for another: it would wait forever")
         with self._queued:
             if self._closed:
                 raise StoreUnavailable("The server is stopping.", hint="Try again in a moment.")
             self._queue.append(unit)
-            if not self._writers:
-                self._writers = [
-                    threading.Thread(
-                        target=self._serve, name=f"bastion-group-commit-{n}", daemon=True
-                    )
-                    for n in range(self.writers)
-                ]
-                for writer in self._writers:
-                    writer.start()
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._serve, name="bastion-group-commit", daemon=True
+                )
+                self._writer.start()
             self._queued.notify()
         return unit
 
@@ -133,9 +127,9 @@ class GroupCommit:
         """Write what is queued, then stop the writer thread."""
         with self._queued:
             self._closed = True
-            self._queued.notify_all()
-            writers = list(self._writers)
-        for writer in writers:
+            self._queued.notify()
+            writer = self._writer
+        if writer is not None:
             writer.join()
 
     def _serve(self) -> None:
@@ -168,11 +162,8 @@ class GroupCommit:
         except BaseException as exc:  # the transaction is lost: no unit's changes survive
             failure = exc
             batch = batch or self._take()
-        if not batch:  # another writer took what this one woke for
-            return
-        with self._lock:
-            self.batches += 1
-            self.units += len(batch)
+        self.batches += 1
+        self.units += len(batch)
         awaited: dict[asyncio.AbstractEventLoop, list[_Unit[Any]]] = {}
         for unit in batch:
             if failure is not None and (unit.error is None or _kept(unit.error)):
